@@ -1,0 +1,124 @@
+"""Builders of test inputs, good and hostile, named after what they are or what they break."""
+
+from __future__ import annotations
+
+import csv
+import io
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def image_bytes(seed: int, size: tuple[int, int] = (24, 24), fmt: str = "PNG") -> bytes:
+    """A small image whose pixels (and so whose sha256) depend on ``seed``."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format=fmt)
+    return out.getvalue()
+
+
+def image_folder(root: Path, counts: dict[str, int], *, start: int = 0, fmt: str = "PNG") -> Path:
+    """An ImageFolder ``root/<label>/<n>.<ext>`` with distinct images."""
+    seed = start
+    ext = {"PNG": "png", "JPEG": "jpg"}[fmt]
+    for label, count in counts.items():
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for n in range(count):
+            (root / label / f"{n}.{ext}").write_bytes(image_bytes(seed, fmt=fmt))
+            seed += 1
+    return root
+
+
+def zip_of(folder: Path, archive: Path, *, prefix: str = "") -> Path:
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, prefix + path.relative_to(folder).as_posix())
+    return archive
+
+
+def traversal_zip(archive: Path, hostile_name: str) -> Path:
+    """Good images plus one member whose name escapes the target (``../x`` or ``/etc/x``)."""
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("cats/ok.png", image_bytes(1))
+        zf.writestr(hostile_name, image_bytes(2))
+    return archive
+
+
+def bomb_zip(archive: Path, megabytes: int = 64) -> Path:
+    """A member of zeros compressing about 1000:1: a classic zip bomb, small on disk."""
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("cats/ok.png", image_bytes(1))
+        zf.writestr("cats/bomb.png", b"\0" * (megabytes * 1024 * 1024))
+    return archive
+
+
+def lying_size_zip(archive: Path) -> Path:
+    """A member whose header declares 100 bytes but inflates to 8 MiB."""
+    payload = b"\0" * (8 * 1024 * 1024)
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("cats/ok.png", image_bytes(1))
+        zf.writestr("cats/liar.png", payload)
+    data = bytearray(archive.read_bytes())
+    # Patch the uncompressed size (little-endian uint32) in both the local and central headers.
+    real = struct.pack("<I", len(payload))
+    fake = struct.pack("<I", 100)
+    start = 0
+    while (at := data.find(real, start)) != -1:
+        data[at : at + 4] = fake
+        start = at + 4
+    archive.write_bytes(bytes(data))
+    return archive
+
+
+def truncated_jpeg(path: Path) -> Path:
+    data = image_bytes(7, size=(64, 64), fmt="JPEG")
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def pixel_bomb_png(path: Path, width: int = 20000, height: int = 20000) -> Path:
+    """A tiny PNG whose header claims width x height pixels (400 M by default)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    row = b"\0" + b"\0" * width
+    body = zlib.compress(row * 16)  # far fewer rows than claimed: never decoded anyway
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    return path
+
+
+def styles_csv(path: Path, rows: list[dict[str, object]], header: list[str] | None = None) -> Path:
+    """A CSV in the fashion catalogue's styles.csv layout."""
+    header = header or ["id", "gender", "masterCategory", "subCategory", "articleType", "baseColour",
+                        "season", "year", "usage", "productDisplayName"]  # fmt: skip
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def fashion_catalogue(root: Path, n: int = 12) -> tuple[Path, Path]:
+    """``images/<id>.jpg`` and ``styles.csv`` with realistic columns; articleType is the label."""
+    images = root / "images"
+    images.mkdir(parents=True)
+    types = ["Tshirts", "Shirts", "Jeans"]
+    colours = ["Blue", "Black", "White", "Red"]
+    rows = []
+    for i in range(n):
+        item_id = 1000 + i
+        (images / f"{item_id}.jpg").write_bytes(image_bytes(500 + i, size=(60 + i, 80), fmt="JPEG"))
+        rows.append({
+            "id": item_id, "gender": "Men" if i % 2 else "Women", "masterCategory": "Apparel",
+            "subCategory": "Topwear", "articleType": types[i % 3], "baseColour": colours[i % 4],
+            "season": "Summer" if i % 3 else "Winter", "year": 2011 + i % 3, "usage": "Casual",
+            "productDisplayName": f"Item {i}, with a comma",
+        })  # fmt: skip
+    return images, styles_csv(root / "styles.csv", rows)

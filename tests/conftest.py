@@ -1,0 +1,105 @@
+"""Shared fixtures: a catalog on SQLite and on the real Postgres, each fresh per test.
+
+Postgres: one throwaway database per test session (dropped at the end), tables emptied between
+tests. Without a reachable server the Postgres cases are skipped with the reason, unless
+WORKBENCH_REQUIRE_SERVICES=1 (CI sets it), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from workbench.api import Workbench
+from workbench.config import Settings
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "WORKBENCH_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_SERVICES = os.environ.get("WORKBENCH_REQUIRE_SERVICES") == "1"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep matplotlib/IPython caches and any stray WORKBENCH_* settings out of the tests."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("MPLCONFIGDIR", str(home / "mpl"))
+    monkeypatch.setenv("IPYTHONDIR", str(home / "ipython"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    for name in list(os.environ):
+        if name.startswith("WORKBENCH_") and name not in ("WORKBENCH_REQUIRE_SERVICES", "WORKBENCH_TEST_POSTGRES_URL"):
+            monkeypatch.delenv(name)
+
+
+def _unavailable(what: str, exc: Exception) -> None:
+    message = f"{what} is not reachable ({exc.__class__.__name__}: {str(exc).strip()[:200]})"
+    if REQUIRE_SERVICES:
+        pytest.fail(message + "; WORKBENCH_REQUIRE_SERVICES=1 makes this a failure")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the real server for this test session, dropped afterwards."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"workbench_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means "unavailable"
+        admin.dispose()
+        _unavailable("Postgres at " + make_url(POSTGRES_ADMIN_URL).render_as_string(), exc)
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _empty_tables(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        exists = connection.execute(text("SELECT to_regclass('public.images')")).scalar()
+        if exists:
+            connection.execute(text("TRUNCATE datasets, images, jobs, models, predictions, reports CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """Settings for a fresh catalog on ``backend``, with blobs in this test's temporary folder."""
+    database_url = ""
+    if backend == "postgres":
+        database_url = request.getfixturevalue("postgres_url")
+        _empty_tables(database_url)
+    return Settings(data_dir=tmp_path / "data", database_url=database_url, user="tester")
+
+
+@pytest.fixture
+def workbench(settings: Settings) -> Iterator[Workbench]:
+    bench = Workbench(settings)
+    yield bench
+    bench.close()
+
+
+@pytest.fixture
+def env_for(settings: Settings) -> dict[str, str]:
+    """The environment that points the ``workbench`` command at this test's catalog."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+    env.update(WORKBENCH_DATA_DIR=str(settings.data_dir), WORKBENCH_USER=settings.user)
+    if settings.database_url:
+        env["WORKBENCH_DATABASE_URL"] = settings.database_url
+    return env

@@ -1,0 +1,69 @@
+"""workbench: a Jupyter-centric workbench for image classification.
+
+    import workbench as wb
+    wb.ingest("photos/", name="shirts")
+    view = wb.dataset("shirts").filter(label=["Shirts", "Tshirts"], width__gte=60)
+    view.count(), view.labels(), view.stats(), view.show(12)
+
+With no WORKBENCH_* variables set, everything runs on this machine (SQLite under ./.workbench).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.api import DatasetInfo, Workbench
+from workbench.config import Settings
+from workbench.errors import (
+    CatalogError,
+    ConfigError,
+    FilterError,
+    IngestError,
+    JobError,
+    NotFoundError,
+    WorkbenchError,
+)
+from workbench.views import View
+
+__all__ = [
+    "CatalogError", "ConfigError", "DatasetInfo", "FilterError", "IngestError", "JobError",
+    "NotFoundError", "Settings", "View", "Workbench", "WorkbenchError",
+    "connect", "dataset", "datasets", "ingest", "view",
+]  # fmt: skip
+
+_default: Workbench | None = None
+
+
+def connect(settings: Settings | None = None, **overrides: Any) -> Workbench:
+    """Use another catalog for the module-level functions (e.g. Postgres from a notebook)."""
+    global _default
+    base = settings or Settings.from_env()
+    if _default is not None:
+        _default.close()
+    _default = Workbench(base.with_overrides(**overrides) if overrides else base)
+    return _default
+
+
+def _workbench() -> Workbench:
+    return _default or connect()
+
+
+def ingest(path: Any, name: str, **options: Any) -> Any:
+    return _workbench().ingest(path, name, **options)
+
+
+def dataset(name: str) -> View:
+    return _workbench().dataset(name)
+
+
+def datasets() -> list[DatasetInfo]:
+    return _workbench().datasets()
+
+
+def view(spec: Any) -> View:
+    return _workbench().view(spec)
+
+
+ingest.__doc__ = Workbench.ingest.__doc__
+dataset.__doc__ = Workbench.dataset.__doc__
+view.__doc__ = Workbench.view.__doc__

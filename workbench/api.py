@@ -1,0 +1,69 @@
+"""The small Python API a notebook uses: ``wb.ingest``, ``wb.dataset``, ``wb.datasets``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from workbench.catalog import Catalog, Dataset, Image
+from workbench.config import Settings
+from workbench.ingest import IngestReport, Progress
+from workbench.ingest import ingest as run_ingest
+from workbench.views import View
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    kind: str
+    images: int
+    labels: int
+    parent: str | None
+    created_at: dt.datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "created_at": self.created_at.isoformat()}
+
+
+class Workbench:
+    """A connection to one catalog as one user; the module-level functions use a default one."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.catalog = Catalog(self.settings)
+
+    def ingest(self, path: str | Path, name: str, *, labels_csv: str | Path | None = None,
+               label_column: str | None = None, id_column: str = "id", split: str | None = None,
+               seed: int = 0, progress: Progress | None = None) -> IngestReport:  # fmt: skip
+        """Bring a folder or zip of labelled images (optionally with a CSV) into the catalog."""
+        return run_ingest(self.catalog, path, name, labels_csv=labels_csv, label_column=label_column,
+                          id_column=id_column, split=split, seed=seed, progress=progress)  # fmt: skip
+
+    def dataset(self, name: str) -> View:
+        """The whole dataset as a View; narrow it with ``.filter(...)``."""
+        return View(self.catalog, name)
+
+    def view(self, spec: str | dict[str, Any]) -> View:
+        """A View from its JSON form ``{"dataset": NAME, "filter": {...}}``."""
+        return View.from_json(self.catalog, spec)
+
+    def datasets(self) -> list[DatasetInfo]:
+        parent = Dataset.__table__.alias("parent")
+        query = (
+            select(Dataset.name, Dataset.kind, func.count(Image.id), func.count(Image.label.distinct()),
+                   parent.c.name, Dataset.created_at)  # fmt: skip
+            .outerjoin(Image, Image.dataset_id == Dataset.id)
+            .outerjoin(parent, parent.c.id == Dataset.parent_id)
+            .where(Dataset.owner == self.catalog.user, Dataset.status == "ready")
+            .group_by(Dataset.id, parent.c.name)
+            .order_by(Dataset.name)
+        )
+        with self.catalog.sessions() as session:
+            return [DatasetInfo(*row) for row in session.execute(query).all()]
+
+    def close(self) -> None:
+        self.catalog.dispose()

@@ -1,0 +1,69 @@
+"""The catalog: one object holding the settings, the database and the blob store for a user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from workbench.catalog import db
+from workbench.catalog.models import Dataset, Image, Job, Model, Prediction, Report
+from workbench.config import Settings
+from workbench.errors import NotFoundError
+from workbench.storage import BlobStore
+
+__all__ = ["Catalog", "Dataset", "Image", "Job", "Model", "Prediction", "Report"]
+
+
+class Catalog:
+    """Everything a request needs to touch the catalog, built once from the settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.user = settings.user
+
+    @cached_property
+    def engine(self) -> Engine:
+        engine = db.make_engine(self.settings.catalog_url)
+        # The embedded SQLite belongs to this user alone, so it may upgrade itself; a shared
+        # Postgres is upgraded deliberately with `workbench db upgrade`, except when it is empty.
+        db.ensure_schema(engine, auto_upgrade=self.settings.is_sqlite)
+        return engine
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return db.session_factory(self.engine)
+
+    @cached_property
+    def store(self) -> BlobStore:
+        return BlobStore(self.settings.data_dir)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with db.transaction(self.sessions) as session:
+            yield session
+
+    def dataset_row(self, session: Session, name: str, *, ready_only: bool = True) -> Dataset:
+        """The current user's dataset called ``name``; the owner is part of the query."""
+        query = select(Dataset).where(Dataset.owner == self.user, Dataset.name == name)
+        row = session.scalars(query).one_or_none()
+        if row is None or (ready_only and row.status != "ready"):
+            names = self.dataset_names(session)
+            hint = f"; yours are: {', '.join(names)}" if names else "; ingest one with `workbench ingest`"
+            raise NotFoundError(f"no dataset named {name!r}{hint}")
+        return row
+
+    def dataset_names(self, session: Session) -> list[str]:
+        query = (
+            select(Dataset.name)
+            .where(Dataset.owner == self.user, Dataset.status == "ready")
+            .order_by(Dataset.name)
+        )
+        return list(session.scalars(query))
+
+    def dispose(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()

@@ -1,0 +1,174 @@
+"""SQLAlchemy 2 models of the catalog. The same models serve Postgres and the embedded SQLite."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# A BIGINT key does not autoincrement on SQLite; INTEGER PRIMARY KEY there is already 64-bit.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+# JSONB (and its GIN index) on Postgres, JSON text on SQLite.
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _now() -> Mapped[dt.datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Dataset(Base):
+    """A named set of images. ``status`` hides a dataset from listings until its ingest finished."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("owner", "name", name="uq_datasets_owner_name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128), nullable=False)
+    name: Mapped[str] = mapped_column(String(256), nullable=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False, default="source")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="ingesting")
+    parent_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("datasets.id", ondelete="SET NULL"))
+    source: Mapped[str | None] = mapped_column(Text)
+    # {attribute name: "int" | "float" | "str"}: the filterable attributes, kept at ingest time so
+    # validating a filter never scans the images.
+    attribute_types: Mapped[dict[str, str]] = mapped_column(Json, nullable=False, default=dict)
+    params: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class Image(Base):
+    """One image of a dataset; the blob it points to is named by its sha256."""
+
+    __tablename__ = "images"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "sha256", name="uq_images_dataset_sha256"),
+        Index("ix_images_dataset_label_id", "dataset_id", "label", "id"),
+        Index("ix_images_dataset_split_id", "dataset_id", "split", "id"),
+        Index("ix_images_dataset_sample_key", "dataset_id", "sample_key"),
+        Index(
+            "ix_images_attributes_gin",
+            "attributes",
+            postgresql_using="gin",
+            postgresql_ops={"attributes": "jsonb_path_ops"},
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False
+    )
+    owner: Mapped[str] = mapped_column(String(128), nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    label: Mapped[str] = mapped_column(String(256), nullable=False)
+    split: Mapped[str | None] = mapped_column(String(16))
+    width: Mapped[int] = mapped_column(Integer, nullable=False)
+    height: Mapped[int] = mapped_column(Integer, nullable=False)
+    format: Mapped[str] = mapped_column(String(16), nullable=False)
+    bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    original_name: Mapped[str] = mapped_column(Text, nullable=False)
+    attributes: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
+    # A uniform 52-bit number derived from the sha256: seeded sampling walks this index from a
+    # seed-chosen point instead of sorting the table by random().
+    sample_key: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    source_image_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("images.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class Job(Base):
+    """The durable state of a job; its id is the Celery task id."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_owner_state", "owner", "state"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128), nullable=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")
+    params: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
+    progress: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    message: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    metrics: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    error: Mapped[str | None] = mapped_column(Text)
+    abort_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    deliveries: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    worker: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[dt.datetime] = _now()
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Model(Base):
+    """A trained model: what it was trained on, how well it does, and where its files are."""
+
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128), nullable=False)
+    name: Mapped[str] = mapped_column(String(256), nullable=False)
+    arch: Mapped[str] = mapped_column(String(64), nullable=False)
+    classes: Mapped[list[str]] = mapped_column(Json, nullable=False, default=list)
+    image_size: Mapped[int] = mapped_column(Integer, nullable=False)
+    view: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
+    train_image_ids: Mapped[list[int]] = mapped_column(Json, nullable=False, default=list)
+    train_ids_sha256: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    metrics: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
+    checkpoint_path: Mapped[str | None] = mapped_column(Text)
+    export_dir: Mapped[str | None] = mapped_column(Text)
+    published: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    job_id: Mapped[str | None] = mapped_column(String(64), ForeignKey("jobs.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class Prediction(Base):
+    """A model's answer for one image; unique per model and image so re-runs upsert."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (UniqueConstraint("model_id", "image_id", name="uq_predictions_model_image"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128), nullable=False)
+    model_id: Mapped[int] = mapped_column(BigId, ForeignKey("models.id", ondelete="CASCADE"), nullable=False)
+    image_id: Mapped[int] = mapped_column(BigId, ForeignKey("images.id", ondelete="CASCADE"), nullable=False)
+    label: Mapped[str] = mapped_column(String(256), nullable=False)
+    score: Mapped[float] = mapped_column(Float, nullable=False)
+    job_id: Mapped[str | None] = mapped_column(String(64), ForeignKey("jobs.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class Report(Base):
+    """An executed report notebook and its HTML rendering."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128), nullable=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    params: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
+    notebook_path: Mapped[str | None] = mapped_column(Text)
+    html_path: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[str | None] = mapped_column(String(64), ForeignKey("jobs.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = _now()

@@ -1,0 +1,183 @@
+"""The ``workbench`` command. Bad input: exit 2 and one line on stderr; ``--json`` for machines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from workbench.api import Workbench
+from workbench.errors import WorkbenchError
+
+log = logging.getLogger("workbench")
+Handler = Callable[[Workbench, argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    workbench: Workbench | None = None
+    try:
+        workbench = Workbench()
+        return args.handler(workbench, args)
+    except WorkbenchError as exc:
+        print(f"workbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("workbench: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if workbench is not None:
+            workbench.close()
+
+
+def _ingest(workbench: Workbench, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    with tqdm(total=0, unit="img", desc=f"ingest {args.name}", disable=args.json or None) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = workbench.ingest(
+            args.path, args.name, labels_csv=args.labels_csv, label_column=args.label_column,
+            id_column=args.id_column, split=args.split, seed=args.seed, progress=progress,
+        )  # fmt: skip
+    if args.json:
+        _print_json(report.to_dict())
+        return 0
+    print(report.summary())
+    for skipped in report.skipped:
+        print(f"  skipped {skipped.file}: {skipped.reason}")
+    for issue in report.csv_issues:
+        print(f"  CSV {issue['row']}: {issue['reason']}")
+    return 0
+
+
+def _datasets(workbench: Workbench, args: argparse.Namespace) -> int:
+    rows = workbench.datasets()
+    if args.json:
+        _print_json([row.to_dict() for row in rows])
+    elif not rows:
+        print("no datasets yet: bring one with `workbench ingest PATH --name NAME`")
+    for row in [] if args.json else rows:
+        print(f"{row.name:<24} {row.images:>9,} images {row.labels:>5} labels  {row.kind}")
+    return 0
+
+
+def _show(workbench: Workbench, args: argparse.Namespace) -> int:
+    view = _view(workbench, args)
+    count, labels = view.count(), view.labels()
+    if args.json:
+        out: dict[str, Any] = {"dataset": args.name, "filter": view.spec, "count": count, "labels": labels}
+        out["images"] = [record.__dict__ for record in view.page(0, args.limit)]
+        if args.hashes:
+            out["sha256"] = [record.sha256 for record in view]
+        _print_json(out)
+        return 0
+    print(f"{args.name} {json.dumps(view.spec)}: {count:,} images")
+    for label, n in labels.items():
+        print(f"  {label:<24} {n:>9,}")
+    for record in view.page(0, args.limit):
+        print(f"  #{record.id} {record.label} {record.width}x{record.height} {record.original_name}")
+    return 0
+
+
+def _stats(workbench: Workbench, args: argparse.Namespace) -> int:
+    stats = _view(workbench, args).stats()
+    if args.plot:
+        stats.plot().savefig(args.plot, dpi=100)
+    if args.json:
+        _print_json(stats.to_dict())
+    else:
+        print(stats.summary())
+        if args.plot:
+            print(f"plot written to {args.plot}")
+    return 0
+
+
+def _demo(workbench: Workbench, args: argparse.Namespace) -> int:
+    from workbench.demo import run_demo
+
+    return run_demo(workbench, Path(args.dir) if args.dir else None)
+
+
+def _db(workbench: Workbench, args: argparse.Namespace) -> int:
+    from workbench.catalog import db
+
+    engine = db.make_engine(workbench.settings.catalog_url)
+    if args.action == "upgrade":
+        before, after = db.upgrade(engine)
+        print(f"catalog schema at {after}" + (" (was empty)" if before is None else f" (was {before})"))
+    else:
+        print(f"catalog schema at {db.current_revision(engine)}; newest is {db.head_revision()}")
+    engine.dispose()
+    return 0
+
+
+def _view(workbench: Workbench, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from workbench.errors import FilterError
+
+    try:
+        spec = json.loads(args.filter) if args.filter else {}
+    except json.JSONDecodeError as exc:
+        raise FilterError(f"--filter is not valid JSON: {exc}") from exc
+    return workbench.dataset(args.name).filter(spec)
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    ingest = command("ingest", _ingest, "bring a folder or zip of labelled images into the catalog")
+    ingest.add_argument("path", help="an ImageFolder directory (root/<label>/<file>), or a zip of one")
+    ingest.add_argument("--name", required=True, help="the dataset to create or add to")
+    ingest.add_argument("--labels-csv", help="a CSV with one row per image (image file <id>.<ext>)")
+    ingest.add_argument("--label-column", help="the CSV column holding the label")
+    ingest.add_argument("--id-column", default="id", help="the CSV column naming the image (default: id)")
+    ingest.add_argument("--split", help="train,val[,test] fractions, e.g. 0.8,0.1,0.1 (stratified)")
+    ingest.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
+    ingest.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    listing = command("datasets", _datasets, "list your datasets")
+    listing.add_argument("--json", action="store_true")
+
+    for name, handler, help in (("show", _show, "count and list a dataset's images"),
+                                ("stats", _stats, "class balance, sizes and attributes of a dataset")):  # fmt: skip
+        sub = command(name, handler, help)
+        sub.add_argument("name", help="the dataset")
+        sub.add_argument("--filter", help='a JSON filter, e.g. \'{"label": ["3", "8"], "width__gte": 8}\'')
+        sub.add_argument("--json", action="store_true")
+        if name == "show":
+            sub.add_argument("--limit", type=int, default=10, help="images to list (default: 10)")
+            sub.add_argument("--hashes", action="store_true", help="with --json: every image's sha256")
+        else:
+            sub.add_argument("--plot", help="write the plots to this PNG file")
+
+    demo = command("demo", _demo, "ingest scikit-learn's digits into the catalog and show them")
+    demo.add_argument("--dir", help="where to write the digit images (default: DATA_DIR/demo)")
+
+    database = command("db", _db, "manage the catalog database schema")
+    database.add_argument("action", choices=["upgrade", "current"])
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""One small hierarchy of errors; every message says what to do next."""
+
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Base of every error workbench raises on purpose. The CLI prints it on one line, exit 2."""
+
+
+class ConfigError(WorkbenchError):
+    """A setting is missing or malformed."""
+
+
+class CatalogError(WorkbenchError):
+    """The catalog database is unreachable or at the wrong schema version."""
+
+
+class NotFoundError(WorkbenchError):
+    """A dataset, image, model or job does not exist for the current user."""
+
+
+class IngestError(WorkbenchError):
+    """The input as a whole is refused (a hostile archive, a CSV without its label column...)."""
+
+
+class FilterError(WorkbenchError):
+    """A filter spec names an unknown field or operator, or a value of the wrong type."""
+
+
+class JobError(WorkbenchError):
+    """A job could not be submitted, or ended failed."""

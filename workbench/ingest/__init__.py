@@ -1,0 +1,153 @@
+"""Folder/zip/CSV -> catalog rows and blobs, safe against hostile input.
+
+``ingest`` reads as its steps: open and validate the source, list what to take, open (or resume)
+the dataset, ingest chunk by chunk, then assign splits and make the dataset visible. A failure
+undoes this run's rows and blobs; a crash leaves the dataset hidden and a re-run resumes it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from sqlalchemy import delete, func, select, update
+
+from workbench.catalog import Catalog, Dataset, Image
+from workbench.errors import IngestError
+from workbench.ingest.chunk import ChunkResult, ingest_chunk
+from workbench.ingest.items import IngestReport, Item, Skipped
+from workbench.ingest.sources import open_source
+from workbench.ingest.split import assign_splits, parse_fractions
+
+__all__ = ["IngestReport", "ingest"]
+
+Progress = Callable[[int, int], None]  # (images done, images in all)
+CHUNK_SIZE = 256
+
+
+def ingest(
+    catalog: Catalog,
+    path: Path | str,
+    name: str,
+    *,
+    labels_csv: Path | str | None = None,
+    label_column: str | None = None,
+    id_column: str = "id",
+    split: str | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> IngestReport:
+    started = time.perf_counter()
+    fractions = parse_fractions(split) if split else None
+    csv_path = Path(labels_csv) if labels_csv is not None else None
+    source, table = open_source(Path(path), catalog.settings.limits, csv_path, label_column, id_column)
+    report = IngestReport(dataset=name)
+    try:
+        entries = list(source.entries(table))
+        items = [e for e in entries if isinstance(e, Item)]
+        report.skipped = [e for e in entries if isinstance(e, Skipped)]
+        report.csv_issues = table.issues if table else []
+        dataset_id, created = _open_dataset(catalog, name, str(Path(path).absolute()), table.types if table else {})
+        done = ChunkResult()
+        try:
+            for chunk in _batched(items, CHUNK_SIZE):
+                _merge(done, ingest_chunk(catalog, source, dataset_id, chunk))
+                if progress is not None:
+                    progress(len(done.inserted) + done.duplicates + len(done.skipped), len(items))
+            report.duplicates, report.ingested = done.duplicates, len(done.inserted)
+            report.skipped += done.skipped
+            _finish(catalog, dataset_id, fractions, seed, report)
+        except BaseException:
+            _undo(catalog, dataset_id, created, done)
+            raise
+    finally:
+        source.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _open_dataset(catalog: Catalog, name: str, source: str, types: dict[str, str]) -> tuple[int, bool]:
+    """The dataset to ingest into, created hidden (``ingesting``) when new; attribute types merged."""
+    if not name.strip():
+        raise IngestError("the dataset needs a name (--name)")
+    with catalog.transaction() as session:
+        query = select(Dataset).where(Dataset.owner == catalog.user, Dataset.name == name)
+        dataset = session.scalars(query).one_or_none()
+        created = dataset is None
+        if dataset is None:
+            dataset = Dataset(owner=catalog.user, name=name, kind="source", status="ingesting",
+                              source=source, attribute_types={})  # fmt: skip
+            session.add(dataset)
+        dataset.attribute_types = _merge_types(dataset.attribute_types, types)
+        session.flush()
+        return dataset.id, created
+
+
+def _finish(catalog: Catalog, dataset_id: int, fractions: tuple[float, ...] | None, seed: int,
+            report: IngestReport) -> None:  # fmt: skip
+    with catalog.transaction() as session:
+        if fractions is not None:
+            unassigned = session.execute(
+                select(Image.id, Image.label, Image.sha256).where(
+                    Image.dataset_id == dataset_id, Image.split.is_(None)
+                )
+            ).all()
+            by_split: dict[str, list[int]] = {}
+            for image_id, name in assign_splits(unassigned, fractions, seed).items():
+                by_split.setdefault(name, []).append(image_id)
+            for name, ids in by_split.items():
+                for batch in _batched(ids, 10_000):
+                    session.execute(update(Image).where(Image.id.in_(batch)).values(split=name))
+        report.labels = _counts(session, dataset_id, Image.label)
+        report.splits = {k: v for k, v in _counts(session, dataset_id, Image.split).items() if k}
+        if not report.labels:
+            reasons = "; ".join(f"{s.file}: {s.reason}" for s in report.skipped[:3])
+            raise IngestError(
+                f"no image could be ingested into {report.dataset!r}"
+                + (f" ({len(report.skipped)} files skipped, e.g. {reasons})" if reasons else " (no files found)")
+            )
+        session.execute(update(Dataset).where(Dataset.id == dataset_id).values(status="ready"))
+
+
+def _undo(catalog: Catalog, dataset_id: int, created: bool, done: ChunkResult) -> None:
+    """Remove what this run added: its dataset if it made one, else its rows; then orphan blobs."""
+    with catalog.transaction() as session:
+        if created:
+            session.execute(delete(Image).where(Image.dataset_id == dataset_id))
+            session.execute(delete(Dataset).where(Dataset.id == dataset_id))
+        else:
+            for batch in _batched(done.inserted, 10_000):
+                session.execute(delete(Image).where(Image.dataset_id == dataset_id, Image.sha256.in_(batch)))
+    for batch in _batched(done.new_blobs, 10_000):
+        with catalog.sessions() as session:
+            still_used = set(session.scalars(select(Image.sha256).where(Image.sha256.in_(batch))))
+        for sha256 in set(batch) - still_used:
+            catalog.store.delete(sha256)
+
+
+def _counts(session, dataset_id: int, column) -> dict:  # type: ignore[no-untyped-def]
+    query = select(column, func.count()).where(Image.dataset_id == dataset_id).group_by(column)
+    return {key: n for key, n in session.execute(query).all()}
+
+
+def _merge(total: ChunkResult, part: ChunkResult) -> None:
+    total.inserted += part.inserted
+    total.duplicates += part.duplicates
+    total.skipped += part.skipped
+    total.new_blobs += part.new_blobs
+
+
+def _merge_types(old: dict[str, str], new: dict[str, str]) -> dict[str, str]:
+    merged = dict(old)
+    for key, kind in new.items():
+        previous = merged.get(key, kind)
+        merged[key] = kind if previous == kind else ("float" if {previous, kind} == {"int", "float"} else "str")
+    return merged
+
+
+def _batched(items: Iterable, size: int) -> Iterator[list]:  # type: ignore[type-arg]
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch

@@ -1,0 +1,127 @@
+"""Where images come from: an ImageFolder directory, a zip of one, or either plus a CSV.
+
+A source lists its entries (items to ingest, or files skipped with a reason) and reads an item's
+bytes by name, so a worker given only the path and a chunk of items can read them again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+from workbench.config import Limits
+from workbench.errors import IngestError
+from workbench.ingest.archive import SafeZip
+from workbench.ingest.attributes import AttributeTable, read_attributes
+from workbench.ingest.items import Item, Skipped, SkipFile
+
+Entry = Item | Skipped
+_JUNK_PARTS = ("__MACOSX",)
+
+
+class Source:
+    """Files of a directory or a zip archive, named by their relative POSIX path."""
+
+    def __init__(self, path: Path, limits: Limits, exclude: Path | None = None) -> None:
+        self.path = Path(path)
+        self.limits = limits
+        self._exclude = exclude.resolve() if exclude is not None else None
+        if not self.path.exists():
+            raise IngestError(f"{self.path} does not exist")
+        self._zip = SafeZip(self.path, limits) if self.path.is_file() else None
+        if self.path.is_file() and self._zip is None:
+            raise IngestError(f"{self.path} is neither a folder nor a zip archive")
+        self.files = self._list_files()
+        self._prefix = _common_folder(self.files)
+
+    def _list_files(self) -> list[str]:
+        if self._zip is not None:
+            return sorted(self._zip.members)
+        root = self.path.resolve()
+        names = []
+        for folder, dirs, files in os.walk(root, followlinks=False):
+            dirs.sort()
+            for file in files:
+                if Path(folder, file) != self._exclude:  # the CSV may sit beside its images
+                    names.append(Path(folder, file).relative_to(root).as_posix())
+        return sorted(names)
+
+    def read(self, name: str) -> bytes:
+        """Bytes of the file ``name``; SkipFile for what cannot be taken."""
+        if self._zip is not None:
+            return self._zip.read(name, self.limits.max_image_bytes)
+        path = self.path / name
+        if path.is_symlink() and not path.resolve().is_relative_to(self.path.resolve()):
+            raise SkipFile("symbolic link pointing outside the folder (not followed)")
+        size = path.stat().st_size
+        if size > self.limits.max_image_bytes:
+            raise SkipFile(f"file too large ({size:,} bytes; the limit is {self.limits.max_image_bytes:,})")
+        return path.read_bytes()
+
+    def entries(self, table: AttributeTable | None) -> Iterator[Entry]:
+        """Every file as an Item to ingest or as Skipped with its reason."""
+        matched: set[str] = set()
+        for name in self.files:
+            relative = PurePosixPath(name[len(self._prefix) :])
+            if _is_junk(relative):
+                continue
+            if table is None:
+                yield _from_folder_layout(name, relative)
+                continue
+            key = _match_row(relative, table)
+            if key is None:
+                yield Skipped(name, f"no row in the CSV for id {relative.stem!r}")
+            else:
+                matched.add(key)
+                yield Item(name, table.labels[key], table.rows[key])
+        if table is not None:
+            for key in table.rows.keys() - matched:
+                table.issues.append({"row": key, "reason": f"no image file for id {key!r}"})
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+
+
+def open_source(path: Path, limits: Limits, labels_csv: Path | None = None,
+                label_column: str | None = None, id_column: str = "id") -> tuple[Source, AttributeTable | None]:
+    """The source and, with a CSV, its attribute table; raises IngestError for unusable input."""
+    if labels_csv is None and label_column is not None:
+        raise IngestError("--label-column needs --labels-csv")
+    table = None
+    if labels_csv is not None:
+        if label_column is None:
+            raise IngestError("--labels-csv needs --label-column to say which column is the label")
+        table = read_attributes(labels_csv, label_column, id_column)
+    return Source(path, limits, exclude=labels_csv), table
+
+
+def _from_folder_layout(name: str, relative: PurePosixPath) -> Entry:
+    if len(relative.parts) < 2:
+        return Skipped(name, "not inside a label folder (expected <label>/<file>)")
+    return Item(name, relative.parts[0])
+
+
+def _match_row(relative: PurePosixPath, table: AttributeTable) -> str | None:
+    for key in (relative.stem, relative.name):
+        if key in table.rows:
+            return key
+    return None
+
+
+def _is_junk(relative: PurePosixPath) -> bool:
+    """Archive and OS droppings (``__MACOSX``, ``.DS_Store``, dotfiles), never images."""
+    return any(part in _JUNK_PARTS or part.startswith(".") for part in relative.parts)
+
+
+def _common_folder(files: list[str]) -> str:
+    """A single top folder wrapping everything (``digits/0/a.png``) is not a label: strip it."""
+    tops = {name.split("/", 1)[0] for name in files if not _is_junk(PurePosixPath(name))}
+    if len(tops) != 1:
+        return ""
+    top = next(iter(tops))
+    inner = [name for name in files if name.startswith(top + "/")]
+    if inner and all(name.count("/") >= 2 for name in inner):
+        return top + "/"
+    return ""

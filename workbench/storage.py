@@ -1,0 +1,73 @@
+"""Content-addressed blob store on a local volume: a blob's key is the sha256 of its bytes.
+
+Keys are the only thing the catalog records, so an S3-compatible store can later stand behind the
+same four methods.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+THUMBNAIL_SIZE = 128
+
+
+class BlobStore:
+    """Blobs under ``root/blobs/ab/<sha256>``, thumbnails under ``root/thumbs/ab/<sha256>.jpg``.
+
+    One level of 256 folders: a million images is ~4,000 files a folder, which ext4 and xfs
+    handle well, and a small catalog does not pay a mkdir per image.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.blobs = self.root / "blobs"
+        self.thumbs = self.root / "thumbs"
+        self._made: set[Path] = set()
+
+    def blob_path(self, sha256: str) -> Path:
+        return self.blobs / sha256[:2] / sha256
+
+    def thumb_path(self, sha256: str) -> Path:
+        """The thumbnail, or the blob itself when the image was small enough to be its own."""
+        thumb = self._thumb(sha256)
+        return thumb if thumb.exists() else self.blob_path(sha256)
+
+    def _thumb(self, sha256: str) -> Path:
+        return self.thumbs / sha256[:2] / f"{sha256}.jpg"
+
+    def has(self, sha256: str) -> bool:
+        return self.blob_path(sha256).exists()
+
+    def put(self, sha256: str, data: bytes) -> bool:
+        """Store ``data`` under its hash; returns False when it was already there."""
+        return self._write_once(self.blob_path(sha256), data)
+
+    def put_thumbnail(self, sha256: str, jpeg: bytes) -> bool:
+        return self._write_once(self._thumb(sha256), jpeg)
+
+    def read(self, sha256: str) -> bytes:
+        return self.blob_path(sha256).read_bytes()
+
+    def delete(self, sha256: str) -> None:
+        for path in (self.blob_path(sha256), self._thumb(sha256)):
+            path.unlink(missing_ok=True)
+
+
+    def _write_once(self, path: Path, data: bytes) -> bool:
+        """Write unless a complete copy is there already.
+
+        No temporary file and rename (that doubles the metadata work per image): the row that
+        points at a blob is committed only after the write returned, and a blob cut short by a
+        crash has the wrong size, so the next put of the same content rewrites it.
+        """
+        try:
+            if path.stat().st_size == len(data):
+                return False
+        except FileNotFoundError:
+            pass
+        if path.parent not in self._made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(path.parent)
+        with open(path, "wb") as handle:
+            handle.write(data)
+        return True

@@ -1,0 +1,152 @@
+"""A View is a dataset plus a filter spec: lazy, countable, sampleable, JSON-serializable.
+
+Nothing is read until asked; every question is one SQL query with bound parameters. A View is
+what travels to workers, as ``view.to_json()``, never as a pickled object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, select
+
+from workbench.catalog import Catalog, Image
+from workbench.errors import FilterError
+from workbench.views.spec import parse_spec, valid_fields
+from workbench.views.where import where_clause
+
+PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    id: int
+    sha256: str
+    label: str
+    split: str | None
+    width: int
+    height: int
+    format: str
+    bytes: int
+    original_name: str
+    attributes: dict[str, Any]
+
+
+_RECORD_COLUMNS = [getattr(Image, name) for name in ImageRecord.__dataclass_fields__]
+
+
+class View:
+    def __init__(self, catalog: Catalog, dataset: str, spec: dict[str, Any] | None = None) -> None:
+        self.catalog = catalog
+        with catalog.sessions() as session:
+            row = catalog.dataset_row(session, dataset)
+        self.dataset = dataset
+        self.dataset_id = row.id
+        self.attribute_types: dict[str, str] = dict(row.attribute_types)
+        self.spec: dict[str, Any] = dict(spec or {})
+        self.conditions = parse_spec(self.spec, self.attribute_types)  # fails fast on a typo
+
+    # -- building -------------------------------------------------------------------------
+    def filter(self, spec: dict[str, Any] | None = None, /, **conditions: Any) -> View:
+        """A narrower view: this one's conditions plus these (a repeated key is replaced)."""
+        return View(self.catalog, self.dataset, {**self.spec, **(spec or {}), **conditions})
+
+    @property
+    def fields(self) -> list[str]:
+        return valid_fields(self.attribute_types)
+
+    def to_json(self) -> str:
+        return json.dumps({"dataset": self.dataset, "filter": self.spec}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, catalog: Catalog, text: str | dict[str, Any]) -> View:
+        data = json.loads(text) if isinstance(text, str) else text
+        if not isinstance(data, dict) or "dataset" not in data:
+            raise FilterError('a view is {"dataset": NAME, "filter": {...}}')
+        return cls(catalog, data["dataset"], data.get("filter") or {})
+
+    # -- questions ------------------------------------------------------------------------
+    def count(self) -> int:
+        return self._scalar(select(func.count()).select_from(Image).where(self._where()))
+
+    def labels(self) -> dict[str, int]:
+        """Images per label, most common first."""
+        query = (
+            select(Image.label, func.count())
+            .where(self._where())
+            .group_by(Image.label)
+            .order_by(func.count().desc(), Image.label)
+        )
+        with self.catalog.sessions() as session:
+            return {label: n for label, n in session.execute(query).all()}
+
+    def page(self, number: int = 0, size: int = PAGE_SIZE) -> list[ImageRecord]:
+        """Page ``number`` (from 0) in id order."""
+        return self._records(self._select().order_by(Image.id).limit(size).offset(number * size))
+
+    def sample(self, n: int, seed: int = 0) -> list[ImageRecord]:
+        """``n`` images picked uniformly at random, the same ones for the same seed.
+
+        Walks the sample-key index from a seed-chosen point (wrapping around once) instead of
+        sorting the whole view by random(): the keys are a hash of the content, so any stretch of
+        them is a uniform draw whatever the labels.
+        """
+        start = int(hashlib.sha256(f"sample:{seed}".encode()).hexdigest()[:13], 16)
+        after = self._records(
+            self._select().where(Image.sample_key >= start).order_by(Image.sample_key).limit(n)
+        )
+        if len(after) == n:
+            return after
+        before = self._records(
+            self._select().where(Image.sample_key < start).order_by(Image.sample_key).limit(n - len(after))
+        )
+        return after + before
+
+    def ids(self) -> list[int]:
+        query = select(Image.id).where(self._where()).order_by(Image.id)
+        with self.catalog.sessions() as session:
+            return list(session.scalars(query))
+
+    def __iter__(self) -> Iterator[ImageRecord]:
+        """Every image in id order, a page at a time (keyset paging: flat cost per page)."""
+        last = 0
+        while page := self._records(self._select().where(Image.id > last).order_by(Image.id).limit(1000)):
+            yield from page
+            last = page[-1].id
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def stats(self):  # type: ignore[no-untyped-def]
+        from workbench.views.stats import compute_stats
+
+        return compute_stats(self)
+
+    def show(self, n: int = 24, seed: int = 0):  # type: ignore[no-untyped-def]
+        """A grid of ``n`` sampled thumbnails with their labels, for a notebook."""
+        from workbench.views.gallery import thumbnail_grid
+
+        return thumbnail_grid(self.catalog.store, self.sample(n, seed))
+
+    def __repr__(self) -> str:
+        return f"View({self.dataset!r}, {self.spec!r})"
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _where(self) -> ColumnElement[bool]:
+        dialect = self.catalog.engine.dialect.name
+        return (Image.dataset_id == self.dataset_id) & where_clause(self.conditions, dialect)
+
+    def _select(self) -> Select:  # type: ignore[type-arg]
+        return select(*_RECORD_COLUMNS).where(self._where())
+
+    def _records(self, query: Select) -> list[ImageRecord]:  # type: ignore[type-arg]
+        with self.catalog.sessions() as session:
+            return [ImageRecord(*row) for row in session.execute(query).all()]
+
+    def _scalar(self, query: Select) -> Any:  # type: ignore[type-arg]
+        with self.catalog.sessions() as session:
+            return session.execute(query).scalar_one()
