@@ -90,14 +90,26 @@ def pixel_bomb_png(path: Path, width: int = 20000, height: int = 20000) -> Path:
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     row = b"\0" + b"\0" * width
     body = zlib.compress(row * 16)  # far fewer rows than claimed: never decoded anyway
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    )
     return path
 
 
 def styles_csv(path: Path, rows: list[dict[str, object]], header: list[str] | None = None) -> Path:
     """A CSV in the fashion catalogue's styles.csv layout."""
-    header = header or ["id", "gender", "masterCategory", "subCategory", "articleType", "baseColour",
-                        "season", "year", "usage", "productDisplayName"]  # fmt: skip
+    header = header or [
+        "id",
+        "gender",
+        "masterCategory",
+        "subCategory",
+        "articleType",
+        "baseColour",
+        "season",
+        "year",
+        "usage",
+        "productDisplayName",
+    ]
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=header)
         writer.writeheader()
@@ -115,10 +127,18 @@ def fashion_catalogue(root: Path, n: int = 12) -> tuple[Path, Path]:
     for i in range(n):
         item_id = 1000 + i
         (images / f"{item_id}.jpg").write_bytes(image_bytes(500 + i, size=(60 + i, 80), fmt="JPEG"))
-        rows.append({
-            "id": item_id, "gender": "Men" if i % 2 else "Women", "masterCategory": "Apparel",
-            "subCategory": "Topwear", "articleType": types[i % 3], "baseColour": colours[i % 4],
-            "season": "Summer" if i % 3 else "Winter", "year": 2011 + i % 3, "usage": "Casual",
-            "productDisplayName": f"Item {i}, with a comma",
-        })  # fmt: skip
+        rows.append(
+            {
+                "id": item_id,
+                "gender": "Men" if i % 2 else "Women",
+                "masterCategory": "Apparel",
+                "subCategory": "Topwear",
+                "articleType": types[i % 3],
+                "baseColour": colours[i % 4],
+                "season": "Summer" if i % 3 else "Winter",
+                "year": 2011 + i % 3,
+                "usage": "Casual",
+                "productDisplayName": f"Item {i}, with a comma",
+            }
+        )
     return images, styles_csv(root / "styles.csv", rows)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,10 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("IPYTHONDIR", str(home / "ipython"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     for name in list(os.environ):
-        if name.startswith("WORKBENCH_") and name not in ("WORKBENCH_REQUIRE_SERVICES", "WORKBENCH_TEST_POSTGRES_URL"):
+        if name.startswith("WORKBENCH_") and name not in (
+            "WORKBENCH_REQUIRE_SERVICES",
+            "WORKBENCH_TEST_POSTGRES_URL",
+        ):
             monkeypatch.delenv(name)
 
 
@@ -44,24 +48,30 @@ def _unavailable(what: str, exc: Exception) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh database on the real server for this test session, dropped afterwards."""
+@contextmanager
+def throwaway_postgres_database() -> Iterator[str]:
+    """A new, empty database on the real server, dropped afterwards whatever happens."""
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"workbench_test_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means "unavailable"
+    except Exception as exc:
         admin.dispose()
         _unavailable("Postgres at " + make_url(POSTGRES_ADMIN_URL).render_as_string(), exc)
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
-        yield url
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """One database for the whole test session; tests empty its tables (see ``settings``)."""
+    with throwaway_postgres_database() as url:
+        yield url
 
 
 def _empty_tables(url: str) -> None:

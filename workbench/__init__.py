@@ -26,10 +26,23 @@ from workbench.errors import (
 from workbench.views import View
 
 __all__ = [
-    "CatalogError", "ConfigError", "DatasetInfo", "FilterError", "IngestError", "JobError",
-    "NotFoundError", "Settings", "View", "Workbench", "WorkbenchError",
-    "connect", "dataset", "datasets", "ingest", "view",
-]  # fmt: skip
+    "CatalogError",
+    "ConfigError",
+    "DatasetInfo",
+    "FilterError",
+    "IngestError",
+    "JobError",
+    "NotFoundError",
+    "Settings",
+    "View",
+    "Workbench",
+    "WorkbenchError",
+    "connect",
+    "dataset",
+    "datasets",
+    "ingest",
+    "view",
+]
 
 _default: Workbench | None = None
 

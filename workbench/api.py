@@ -36,12 +36,30 @@ class Workbench:
         self.settings = settings or Settings.from_env()
         self.catalog = Catalog(self.settings)
 
-    def ingest(self, path: str | Path, name: str, *, labels_csv: str | Path | None = None,
-               label_column: str | None = None, id_column: str = "id", split: str | None = None,
-               seed: int = 0, progress: Progress | None = None) -> IngestReport:  # fmt: skip
+    def ingest(
+        self,
+        path: str | Path,
+        name: str,
+        *,
+        labels_csv: str | Path | None = None,
+        label_column: str | None = None,
+        id_column: str = "id",
+        split: str | None = None,
+        seed: int = 0,
+        progress: Progress | None = None,
+    ) -> IngestReport:
         """Bring a folder or zip of labelled images (optionally with a CSV) into the catalog."""
-        return run_ingest(self.catalog, path, name, labels_csv=labels_csv, label_column=label_column,
-                          id_column=id_column, split=split, seed=seed, progress=progress)  # fmt: skip
+        return run_ingest(
+            self.catalog,
+            path,
+            name,
+            labels_csv=labels_csv,
+            label_column=label_column,
+            id_column=id_column,
+            split=split,
+            seed=seed,
+            progress=progress,
+        )
 
     def dataset(self, name: str) -> View:
         """The whole dataset as a View; narrow it with ``.filter(...)``."""
@@ -54,8 +72,14 @@ class Workbench:
     def datasets(self) -> list[DatasetInfo]:
         parent = Dataset.__table__.alias("parent")
         query = (
-            select(Dataset.name, Dataset.kind, func.count(Image.id), func.count(Image.label.distinct()),
-                   parent.c.name, Dataset.created_at)  # fmt: skip
+            select(
+                Dataset.name,
+                Dataset.kind,
+                func.count(Image.id),
+                func.count(Image.label.distinct()),
+                parent.c.name,
+                Dataset.created_at,
+            )
             .outerjoin(Image, Image.dataset_id == Dataset.id)
             .outerjoin(parent, parent.c.id == Dataset.parent_id)
             .where(Dataset.owner == self.catalog.user, Dataset.status == "ready")

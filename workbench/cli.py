@@ -46,9 +46,15 @@ def _ingest(workbench: Workbench, args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
 
         report = workbench.ingest(
-            args.path, args.name, labels_csv=args.labels_csv, label_column=args.label_column,
-            id_column=args.id_column, split=args.split, seed=args.seed, progress=progress,
-        )  # fmt: skip
+            args.path,
+            args.name,
+            labels_csv=args.labels_csv,
+            label_column=args.label_column,
+            id_column=args.id_column,
+            split=args.split,
+            seed=args.seed,
+            progress=progress,
+        )
     if args.json:
         _print_json(report.to_dict())
         return 0
@@ -111,6 +117,9 @@ def _demo(workbench: Workbench, args: argparse.Namespace) -> int:
 def _db(workbench: Workbench, args: argparse.Namespace) -> int:
     from workbench.catalog import db
 
+    if args.action == "sql":
+        sys.stdout.write(db.postgres_schema_sql())
+        return 0
     engine = db.make_engine(workbench.settings.catalog_url)
     if args.action == "upgrade":
         before, after = db.upgrade(engine)
@@ -159,8 +168,11 @@ def _parser() -> argparse.ArgumentParser:
     listing = command("datasets", _datasets, "list your datasets")
     listing.add_argument("--json", action="store_true")
 
-    for name, handler, help in (("show", _show, "count and list a dataset's images"),
-                                ("stats", _stats, "class balance, sizes and attributes of a dataset")):  # fmt: skip
+    views = (
+        ("show", _show, "count and list a dataset's images"),
+        ("stats", _stats, "class balance, sizes and attributes of a dataset"),
+    )
+    for name, handler, help in views:
         sub = command(name, handler, help)
         sub.add_argument("name", help="the dataset")
         sub.add_argument("--filter", help='a JSON filter, e.g. \'{"label": ["3", "8"], "width__gte": 8}\'')
@@ -175,7 +187,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", help="where to write the digit images (default: DATA_DIR/demo)")
 
     database = command("db", _db, "manage the catalog database schema")
-    database.add_argument("action", choices=["upgrade", "current"])
+    database.add_argument(
+        "action",
+        choices=["upgrade", "current", "sql"],
+        help="upgrade: migrate to the newest schema; current: show the revision; "
+        "sql: print the Postgres schema for a fresh database",
+    )
     return parser
 
 

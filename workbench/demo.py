@@ -34,8 +34,9 @@ def write_digits(folder: Path) -> tuple[Path, Path]:
             path = images_dir / f"{index}.png"
             if not path.exists():
                 Image.fromarray(grey, mode="L").save(path)
-            writer.writerow([index, int(target), "even" if target % 2 == 0 else "odd",
-                             "yes" if target in _LOOPED else "no", round(float(grey.mean()) / 255, 3)])  # fmt: skip
+            parity = "even" if target % 2 == 0 else "odd"
+            loop = "yes" if target in _LOOPED else "no"
+            writer.writerow([index, int(target), parity, loop, round(float(grey.mean()) / 255, 3)])
     return images_dir, csv_path
 
 
@@ -43,8 +44,9 @@ def run_demo(workbench: Workbench, folder: Path | None = None) -> int:
     folder = folder or workbench.settings.data_dir / "demo" / DATASET
     images_dir, csv_path = write_digits(folder)
     print(f"wrote {len(list(images_dir.glob('*.png'))):,} digit images to {images_dir}")
-    report = workbench.ingest(images_dir, DATASET, labels_csv=csv_path, label_column="digit",
-                              split="0.8,0.1,0.1", seed=0)  # fmt: skip
+    report = workbench.ingest(
+        images_dir, DATASET, labels_csv=csv_path, label_column="digit", split="0.8,0.1,0.1", seed=0
+    )
     print(report.summary())
     stats = workbench.dataset(DATASET).stats()
     print(stats.summary())

@@ -52,7 +52,6 @@ class BlobStore:
         for path in (self.blob_path(sha256), self._thumb(sha256)):
             path.unlink(missing_ok=True)
 
-
     def _write_once(self, path: Path, data: bytes) -> bool:
         """Write unless a complete copy is there already.
 

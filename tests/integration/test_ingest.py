@@ -51,13 +51,15 @@ def test_zip_with_a_wrapping_folder_and_unicode_names(workbench: Workbench, tmp_
     assert workbench.dataset("pets").labels() == {"chat noir": 2, "собака": 2}
 
 
-@pytest.mark.parametrize("hostile", ["../evil.png", "cats/../../evil.png", "/etc/evil.png",
-                                     "C:/evil.png", "cats\\..\\..\\evil.png"])  # fmt: skip
+@pytest.mark.parametrize(
+    "hostile",
+    ["../evil.png", "cats/../../evil.png", "/etc/evil.png", "C:/evil.png", "cats\\..\\..\\evil.png"],
+)
 def test_traversal_zip_is_refused_whole_and_writes_nothing(
     workbench: Workbench, tmp_path: Path, hostile: str
 ) -> None:
     archive = builders.traversal_zip(tmp_path / "traversal.zip", hostile)
-    with pytest.raises(IngestError, match="absolute path or '..'") as error:
+    with pytest.raises(IngestError, match=r"absolute path or '\.\.'") as error:
         workbench.ingest(archive, "pets")
     assert repr(hostile) in str(error.value)
     assert _blob_files(workbench) == []
@@ -78,7 +80,9 @@ def test_zip_member_lying_about_its_size_is_read_no_further(workbench: Workbench
     archive = builders.lying_size_zip(tmp_path / "liar.zip")
     report = workbench.ingest(archive, "pets")
     assert report.ingested == 1
-    assert [(s.file, s.reason.split(" (")[0]) for s in report.skipped] == [("cats/liar.png", "corrupt zip member")]
+    assert [(s.file, s.reason.split(" (")[0]) for s in report.skipped] == [
+        ("cats/liar.png", "corrupt zip member")
+    ]
 
 
 def test_bad_files_are_skipped_with_reasons_and_good_ones_kept(workbench: Workbench, tmp_path: Path) -> None:
@@ -139,8 +143,9 @@ def test_csv_problems_are_reported_never_fatal(workbench: Workbench, tmp_path: P
     lines.append("2001,Men,Apparel,Topwear,Shirts,Blue,Summer,2012,Casual,Too,many,fields")
     (tmp_path / "styles_bad_rows.csv").write_text("\n".join(lines) + "\n")
     (images / "3000.jpg").write_bytes(builders.image_bytes(3000, fmt="JPEG"))  # no row
-    report = workbench.ingest(images, "fashion", labels_csv=tmp_path / "styles_bad_rows.csv",
-                              label_column="articleType")  # fmt: skip
+    report = workbench.ingest(
+        images, "fashion", labels_csv=tmp_path / "styles_bad_rows.csv", label_column="articleType"
+    )
     reasons = " | ".join(issue["reason"] for issue in report.csv_issues)
     assert "duplicate id '1000'" in reasons
     assert "no image file for id '2000'" in reasons
@@ -149,9 +154,11 @@ def test_csv_problems_are_reported_never_fatal(workbench: Workbench, tmp_path: P
     assert report.ingested == 6
 
 
-def test_csv_without_the_label_column_is_refused_with_the_columns(workbench: Workbench, tmp_path: Path) -> None:
+def test_csv_without_the_label_column_is_refused_with_the_columns(
+    workbench: Workbench, tmp_path: Path
+) -> None:
     images, styles = builders.fashion_catalogue(tmp_path / "fashion", n=3)
-    with pytest.raises(IngestError, match="no column 'category'.*articleType"):
+    with pytest.raises(IngestError, match=r"no column 'category'.*articleType"):
         workbench.ingest(images, "fashion", labels_csv=styles, label_column="category")
 
 

@@ -18,9 +18,20 @@ from sqlalchemy.orm import Session
 from workbench.catalog.models import Image
 
 IMAGE_COLUMNS = (
-    "dataset_id", "owner", "sha256", "label", "split", "width", "height", "format", "bytes",
-    "original_name", "attributes", "sample_key", "source_image_id",
-)  # fmt: skip
+    "dataset_id",
+    "owner",
+    "sha256",
+    "label",
+    "split",
+    "width",
+    "height",
+    "format",
+    "bytes",
+    "original_name",
+    "attributes",
+    "sample_key",
+    "source_image_id",
+)
 
 
 def sample_key(sha256: str) -> int:
@@ -75,4 +86,3 @@ def _complete(row: dict[str, Any]) -> dict[str, Any]:
     if full["attributes"] is None:
         full["attributes"] = {}
     return full
-

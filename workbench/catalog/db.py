@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,11 @@ from workbench.errors import CatalogError
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_SCHEMA_HEADER = """\
+-- The workbench catalog schema for a fresh Postgres database.
+-- Generated from the Alembic migrations by `workbench db sql` (make schema): do not edit.
+
+"""
 
 
 def make_engine(url: str) -> Engine:
@@ -72,6 +78,16 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     return before, head_revision()
+
+
+def postgres_schema_sql() -> str:
+    """The whole Postgres schema as SQL (Alembic offline mode), for a fresh database's init script."""
+    buffer = io.StringIO()
+    config = Config(output_buffer=buffer)
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", "postgresql+psycopg2://")
+    command.upgrade(config, "head", sql=True)
+    return _SCHEMA_HEADER + buffer.getvalue()
 
 
 def ensure_schema(engine: Engine, auto_upgrade: bool) -> None:

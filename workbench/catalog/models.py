@@ -90,9 +90,7 @@ class Image(Base):
     # A uniform 52-bit number derived from the sha256: seeded sampling walks this index from a
     # seed-chosen point instead of sorting the table by random().
     sample_key: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    source_image_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("images.id", ondelete="SET NULL")
-    )
+    source_image_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("images.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = _now()
 
 

@@ -49,7 +49,9 @@ def ingest(
         items = [e for e in entries if isinstance(e, Item)]
         report.skipped = [e for e in entries if isinstance(e, Skipped)]
         report.csv_issues = table.issues if table else []
-        dataset_id, created = _open_dataset(catalog, name, str(Path(path).absolute()), table.types if table else {})
+        dataset_id, created = _open_dataset(
+            catalog, name, str(Path(path).absolute()), table.types if table else {}
+        )
         done = ChunkResult()
         try:
             for chunk in _batched(items, CHUNK_SIZE):
@@ -77,16 +79,23 @@ def _open_dataset(catalog: Catalog, name: str, source: str, types: dict[str, str
         dataset = session.scalars(query).one_or_none()
         created = dataset is None
         if dataset is None:
-            dataset = Dataset(owner=catalog.user, name=name, kind="source", status="ingesting",
-                              source=source, attribute_types={})  # fmt: skip
+            dataset = Dataset(
+                owner=catalog.user,
+                name=name,
+                kind="source",
+                status="ingesting",
+                source=source,
+                attribute_types={},
+            )
             session.add(dataset)
         dataset.attribute_types = _merge_types(dataset.attribute_types, types)
         session.flush()
         return dataset.id, created
 
 
-def _finish(catalog: Catalog, dataset_id: int, fractions: tuple[float, ...] | None, seed: int,
-            report: IngestReport) -> None:  # fmt: skip
+def _finish(
+    catalog: Catalog, dataset_id: int, fractions: tuple[float, ...] | None, seed: int, report: IngestReport
+) -> None:
     with catalog.transaction() as session:
         if fractions is not None:
             unassigned = session.execute(
@@ -106,7 +115,11 @@ def _finish(catalog: Catalog, dataset_id: int, fractions: tuple[float, ...] | No
             reasons = "; ".join(f"{s.file}: {s.reason}" for s in report.skipped[:3])
             raise IngestError(
                 f"no image could be ingested into {report.dataset!r}"
-                + (f" ({len(report.skipped)} files skipped, e.g. {reasons})" if reasons else " (no files found)")
+                + (
+                    f" ({len(report.skipped)} files skipped, e.g. {reasons})"
+                    if reasons
+                    else " (no files found)"
+                )
             )
         session.execute(update(Dataset).where(Dataset.id == dataset_id).values(status="ready"))
 
@@ -143,7 +156,9 @@ def _merge_types(old: dict[str, str], new: dict[str, str]) -> dict[str, str]:
     merged = dict(old)
     for key, kind in new.items():
         previous = merged.get(key, kind)
-        merged[key] = kind if previous == kind else ("float" if {previous, kind} == {"int", "float"} else "str")
+        merged[key] = (
+            kind if previous == kind else ("float" if {previous, kind} == {"int", "float"} else "str")
+        )
     return merged
 
 

@@ -35,7 +35,9 @@ class SafeZip:
 
     def _validate(self, infos: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
         if len(infos) > self.limits.max_archive_members:
-            self._refuse(f"it has {len(infos):,} members, over the limit of {self.limits.max_archive_members:,}")
+            self._refuse(
+                f"it has {len(infos):,} members, over the limit of {self.limits.max_archive_members:,}"
+            )
         members: dict[str, zipfile.ZipInfo] = {}
         total = 0
         for info in infos:

@@ -44,7 +44,10 @@ def read_attributes(path: Path, label_column: str, id_column: str = "id") -> Att
     for line, values in records:
         if len(values) != len(header):
             table.issues.append(
-                {"row": line, "reason": f"{len(values)} fields where the header has {len(header)}; row skipped"}
+                {
+                    "row": line,
+                    "reason": f"{len(values)} fields where the header has {len(header)}; row skipped",
+                }
             )
             continue
         row = dict(zip(header, (v.strip() for v in values), strict=True))

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from workbench.catalog import Catalog, Image
 from workbench.catalog.bulk import insert_images
-from workbench.ingest.items import Item, Skipped, SkipFile
+from workbench.ingest.items import Item, SkipFile, Skipped
 from workbench.ingest.probe import probe
 from workbench.ingest.sources import Source
 
@@ -55,12 +55,20 @@ def ingest_chunk(catalog: Catalog, source: Source, dataset_id: int, items: list[
             result.new_blobs.append(sha256)
         if probed.thumbnail is not None:
             catalog.store.put_thumbnail(sha256, probed.thumbnail)
-        rows.append({
-            "dataset_id": dataset_id, "owner": catalog.user, "sha256": sha256,
-            "label": item.label, "width": probed.width, "height": probed.height,
-            "format": probed.format, "bytes": len(data), "original_name": item.name,
-            "attributes": item.attributes,
-        })  # fmt: skip
+        rows.append(
+            {
+                "dataset_id": dataset_id,
+                "owner": catalog.user,
+                "sha256": sha256,
+                "label": item.label,
+                "width": probed.width,
+                "height": probed.height,
+                "format": probed.format,
+                "bytes": len(data),
+                "original_name": item.name,
+                "attributes": item.attributes,
+            }
+        )
 
     with catalog.transaction() as session:
         added = insert_images(session, rows)
@@ -77,4 +85,3 @@ def _existing(catalog: Catalog, dataset_id: int, hashes: list[str]) -> set[str]:
     with catalog.sessions() as session:
         query = select(Image.sha256).where(Image.dataset_id == dataset_id, Image.sha256.in_(hashes))
         return set(session.scalars(query))
-

@@ -14,7 +14,7 @@ from workbench.config import Limits
 from workbench.errors import IngestError
 from workbench.ingest.archive import SafeZip
 from workbench.ingest.attributes import AttributeTable, read_attributes
-from workbench.ingest.items import Item, Skipped, SkipFile
+from workbench.ingest.items import Item, SkipFile, Skipped
 
 Entry = Item | Skipped
 _JUNK_PARTS = ("__MACOSX",)
@@ -84,8 +84,13 @@ class Source:
             self._zip.close()
 
 
-def open_source(path: Path, limits: Limits, labels_csv: Path | None = None,
-                label_column: str | None = None, id_column: str = "id") -> tuple[Source, AttributeTable | None]:
+def open_source(
+    path: Path,
+    limits: Limits,
+    labels_csv: Path | None = None,
+    label_column: str | None = None,
+    id_column: str = "id",
+) -> tuple[Source, AttributeTable | None]:
     """The source and, with a CSV, its attribute table; raises IngestError for unusable input."""
     if labels_csv is None and label_column is not None:
         raise IngestError("--label-column needs --labels-csv")

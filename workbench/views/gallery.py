@@ -13,8 +13,14 @@ if TYPE_CHECKING:
     from workbench.storage import BlobStore
     from workbench.views import ImageRecord
 
-_MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "BMP": "image/bmp",
-         "WEBP": "image/webp", "TIFF": "image/tiff"}  # fmt: skip
+_MIME = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",
+    "WEBP": "image/webp",
+    "TIFF": "image/tiff",
+}
 
 
 def thumbnail_grid(store: BlobStore, records: Sequence[ImageRecord], size: int = 96) -> HTML:

@@ -38,7 +38,9 @@ class Condition:
 
 def parse_spec(spec: dict[str, Any], attribute_types: dict[str, str]) -> list[Condition]:
     if not isinstance(spec, dict):
-        raise FilterError(f"a filter is a JSON object like {{\"label\": [\"a\", \"b\"]}}, not {type(spec).__name__}")
+        raise FilterError(
+            f'a filter is a JSON object like {{"label": ["a", "b"]}}, not {type(spec).__name__}'
+        )
     return [_parse_one(key, value, attribute_types) for key, value in spec.items()]
 
 

@@ -88,4 +88,3 @@ def compute_stats(view: View) -> Stats:
                 top["(other)"] = stats.count - sum(top.values())
             stats.attributes[name] = {str(k): v for k, v in top.items()}
     return stats
-

@@ -7,7 +7,7 @@ is coerced to JSONB first; ``column.contains(dict)`` on the variant silently com
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, true, type_coerce
+from sqlalchemy import ColumnElement, and_, false, or_, true, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 
 from workbench.catalog.models import Image

@@ -1,0 +1,55 @@
+# workbench: `make demo` and `make test` work on a fresh machine with only Python 3.11.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-fast lint format bench schema lock dashboard up down clean
+
+install: $(STAMP)
+
+# Reinstall only when the declared or locked dependencies change.
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/workbench demo
+
+test: install
+	$(BIN)/python -m pytest tests
+
+test-fast: install
+	$(BIN)/python -m pytest tests -m "not slow"
+
+lint: install
+	$(BIN)/ruff check workbench workers tests benchmarks
+	$(BIN)/ruff format --check workbench workers tests benchmarks
+
+format: install
+	$(BIN)/ruff format workbench workers tests benchmarks
+	$(BIN)/ruff check --fix workbench workers tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/bench_catalog.py
+
+# sql/schema.sql is generated from the Alembic migrations; a test fails when it drifts.
+schema: install
+	$(BIN)/workbench db sql > sql/schema.sql
+
+# Re-resolve every transitive dependency from the pins in pyproject.toml.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet -e '.[dev]'
+	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+	rm -rf .lock-venv
+
+up:
+	docker-compose up -d
+
+down:
+	docker-compose down
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,134 @@
+-- The workbench catalog schema for a fresh Postgres database.
+-- Generated from the Alembic migrations by `workbench db sql` (make schema): do not edit.
+
+BEGIN;
+
+CREATE TABLE alembic_version (
+    version_num VARCHAR(32) NOT NULL, 
+    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
+);
+
+-- Running upgrade  -> 0001
+
+CREATE TABLE datasets (
+    id BIGSERIAL NOT NULL, 
+    owner VARCHAR(128) NOT NULL, 
+    name VARCHAR(256) NOT NULL, 
+    kind VARCHAR(32) NOT NULL, 
+    status VARCHAR(16) NOT NULL, 
+    parent_id BIGINT, 
+    source TEXT, 
+    attribute_types JSONB NOT NULL, 
+    params JSONB NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL, 
+    PRIMARY KEY (id), 
+    FOREIGN KEY(parent_id) REFERENCES datasets (id) ON DELETE SET NULL, 
+    CONSTRAINT uq_datasets_owner_name UNIQUE (owner, name)
+);
+
+CREATE TABLE jobs (
+    id VARCHAR(64) NOT NULL, 
+    owner VARCHAR(128) NOT NULL, 
+    kind VARCHAR(32) NOT NULL, 
+    state VARCHAR(16) NOT NULL, 
+    params JSONB NOT NULL, 
+    progress FLOAT NOT NULL, 
+    message TEXT NOT NULL, 
+    metrics JSONB NOT NULL, 
+    result JSONB, 
+    error TEXT, 
+    abort_requested BOOLEAN NOT NULL, 
+    deliveries INTEGER NOT NULL, 
+    worker VARCHAR(256), 
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL, 
+    started_at TIMESTAMP WITH TIME ZONE, 
+    heartbeat_at TIMESTAMP WITH TIME ZONE, 
+    finished_at TIMESTAMP WITH TIME ZONE, 
+    PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_jobs_owner_state ON jobs (owner, state);
+
+CREATE TABLE images (
+    id BIGSERIAL NOT NULL, 
+    dataset_id BIGINT NOT NULL, 
+    owner VARCHAR(128) NOT NULL, 
+    sha256 VARCHAR(64) NOT NULL, 
+    label VARCHAR(256) NOT NULL, 
+    split VARCHAR(16), 
+    width INTEGER NOT NULL, 
+    height INTEGER NOT NULL, 
+    format VARCHAR(16) NOT NULL, 
+    bytes BIGINT NOT NULL, 
+    original_name TEXT NOT NULL, 
+    attributes JSONB NOT NULL, 
+    sample_key BIGINT NOT NULL, 
+    source_image_id BIGINT, 
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL, 
+    PRIMARY KEY (id), 
+    FOREIGN KEY(dataset_id) REFERENCES datasets (id) ON DELETE CASCADE, 
+    FOREIGN KEY(source_image_id) REFERENCES images (id) ON DELETE SET NULL, 
+    CONSTRAINT uq_images_dataset_sha256 UNIQUE (dataset_id, sha256)
+);
+
+CREATE INDEX ix_images_attributes_gin ON images USING gin (attributes jsonb_path_ops);
+
+CREATE INDEX ix_images_dataset_label_id ON images (dataset_id, label, id);
+
+CREATE INDEX ix_images_dataset_sample_key ON images (dataset_id, sample_key);
+
+CREATE INDEX ix_images_dataset_split_id ON images (dataset_id, split, id);
+
+CREATE TABLE models (
+    id BIGSERIAL NOT NULL, 
+    owner VARCHAR(128) NOT NULL, 
+    name VARCHAR(256) NOT NULL, 
+    arch VARCHAR(64) NOT NULL, 
+    classes JSONB NOT NULL, 
+    image_size INTEGER NOT NULL, 
+    view JSONB NOT NULL, 
+    train_image_ids JSONB NOT NULL, 
+    train_ids_sha256 VARCHAR(64) NOT NULL, 
+    metrics JSONB NOT NULL, 
+    checkpoint_path TEXT, 
+    export_dir TEXT, 
+    published BOOLEAN NOT NULL, 
+    job_id VARCHAR(64), 
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL, 
+    PRIMARY KEY (id), 
+    FOREIGN KEY(job_id) REFERENCES jobs (id) ON DELETE SET NULL
+);
+
+CREATE TABLE reports (
+    id BIGSERIAL NOT NULL, 
+    owner VARCHAR(128) NOT NULL, 
+    kind VARCHAR(32) NOT NULL, 
+    params JSONB NOT NULL, 
+    notebook_path TEXT, 
+    html_path TEXT, 
+    job_id VARCHAR(64), 
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL, 
+    PRIMARY KEY (id), 
+    FOREIGN KEY(job_id) REFERENCES jobs (id) ON DELETE SET NULL
+);
+
+CREATE TABLE predictions (
+    id BIGSERIAL NOT NULL, 
+    owner VARCHAR(128) NOT NULL, 
+    model_id BIGINT NOT NULL, 
+    image_id BIGINT NOT NULL, 
+    label VARCHAR(256) NOT NULL, 
+    score FLOAT NOT NULL, 
+    job_id VARCHAR(64), 
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL, 
+    PRIMARY KEY (id), 
+    FOREIGN KEY(image_id) REFERENCES images (id) ON DELETE CASCADE, 
+    FOREIGN KEY(job_id) REFERENCES jobs (id) ON DELETE SET NULL, 
+    FOREIGN KEY(model_id) REFERENCES models (id) ON DELETE CASCADE, 
+    CONSTRAINT uq_predictions_model_image UNIQUE (model_id, image_id)
+);
+
+INSERT INTO alembic_version (version_num) VALUES ('0001') RETURNING alembic_version.version_num;
+
+COMMIT;
+

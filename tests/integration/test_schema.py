@@ -1,0 +1,74 @@
+"""The Postgres schema: sql/schema.sql matches the migrations, initialises a database, upgrades."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests import builders
+from tests.conftest import throwaway_postgres_database
+from workbench.api import Workbench
+from workbench.catalog import db
+from workbench.config import Settings
+
+SCHEMA = Path(__file__).parents[2] / "sql" / "schema.sql"
+pytestmark = pytest.mark.postgres
+
+
+def test_schema_file_is_what_the_migrations_generate() -> None:
+    assert SCHEMA.read_text() == db.postgres_schema_sql(), "sql/schema.sql is stale: run `make schema`"
+
+
+def test_schema_file_initialises_a_database_the_catalog_accepts(tmp_path: Path) -> None:
+    with throwaway_postgres_database() as url:
+        psql = ["psql", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "-q", "-d", _libpq(url), "-f", str(SCHEMA)]
+        subprocess.run(psql, check=True, capture_output=True)
+        engine = create_engine(url)
+        assert db.current_revision(engine) == db.head_revision()
+        engine.dispose()
+        bench = Workbench(Settings(data_dir=tmp_path, database_url=url, user="tester"))
+        bench.ingest(builders.image_folder(tmp_path / "pets", {"cat": 2, "dog": 1}), "pets")
+        assert bench.dataset("pets").filter(label="cat").count() == 2
+        bench.close()
+
+
+def test_upgrade_keeps_existing_rows(tmp_path: Path) -> None:
+    with throwaway_postgres_database() as url:
+        bench = Workbench(Settings(data_dir=tmp_path, database_url=url, user="tester"))
+        bench.ingest(builders.image_folder(tmp_path / "pets", {"cat": 2, "dog": 1}), "pets")
+        bench.close()
+        env = {"WORKBENCH_DATABASE_URL": url, "WORKBENCH_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+        done = subprocess.run(
+            [sys.executable, "-m", "workbench.cli", "db", "upgrade"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert f"catalog schema at {db.head_revision()}" in done.stdout
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM images")).scalar() == 3
+        engine.dispose()
+
+
+def test_an_older_schema_is_not_upgraded_behind_the_users_back(tmp_path: Path) -> None:
+    with throwaway_postgres_database() as url:
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)"))
+            connection.execute(text("INSERT INTO alembic_version VALUES ('0000')"))
+        engine.dispose()
+        bench = Workbench(Settings(data_dir=tmp_path, database_url=url, user="tester"))
+        with pytest.raises(Exception, match="workbench db upgrade"):
+            bench.datasets()
+        bench.close()
+
+
+def _libpq(url: str) -> str:
+    """psql wants postgresql://, not SQLAlchemy's postgresql+psycopg2://."""
+    return url.replace("postgresql+psycopg2://", "postgresql://")

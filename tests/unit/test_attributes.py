@@ -1,0 +1,55 @@
+"""The attributes CSV: typed columns, reported bad rows, refused unusable files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from workbench.errors import IngestError
+from workbench.ingest.attributes import read_attributes
+
+
+def _csv(tmp_path: Path, text: str, name: str = "styles.csv") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+def test_columns_are_typed_and_empty_cells_left_out(tmp_path: Path) -> None:
+    table = read_attributes(_csv(tmp_path, "id,kind,year,price,note\n1,a,2012,9.5,x\n2,b,2013,10,\n"), "kind")
+    assert table.types == {"id": "int", "year": "int", "price": "float", "note": "str"}
+    assert table.rows["1"] == {"id": 1, "year": 2012, "price": 9.5, "note": "x"}
+    assert table.rows["2"] == {"id": 2, "year": 2013, "price": 10.0}
+    assert table.labels == {"1": "a", "2": "b"}
+
+
+def test_bad_rows_are_reported_with_their_line(tmp_path: Path) -> None:
+    text = "id,kind\n1,a\n1,b\n2\n3,\n,c\n4,d,extra\n5,e\n"
+    table = read_attributes(_csv(tmp_path, "\ufeff" + text, "styles_bad_rows.csv"), "kind")
+    assert sorted(table.rows) == ["1", "5"]
+    reasons = {issue["row"]: issue["reason"] for issue in table.issues}
+    assert reasons == {
+        3: "duplicate id '1'; the first row is kept",
+        4: "1 fields where the header has 2; row skipped",
+        5: "empty label in 'kind'; row skipped",
+        6: "empty 'id'; row skipped",
+        7: "3 fields where the header has 2; row skipped",
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        (b"id,kind,kind\n1,a,b\n", "repeats a column"),
+        (b"id,kind\n1,caf\xe9\n", "not UTF-8"),
+        (b"id,label\n1,a\n", "no column 'kind'.*id, label"),
+        (b"name,kind\nx,a\n", "no column 'id'.*--id-column"),
+    ],
+)
+def test_unusable_csv_is_refused_with_what_to_do(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "styles.csv"
+    path.write_bytes(content)
+    with pytest.raises(IngestError, match=message):
+        read_attributes(path, "kind")

@@ -1,0 +1,48 @@
+"""Settings from the environment: embedded defaults, normalised URLs, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from workbench.config import Settings
+from workbench.errors import ConfigError
+
+
+def test_no_variables_means_the_embedded_default() -> None:
+    settings = Settings.from_env({})
+    assert settings.embedded and settings.is_sqlite
+    assert settings.data_dir == Path(".workbench").absolute()
+    assert settings.catalog_url == f"sqlite:///{Path('.workbench').absolute() / 'catalog.sqlite'}"
+
+
+def test_variables_are_read_and_postgres_urls_normalised(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "WORKBENCH_DATA_DIR": str(tmp_path),
+            "WORKBENCH_DATABASE_URL": "postgres://u@db/wb",
+            "WORKBENCH_BROKER_URL": "amqp://guest:guest@mq//",
+            "WORKBENCH_USER": "ada",
+        }
+    )
+    assert settings.catalog_url == "postgresql+psycopg2://u@db/wb"
+    assert not settings.embedded and not settings.is_sqlite
+    assert (settings.data_dir, settings.user) == (tmp_path, "ada")
+
+
+def test_overriding_the_data_dir_moves_the_embedded_catalog(tmp_path: Path) -> None:
+    moved = Settings.from_env({}).with_overrides(data_dir=tmp_path)
+    assert moved.catalog_url == f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"WORKBENCH_DATABASE_URL": "mysql://db/wb"}, "mysql:// is not supported"),
+        ({"WORKBENCH_USER": "  "}, "WORKBENCH_USER is empty"),
+    ],
+)
+def test_bad_settings_say_what_to_fix(variables: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(variables)
