@@ -26,10 +26,16 @@ POSTGRES_ADMIN_URL = os.environ.get(
 REQUIRE_SERVICES = os.environ.get("WORKBENCH_REQUIRE_SERVICES") == "1"
 
 
+@pytest.fixture(scope="session")
+def _test_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One home for the session: matplotlib builds its font cache there once, not per test."""
+    return tmp_path_factory.mktemp("home")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_home(_test_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep matplotlib/IPython caches and any stray WORKBENCH_* settings out of the tests."""
-    home = tmp_path_factory.mktemp("home")
+    home = _test_home
     monkeypatch.setenv("MPLCONFIGDIR", str(home / "mpl"))
     monkeypatch.setenv("IPYTHONDIR", str(home / "ipython"))
     monkeypatch.setenv("MPLBACKEND", "Agg")

@@ -19,6 +19,10 @@ SCHEMA = Path(__file__).parents[2] / "sql" / "schema.sql"
 pytestmark = pytest.mark.postgres
 
 
+def test_the_revision_known_without_alembic_is_alembics_head() -> None:
+    assert db.head_revision() == db.SCHEMA_REVISION
+
+
 def test_schema_file_is_what_the_migrations_generate() -> None:
     assert SCHEMA.read_text() == db.postgres_schema_sql(), "sql/schema.sql is stale: run `make schema`"
 

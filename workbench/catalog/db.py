@@ -7,19 +7,22 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from workbench.errors import CatalogError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# The newest migration. Known here so that opening a catalog need not import Alembic (a second of
+# start-up for every command and worker); a test checks it against Alembic's own head.
+SCHEMA_REVISION = "0001"
 _SCHEMA_HEADER = """\
 -- The workbench catalog schema for a fresh Postgres database.
 -- Generated from the Alembic migrations by `workbench db sql` (make schema): do not edit.
@@ -46,6 +49,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
@@ -53,16 +58,21 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def head_revision() -> str:
-    script = ScriptDirectory(str(MIGRATIONS_DIR))
-    head = script.get_current_head()
+    """The newest migration according to Alembic itself."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
     assert head is not None, "no migrations found"
     return head
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The database's schema revision; None for an empty database."""
     try:
         with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            if not inspect(connection).has_table("alembic_version"):
+                return None
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except OperationalError as exc:
         raise CatalogError(
             f"cannot reach the catalog database at {engine.url.render_as_string()}: "
@@ -72,6 +82,8 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Bring the schema to the newest migration; returns (before, after) revisions."""
+    from alembic import command
+
     before = current_revision(engine)
     with engine.begin() as connection:
         config = alembic_config(engine)
@@ -82,6 +94,9 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
 
 def postgres_schema_sql() -> str:
     """The whole Postgres schema as SQL (Alembic offline mode), for a fresh database's init script."""
+    from alembic import command
+    from alembic.config import Config
+
     buffer = io.StringIO()
     config = Config(output_buffer=buffer)
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -93,14 +108,14 @@ def postgres_schema_sql() -> str:
 def ensure_schema(engine: Engine, auto_upgrade: bool) -> None:
     """Create a fresh schema, or refuse an old one unless we may upgrade it ourselves."""
     current = current_revision(engine)
-    if current == head_revision():
+    if current == SCHEMA_REVISION:
         return
     if current is None or auto_upgrade:
-        log.info("upgrading catalog schema from %s to %s", current, head_revision())
+        log.info("upgrading catalog schema from %s to %s", current, SCHEMA_REVISION)
         upgrade(engine)
         return
     raise CatalogError(
-        f"the catalog schema is at revision {current}, this workbench needs {head_revision()}: "
+        f"the catalog schema is at revision {current}, this workbench needs {SCHEMA_REVISION}: "
         "run `workbench db upgrade`"
     )
 
