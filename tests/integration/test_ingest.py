@@ -182,3 +182,13 @@ def test_datasets_are_private_to_their_owner(workbench: Workbench, tmp_path: Pat
     with pytest.raises(NotFoundError):
         stranger.dataset("pets")
     stranger.close()
+
+
+def test_symbolic_links_are_never_followed(workbench: Workbench, tmp_path: Path) -> None:
+    folder = builders.image_folder(tmp_path / "pets", {"cat": 1})
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(builders.image_bytes(42))
+    (folder / "cat" / "link.png").symlink_to(secret)
+    report = workbench.ingest(folder, "pets")
+    assert report.ingested == 1
+    assert [(s.file, s.reason) for s in report.skipped] == [("cat/link.png", "symbolic link (not followed)")]

@@ -76,7 +76,8 @@ def current_revision(engine: Engine) -> str | None:
     except OperationalError as exc:
         raise CatalogError(
             f"cannot reach the catalog database at {engine.url.render_as_string()}: "
-            f"{exc.orig}. Check WORKBENCH_DATABASE_URL and that the server is running."
+            f"{str(exc.orig).strip().splitlines()[0]}. Check WORKBENCH_DATABASE_URL and that the "
+            "server is running."
         ) from exc
 
 

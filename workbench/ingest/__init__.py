@@ -8,8 +8,10 @@ undoes this run's rows and blobs; a crash leaves the dataset hidden and a re-run
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sqlalchemy import delete, func, select, update
@@ -38,7 +40,10 @@ def ingest(
     split: str | None = None,
     seed: int = 0,
     progress: Progress | None = None,
+    threads: int | None = None,
 ) -> IngestReport:
+    """Ingest ``path`` into the dataset ``name``; ``threads`` (default: one per core) read,
+    decode and write images in parallel."""
     started = time.perf_counter()
     fractions = parse_fractions(split) if split else None
     csv_path = Path(labels_csv) if labels_csv is not None else None
@@ -53,9 +58,10 @@ def ingest(
             catalog, name, str(Path(path).absolute()), table.types if table else {}
         )
         done = ChunkResult()
+        pool = ThreadPoolExecutor(threads or os.cpu_count() or 1, thread_name_prefix="ingest")
         try:
             for chunk in _batched(items, CHUNK_SIZE):
-                _merge(done, ingest_chunk(catalog, source, dataset_id, chunk))
+                _merge(done, ingest_chunk(catalog, source, dataset_id, chunk, pool))
                 if progress is not None:
                     progress(len(done.inserted) + done.duplicates + len(done.skipped), len(items))
             report.duplicates, report.ingested = done.duplicates, len(done.inserted)
@@ -64,6 +70,8 @@ def ingest(
         except BaseException:
             _undo(catalog, dataset_id, created, done)
             raise
+        finally:
+            pool.shutdown(cancel_futures=True)
     finally:
         source.close()
     report.seconds = time.perf_counter() - started

@@ -84,6 +84,8 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
         header = [h.strip() for h in next(reader, [])]
         if not any(header):
             raise IngestError(f"{path.name} is empty: it needs a header row naming its columns")
+        if quoted := [h for h in header if '"' in h]:
+            raise IngestError(f"{path.name}: rename the column {quoted[0]!r}: a column name cannot hold '\"'")
         if len(set(header)) != len(header):
             raise IngestError(f"{path.name} repeats a column name in its header: {', '.join(header)}")
         records = [(reader.line_num, values) for values in reader if values]

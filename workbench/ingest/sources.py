@@ -6,6 +6,7 @@ bytes by name, so a worker given only the path and a chunk of items can read the
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -51,13 +52,20 @@ class Source:
         """Bytes of the file ``name``; SkipFile for what cannot be taken."""
         if self._zip is not None:
             return self._zip.read(name, self.limits.max_image_bytes)
-        path = self.path / name
-        if path.is_symlink() and not path.resolve().is_relative_to(self.path.resolve()):
-            raise SkipFile("symbolic link pointing outside the folder (not followed)")
-        size = path.stat().st_size
-        if size > self.limits.max_image_bytes:
-            raise SkipFile(f"file too large ({size:,} bytes; the limit is {self.limits.max_image_bytes:,})")
-        return path.read_bytes()
+        try:
+            # O_NOFOLLOW: a link could point anywhere (/etc/shadow); links are never followed.
+            fd = os.open(os.path.join(self.path, name), os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise SkipFile("symbolic link (not followed)") from exc
+            raise SkipFile(f"cannot read: {exc.strerror}") from exc
+        with os.fdopen(fd, "rb") as handle:
+            size = os.fstat(fd).st_size
+            if size > self.limits.max_image_bytes:
+                raise SkipFile(
+                    f"file too large ({size:,} bytes; the limit is {self.limits.max_image_bytes:,})"
+                )
+            return handle.read()
 
     def entries(self, table: AttributeTable | None) -> Iterator[Entry]:
         """Every file as an Item to ingest or as Skipped with its reason."""

@@ -47,12 +47,16 @@ class View:
         self.dataset = dataset
         self.dataset_id = row.id
         self.attribute_types: dict[str, str] = dict(row.attribute_types)
+        if spec is not None and not isinstance(spec, dict):
+            raise FilterError(f'a filter is a JSON object like {{"label": ["a"]}}, not {type(spec).__name__}')
         self.spec: dict[str, Any] = dict(spec or {})
         self.conditions = parse_spec(self.spec, self.attribute_types)  # fails fast on a typo
 
     # -- building -------------------------------------------------------------------------
     def filter(self, spec: dict[str, Any] | None = None, /, **conditions: Any) -> View:
         """A narrower view: this one's conditions plus these (a repeated key is replaced)."""
+        if spec is not None and not isinstance(spec, dict):
+            raise FilterError(f'a filter is a JSON object like {{"label": ["a"]}}, not {type(spec).__name__}')
         return View(self.catalog, self.dataset, {**self.spec, **(spec or {}), **conditions})
 
     @property
@@ -64,7 +68,10 @@ class View:
 
     @classmethod
     def from_json(cls, catalog: Catalog, text: str | dict[str, Any]) -> View:
-        data = json.loads(text) if isinstance(text, str) else text
+        try:
+            data = json.loads(text) if isinstance(text, str) else text
+        except json.JSONDecodeError as exc:
+            raise FilterError(f'a view is JSON like {{"dataset": NAME, "filter": {{...}}}}: {exc}') from exc
         if not isinstance(data, dict) or "dataset" not in data:
             raise FilterError('a view is {"dataset": NAME, "filter": {...}}')
         return cls(catalog, data["dataset"], data.get("filter") or {})

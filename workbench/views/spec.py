@@ -49,7 +49,14 @@ def valid_fields(attribute_types: dict[str, str]) -> list[str]:
 
 
 def _parse_one(key: str, value: Any, attribute_types: dict[str, str]) -> Condition:
-    field, _, op = key.partition("__")
+    # A whole key that names a field is that field (an attribute may be called "pack__size");
+    # otherwise the operator is what follows the last "__".
+    if key in COLUMNS or key in attribute_types:
+        field, op = key, ""
+    else:
+        field, _, op = key.rpartition("__")
+        if not field:
+            field, op = op, ""
     if not op:
         op = "in" if isinstance(value, list | tuple) else "eq"
     if op not in OPERATORS:
@@ -90,6 +97,12 @@ def _scalar(key: str, value: Any, kind: str) -> Any:
     if kind == "str":
         return str(value)
     try:
-        return int(value) if kind == "int" and float(value).is_integer() else float(value)
+        number = float(value)
     except (TypeError, ValueError):
         raise FilterError(f"{key!r} holds numbers; {value!r} is not one") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise FilterError(f"{key!r} needs a finite number, not {value!r}")
+    # Beyond 64 bits an int cannot be bound (SQLite); as a float it still compares correctly.
+    if kind == "int" and number.is_integer() and abs(number) < 2**63:
+        return int(value) if isinstance(value, int) else int(number)
+    return number

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 
 from workbench.catalog import Image
 
@@ -59,9 +59,10 @@ def compute_stats(view: View) -> Stats:
     where = view._where()
     with view.catalog.sessions() as session:
 
-        def grouped(*columns: Any, limit: int | None = None) -> dict[Any, int]:
-            query = select(*columns, func.count()).where(where).group_by(*columns)
-            rows = session.execute(query.order_by(func.count().desc()).limit(limit)).all()
+        def grouped(*columns: Any, limit: int | None = None, only: Any = None) -> dict[Any, int]:
+            query = select(*columns, func.count()).where(where, true() if only is None else only)
+            query = query.group_by(*columns).order_by(func.count().desc()).limit(limit)
+            rows = session.execute(query).all()
             return {row[0] if len(columns) == 1 else tuple(row[:-1]): row[-1] for row in rows}
 
         labels = grouped(Image.label)
@@ -81,10 +82,11 @@ def compute_stats(view: View) -> Stats:
                 if low is not None:
                     stats.numeric[name] = {"min": low, "mean": float(mean), "max": high}
                 continue
-            top = grouped(Image.attributes[name].as_string(), limit=TOP_VALUES + 1)
-            top.pop(None, None)
+            value = Image.attributes[name].as_string()
+            top = grouped(value, limit=TOP_VALUES + 1, only=value.is_not(None))
             if len(top) > TOP_VALUES:  # many distinct values: keep the top ones and sum the rest
                 top = dict(list(top.items())[:TOP_VALUES])
-                top["(other)"] = stats.count - sum(top.values())
+                with_value = session.execute(select(func.count()).where(where, value.is_not(None))).scalar()
+                top["(other)"] = with_value - sum(top.values())
             stats.attributes[name] = {str(k): v for k, v in top.items()}
     return stats

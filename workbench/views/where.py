@@ -61,8 +61,8 @@ def _compare(column: ColumnElement, c: Condition) -> ColumnElement[bool]:  # typ
             return column < c.value
         case "lte":
             return column <= c.value
-        case "contains":
-            return column.contains(c.value, autoescape=True)
+        case "contains":  # case-insensitive everywhere (SQLite's LIKE already is, for ASCII)
+            return column.icontains(c.value, autoescape=True)
         case "exists":
             return column.is_not(None) if c.value else column.is_(None)
     return false()
