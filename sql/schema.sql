@@ -130,5 +130,16 @@ CREATE TABLE predictions (
 
 INSERT INTO alembic_version (version_num) VALUES ('0001') RETURNING alembic_version.version_num;
 
+-- Running upgrade 0001 -> 0002
+
+ALTER TABLE datasets ADD COLUMN label_counts JSONB DEFAULT '{}' NOT NULL;
+
+UPDATE datasets SET label_counts = COALESCE((
+            SELECT jsonb_object_agg(label, n) FROM (
+                SELECT dataset_id, label, count(*) AS n FROM images GROUP BY dataset_id, label
+            ) AS counts WHERE counts.dataset_id = datasets.id), '{}'::jsonb);
+
+UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
+
 COMMIT;
 

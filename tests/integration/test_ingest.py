@@ -192,3 +192,28 @@ def test_symbolic_links_are_never_followed(workbench: Workbench, tmp_path: Path)
     report = workbench.ingest(folder, "pets")
     assert report.ingested == 1
     assert [(s.file, s.reason) for s in report.skipped] == [("cat/link.png", "symbolic link (not followed)")]
+
+
+def test_rows_another_writer_inserted_meanwhile_are_skipped_not_fatal(
+    workbench: Workbench, tmp_path: Path
+) -> None:
+    from workbench.catalog.bulk import insert_images
+
+    workbench.ingest(builders.image_folder(tmp_path / "pets", {"cat": 2}), "pets")
+    view = workbench.dataset("pets")
+    known = view.page()[0]
+    row = {
+        k: getattr(known, k)
+        for k in ("sha256", "label", "width", "height", "format", "bytes", "original_name")
+    }
+    fresh = {**row, "sha256": "f" * 64, "original_name": "cat/new.png"}
+    with workbench.catalog.transaction() as session:  # the race: one row exists, one is new
+        added = insert_images(
+            session,
+            [
+                {**row, "dataset_id": view.dataset_id, "owner": "tester"},
+                {**fresh, "dataset_id": view.dataset_id, "owner": "tester"},
+            ],
+        )
+    assert added == 1
+    assert view.count() == 3

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from tests import builders
 from tests.conftest import throwaway_postgres_database
@@ -16,7 +18,6 @@ from workbench.catalog import db
 from workbench.config import Settings
 
 SCHEMA = Path(__file__).parents[2] / "sql" / "schema.sql"
-pytestmark = pytest.mark.postgres
 
 
 def test_the_revision_known_without_alembic_is_alembics_head() -> None:
@@ -27,6 +28,7 @@ def test_schema_file_is_what_the_migrations_generate() -> None:
     assert SCHEMA.read_text() == db.postgres_schema_sql(), "sql/schema.sql is stale: run `make schema`"
 
 
+@pytest.mark.postgres
 def test_schema_file_initialises_a_database_the_catalog_accepts(tmp_path: Path) -> None:
     with throwaway_postgres_database() as url:
         psql = ["psql", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "-q", "-d", _libpq(url), "-f", str(SCHEMA)]
@@ -40,26 +42,43 @@ def test_schema_file_initialises_a_database_the_catalog_accepts(tmp_path: Path) 
         bench.close()
 
 
-def test_upgrade_keeps_existing_rows(tmp_path: Path) -> None:
-    with throwaway_postgres_database() as url:
-        bench = Workbench(Settings(data_dir=tmp_path, database_url=url, user="tester"))
-        bench.ingest(builders.image_folder(tmp_path / "pets", {"cat": 2, "dog": 1}), "pets")
-        bench.close()
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_upgrade_from_the_first_schema_keeps_rows_and_backfills_label_counts(
+    tmp_path: Path, backend: str
+) -> None:
+    with _empty_database(backend, tmp_path) as url:
+        engine = create_engine(url)
+        _migrate(engine, "0001")
+        with engine.begin() as connection:
+            dataset_id = connection.execute(
+                text(
+                    "INSERT INTO datasets (owner, name, kind, status, attribute_types, params) "
+                    "VALUES ('tester', 'pets', 'source', 'ready', '{}', '{}') RETURNING id"
+                )
+            ).scalar_one()
+            for n, label in enumerate(["cat", "cat", "dog"]):
+                connection.execute(
+                    text(
+                        "INSERT INTO images (dataset_id, owner, sha256, label, width, height, format, "
+                        "bytes, original_name, attributes, sample_key) VALUES (:d, 'tester', :sha, "
+                        ":label, 8, 8, 'PNG', 100, :name, '{}', :n)"
+                    ),
+                    {"d": dataset_id, "sha": f"{n:064x}", "label": label, "name": f"{label}/{n}.png", "n": n},
+                )
+        engine.dispose()
         env = {"WORKBENCH_DATABASE_URL": url, "WORKBENCH_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
         done = subprocess.run(
-            [sys.executable, "-m", "workbench.cli", "db", "upgrade"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
+            [sys.executable, "-m", "workbench.cli", "db", "upgrade"], env=env, capture_output=True, text=True
         )
-        assert f"catalog schema at {db.head_revision()}" in done.stdout
-        engine = create_engine(url)
-        with engine.connect() as connection:
-            assert connection.execute(text("SELECT count(*) FROM images")).scalar() == 3
-        engine.dispose()
+        assert done.returncode == 0, done.stderr
+        assert f"catalog schema at {db.head_revision()} (was 0001)" in done.stdout
+        bench = Workbench(Settings(data_dir=tmp_path, database_url=url, user="tester"))
+        assert bench.dataset("pets").labels() == {"cat": 2, "dog": 1}
+        assert bench.dataset("pets").count() == 3
+        bench.close()
 
 
+@pytest.mark.postgres
 def test_an_older_schema_is_not_upgraded_behind_the_users_back(tmp_path: Path) -> None:
     with throwaway_postgres_database() as url:
         engine = create_engine(url)
@@ -71,6 +90,24 @@ def test_an_older_schema_is_not_upgraded_behind_the_users_back(tmp_path: Path) -
         with pytest.raises(Exception, match="workbench db upgrade"):
             bench.datasets()
         bench.close()
+
+
+@contextmanager
+def _empty_database(backend: str, tmp_path: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.sqlite'}"
+    else:
+        with throwaway_postgres_database() as url:
+            yield url
+
+
+def _migrate(engine: Engine, revision: str) -> None:
+    from alembic import command
+
+    with engine.begin() as connection:
+        config = db.alembic_config(engine)
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
 
 
 def _libpq(url: str) -> str:

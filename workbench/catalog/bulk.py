@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg2.errors
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -58,17 +59,27 @@ def _copy_images(session: Session, rows: Sequence[dict[str, Any]]) -> int:
         row = _complete(row)
         row["attributes"] = json.dumps(row["attributes"], ensure_ascii=False)
         writer.writerow(["\\N" if row[c] is None else row[c] for c in IMAGE_COLUMNS])
-    buffer.seek(0)
     columns = ", ".join(IMAGE_COLUMNS)
+    copy = f"COPY {{table}} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
     cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        # COPY cannot skip conflicts, so land the rows in a temporary table and move them over.
+        # Fast path: COPY straight into images. Callers skip rows they know exist, so a conflict
+        # means another writer raced us; only then pay for a staging table and ON CONFLICT.
+        cursor.execute("SAVEPOINT copy_images")
+        try:
+            buffer.seek(0)
+            cursor.copy_expert(copy.format(table="images"), buffer)
+            cursor.execute("RELEASE SAVEPOINT copy_images")
+            return len(rows)
+        except psycopg2.errors.UniqueViolation:
+            cursor.execute("ROLLBACK TO SAVEPOINT copy_images")
         cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS images_load ON COMMIT DELETE ROWS AS "
             f"SELECT {columns} FROM images WITH NO DATA"
         )
         cursor.execute("TRUNCATE images_load")
-        cursor.copy_expert(f"COPY images_load ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
+        buffer.seek(0)
+        cursor.copy_expert(copy.format(table="images_load"), buffer)
         cursor.execute(
             f"INSERT INTO images ({columns}) SELECT {columns} FROM images_load "
             "ON CONFLICT (dataset_id, sha256) DO NOTHING"

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest migration. Known here so that opening a catalog need not import Alembic (a second of
 # start-up for every command and worker); a test checks it against Alembic's own head.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 _SCHEMA_HEADER = """\
 -- The workbench catalog schema for a fresh Postgres database.
 -- Generated from the Alembic migrations by `workbench db sql` (make schema): do not edit.
@@ -86,10 +86,24 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     from alembic import command
 
     before = current_revision(engine)
-    with engine.begin() as connection:
-        config = alembic_config(engine)
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        # On SQLite a batch migration rebuilds a table (copy, drop, rename); with foreign keys on,
+        # the drop would cascade into every row that references it. The pragma only takes effect
+        # outside a transaction, and the pooled connection gets it back afterwards.
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            config = alembic_config(engine)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+            connection.commit()
+        finally:
+            if sqlite:
+                connection.rollback()
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
     return before, head_revision()
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -52,6 +53,12 @@ class Dataset(Base):
     # {attribute name: "int" | "float" | "str"}: the filterable attributes, kept at ingest time so
     # validating a filter never scans the images.
     attribute_types: Mapped[dict[str, str]] = mapped_column(Json, nullable=False, default=dict)
+    # Images per label, recomputed whenever an ingest finishes: the whole dataset's class balance
+    # is then one row away instead of a GROUP BY over every image. Anything else that adds or
+    # removes images must refresh it too (catalog.refresh_label_counts).
+    label_counts: Mapped[dict[str, int]] = mapped_column(
+        Json, nullable=False, default=dict, server_default=text("'{}'")
+    )
     params: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
     created_at: Mapped[dt.datetime] = _now()
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, select, update
 
 from workbench.catalog import Catalog, Dataset, Image
+from workbench.catalog.summaries import refresh_label_counts
 from workbench.errors import IngestError
 from workbench.ingest.chunk import ChunkResult, ingest_chunk
 from workbench.ingest.items import IngestReport, Item, Skipped
@@ -117,7 +118,7 @@ def _finish(
             for name, ids in by_split.items():
                 for batch in _batched(ids, 10_000):
                     session.execute(update(Image).where(Image.id.in_(batch)).values(split=name))
-        report.labels = _counts(session, dataset_id, Image.label)
+        report.labels = refresh_label_counts(session, dataset_id)
         report.splits = {k: v for k, v in _counts(session, dataset_id, Image.split).items() if k}
         if not report.labels:
             reasons = "; ".join(f"{s.file}: {s.reason}" for s in report.skipped[:3])

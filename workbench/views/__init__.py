@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
 
-from workbench.catalog import Catalog, Image
+from workbench.catalog import Catalog, Dataset, Image
+from workbench.catalog.summaries import most_common_first
 from workbench.errors import FilterError
 from workbench.views.spec import parse_spec, valid_fields
 from workbench.views.where import where_clause
@@ -82,6 +83,10 @@ class View:
 
     def labels(self) -> dict[str, int]:
         """Images per label, most common first."""
+        if not self.conditions:  # the whole dataset: counts kept on its row at ingest
+            with self.catalog.sessions() as session:
+                counts = session.get_one(Dataset, self.dataset_id).label_counts
+            return most_common_first(counts)
         query = (
             select(Image.label, func.count())
             .where(self._where())
