@@ -46,10 +46,13 @@ def insert_images(session: Session, rows: Sequence[dict[str, Any]]) -> int:
         return 0
     if session.get_bind().dialect.name == "postgresql":
         return _copy_images(session, rows)
-    statement = sqlite_insert(Image).on_conflict_do_nothing(index_elements=["dataset_id", "sha256"])
-    before = session.connection().exec_driver_sql("SELECT total_changes()").scalar_one()
-    session.execute(statement, [_complete(row) for row in rows])
-    return session.connection().exec_driver_sql("SELECT total_changes()").scalar_one() - before
+    # Core, not the ORM's bulk path: the ORM collects per-row insert commands we do not need.
+    table = Image.__table__
+    statement = sqlite_insert(table).on_conflict_do_nothing(index_elements=["dataset_id", "sha256"])
+    connection = session.connection()
+    before = connection.exec_driver_sql("SELECT total_changes()").scalar_one()
+    connection.execute(statement, [_complete(row) for row in rows])
+    return connection.exec_driver_sql("SELECT total_changes()").scalar_one() - before
 
 
 def _copy_images(session: Session, rows: Sequence[dict[str, Any]]) -> int:
