@@ -52,7 +52,9 @@ def _compare(column: ColumnElement, c: Condition) -> ColumnElement[bool]:  # typ
         case "eq":
             return column == c.value
         case "in":
-            return column.in_(c.value)
+            # One value as '=': the planner then walks (dataset_id, label, id) in id order for a
+            # first page instead of treating the list as an array to probe.
+            return column == c.value[0] if len(c.value) == 1 else column.in_(c.value)
         case "gt":
             return column > c.value
         case "gte":
