@@ -86,7 +86,7 @@ def emit(figure: str, value: float, unit: str, *, baseline: float | None = None,
          ratio: float | None = None, target: str | None = None, passed: bool | None = None,
          **extra: Any) -> None:  # fmt: skip
     def rounded(x: float | None) -> float | None:
-        return None if x is None else round(x, 3)
+        return None if x is None else float(f"{x:.4g}")  # 4 significant digits
 
     line = {"figure": figure, "value": rounded(value), "unit": unit, "baseline": rounded(baseline),
             "ratio": rounded(ratio), "target": target, "pass": passed, **extra}  # fmt: skip
