@@ -75,9 +75,18 @@ def lying_size_zip(archive: Path) -> Path:
     return archive
 
 
-def truncated_jpeg(path: Path) -> Path:
-    data = image_bytes(7, size=(64, 64), fmt="JPEG")
+def truncated_jpeg(path: Path, size: tuple[int, int] = (64, 64)) -> Path:
+    data = image_bytes(7, size=size, fmt="JPEG")
     path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def damaged_png(path: Path) -> Path:
+    """A whole PNG with one flipped byte in its pixel data (IDAT): its CRC no longer matches."""
+    data = bytearray(image_bytes(8))
+    at = data.find(b"IDAT") + 8
+    data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
     return path
 
 

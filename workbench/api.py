@@ -47,7 +47,7 @@ class Workbench:
         split: str | None = None,
         seed: int = 0,
         progress: Progress | None = None,
-        threads: int | None = None,
+        processes: int | None = None,
     ) -> IngestReport:
         """Bring a folder or zip of labelled images (optionally with a CSV) into the catalog."""
         return run_ingest(
@@ -60,7 +60,7 @@ class Workbench:
             split=split,
             seed=seed,
             progress=progress,
-            threads=threads,
+            processes=processes,
         )
 
     def dataset(self, name: str) -> View:

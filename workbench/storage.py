@@ -6,9 +6,11 @@ same four methods.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 THUMBNAIL_SIZE = 128
+_CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL
 
 
 class BlobStore:
@@ -22,10 +24,16 @@ class BlobStore:
         self.root = Path(root)
         self.blobs = self.root / "blobs"
         self.thumbs = self.root / "thumbs"
-        self._made: set[Path] = set()
 
     def blob_path(self, sha256: str) -> Path:
-        return self.blobs / sha256[:2] / sha256
+        return Path(self._blob_name(sha256))
+
+    # Names as strings on the write path: building a Path costs more than writing a small blob.
+    def _blob_name(self, sha256: str) -> str:
+        return f"{self.blobs}/{sha256[:2]}/{sha256}"
+
+    def _thumb_name(self, sha256: str) -> str:
+        return f"{self.thumbs}/{sha256[:2]}/{sha256}.jpg"
 
     def thumb_path(self, sha256: str) -> Path:
         """The thumbnail, or the blob itself when the image was small enough to be its own."""
@@ -33,17 +41,17 @@ class BlobStore:
         return thumb if thumb.exists() else self.blob_path(sha256)
 
     def _thumb(self, sha256: str) -> Path:
-        return self.thumbs / sha256[:2] / f"{sha256}.jpg"
+        return Path(self._thumb_name(sha256))
 
     def has(self, sha256: str) -> bool:
         return self.blob_path(sha256).exists()
 
     def put(self, sha256: str, data: bytes) -> bool:
         """Store ``data`` under its hash; returns False when it was already there."""
-        return self._write_once(self.blob_path(sha256), data)
+        return self._write_once(self._blob_name(sha256), data)
 
     def put_thumbnail(self, sha256: str, jpeg: bytes) -> bool:
-        return self._write_once(self._thumb(sha256), jpeg)
+        return self._write_once(self._thumb_name(sha256), jpeg)
 
     def read(self, sha256: str) -> bytes:
         return self.blob_path(sha256).read_bytes()
@@ -52,21 +60,23 @@ class BlobStore:
         for path in (self.blob_path(sha256), self._thumb(sha256)):
             path.unlink(missing_ok=True)
 
-    def _write_once(self, path: Path, data: bytes) -> bool:
+    def _write_once(self, name: str, data: bytes) -> bool:
         """Write unless a complete copy is there already.
 
         No temporary file and rename (that doubles the metadata work per image): the row that
         points at a blob is committed only after the write returned, and a blob cut short by a
-        crash has the wrong size, so the next put of the same content rewrites it.
+        crash has the wrong size, so the next put of the same content rewrites it. O_EXCL makes
+        the common case (a new blob) one system call and decides races between processes.
         """
         try:
-            if path.stat().st_size == len(data):
-                return False
+            fd = os.open(name, _CREATE_NEW, 0o644)
         except FileNotFoundError:
-            pass
-        if path.parent not in self._made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._made.add(path.parent)
-        with open(path, "wb") as handle:
+            os.makedirs(os.path.dirname(name), exist_ok=True)
+            fd = os.open(name, _CREATE_NEW, 0o644)
+        except FileExistsError:
+            if os.stat(name).st_size == len(data):
+                return False
+            fd = os.open(name, os.O_WRONLY | os.O_TRUNC)
+        with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         return True

@@ -88,6 +88,8 @@ def test_zip_member_lying_about_its_size_is_read_no_further(workbench: Workbench
 def test_bad_files_are_skipped_with_reasons_and_good_ones_kept(workbench: Workbench, tmp_path: Path) -> None:
     folder = builders.image_folder(tmp_path / "pets", {"cat": 2})
     builders.truncated_jpeg(folder / "cat" / "truncated.jpg")
+    builders.truncated_jpeg(folder / "cat" / "truncated_photo.jpg", size=(400, 300))  # thumbnailed
+    builders.damaged_png(folder / "cat" / "damaged.png")
     builders.pixel_bomb_png(folder / "cat" / "pixel_bomb.png")
     (folder / "cat" / "empty.png").write_bytes(b"")
     (folder / "cat" / "notes.txt").write_text("not an image")
@@ -97,6 +99,8 @@ def test_bad_files_are_skipped_with_reasons_and_good_ones_kept(workbench: Workbe
     reasons = {s.file: s.reason for s in report.skipped}
     assert report.ingested == 2
     assert "truncated" in reasons["cat/truncated.jpg"]
+    assert "truncated" in reasons["cat/truncated_photo.jpg"]
+    assert "checksum" in reasons["cat/damaged.png"]
     assert "pixels" in reasons["cat/pixel_bomb.png"]
     assert reasons["cat/empty.png"] == "empty file"
     assert "not an image" in reasons["cat/notes.txt"]

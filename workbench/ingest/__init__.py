@@ -8,10 +8,8 @@ undoes this run's rows and blobs; a crash leaves the dataset hidden and a re-run
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sqlalchemy import delete, func, select, update
@@ -19,7 +17,13 @@ from sqlalchemy import delete, func, select, update
 from workbench.catalog import Catalog, Dataset, Image
 from workbench.catalog.summaries import refresh_label_counts
 from workbench.errors import IngestError
-from workbench.ingest.chunk import ChunkResult, ingest_chunk
+from workbench.ingest.chunk import (
+    ChunkResult,
+    ImagePreparer,
+    PreparePool,
+    default_processes,
+    insert_prepared,
+)
 from workbench.ingest.items import IngestReport, Item, Skipped
 from workbench.ingest.sources import open_source
 from workbench.ingest.split import assign_splits, parse_fractions
@@ -41,10 +45,10 @@ def ingest(
     split: str | None = None,
     seed: int = 0,
     progress: Progress | None = None,
-    threads: int | None = None,
+    processes: int | None = None,
 ) -> IngestReport:
-    """Ingest ``path`` into the dataset ``name``; ``threads`` (default: one per core) read,
-    decode and write images in parallel."""
+    """Ingest ``path`` into the dataset ``name``; ``processes`` (default: one per core) read,
+    check and store images in parallel (1: all in this process)."""
     started = time.perf_counter()
     fractions = parse_fractions(split) if split else None
     csv_path = Path(labels_csv) if labels_csv is not None else None
@@ -59,20 +63,30 @@ def ingest(
             catalog, name, str(Path(path).absolute()), table.types if table else {}
         )
         done = ChunkResult()
-        pool = ThreadPoolExecutor(threads or os.cpu_count() or 1, thread_name_prefix="ingest")
+        processes = processes or default_processes()
+        pool = None
+        if processes > 1 and len(items) > CHUNK_SIZE:  # a fork costs more than a small ingest
+            pool = PreparePool(source.path, catalog.store, catalog.settings.limits, processes)
+            prepared_chunks = pool.run_all(_batched(items, CHUNK_SIZE))
+        else:
+            preparer = ImagePreparer(source.reader, catalog.store, catalog.settings.limits)
+            prepared_chunks = map(preparer.run, _batched(items, CHUNK_SIZE))
         try:
-            for chunk in _batched(items, CHUNK_SIZE):
-                _merge(done, ingest_chunk(catalog, source, dataset_id, chunk, pool))
+            for prepared in prepared_chunks:
+                _merge(done, insert_prepared(catalog, dataset_id, prepared))
                 if progress is not None:
                     progress(len(done.inserted) + done.duplicates + len(done.skipped), len(items))
             report.duplicates, report.ingested = done.duplicates, len(done.inserted)
             report.skipped += done.skipped
             _finish(catalog, dataset_id, fractions, seed, report)
         except BaseException:
+            if pool is not None:
+                pool.close()  # no more blobs behind the undo's back
             _undo(catalog, dataset_id, created, done)
             raise
         finally:
-            pool.shutdown(cancel_futures=True)
+            if pool is not None:
+                pool.close()
     finally:
         source.close()
     report.seconds = time.perf_counter() - started

@@ -1,7 +1,8 @@
 """Where images come from: an ImageFolder directory, a zip of one, or either plus a CSV.
 
-A source lists its entries (items to ingest, or files skipped with a reason) and reads an item's
-bytes by name, so a worker given only the path and a chunk of items can read them again.
+A source lists its entries (items to ingest, or files skipped with a reason); a FileReader reads
+an item's bytes by name, so a worker process given only the path and a chunk of items can read
+them again with a reader of its own.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from workbench.config import Limits
 from workbench.errors import IngestError
@@ -21,40 +22,28 @@ Entry = Item | Skipped
 _JUNK_PARTS = ("__MACOSX",)
 
 
-class Source:
-    """Files of a directory or a zip archive, named by their relative POSIX path."""
+class FileReader:
+    """Reads files of a directory or members of a zip by their relative POSIX name.
 
-    def __init__(self, path: Path, limits: Limits, exclude: Path | None = None) -> None:
+    Each process needs its own: a zip's file offset is shared by every process that inherited
+    the handle, so a reader opens the archive again instead of travelling with an open one.
+    """
+
+    def __init__(self, path: Path, limits: Limits) -> None:
         self.path = Path(path)
         self.limits = limits
-        self._exclude = exclude.resolve() if exclude is not None else None
         if not self.path.exists():
             raise IngestError(f"{self.path} does not exist")
-        self._zip = SafeZip(self.path, limits) if self.path.is_file() else None
-        if self.path.is_file() and self._zip is None:
-            raise IngestError(f"{self.path} is neither a folder nor a zip archive")
-        self.files = self._list_files()
-        self._prefix = _common_folder(self.files)
-
-    def _list_files(self) -> list[str]:
-        if self._zip is not None:
-            return sorted(self._zip.members)
-        root = self.path.resolve()
-        names = []
-        for folder, dirs, files in os.walk(root, followlinks=False):
-            dirs.sort()
-            for file in files:
-                if Path(folder, file) != self._exclude:  # the CSV may sit beside its images
-                    names.append(Path(folder, file).relative_to(root).as_posix())
-        return sorted(names)
+        self.zip = SafeZip(self.path, limits) if self.path.is_file() else None
+        self._root = str(self.path)
 
     def read(self, name: str) -> bytes:
         """Bytes of the file ``name``; SkipFile for what cannot be taken."""
-        if self._zip is not None:
-            return self._zip.read(name, self.limits.max_image_bytes)
+        if self.zip is not None:
+            return self.zip.read(name, self.limits.max_image_bytes)
         try:
             # O_NOFOLLOW: a link could point anywhere (/etc/shadow); links are never followed.
-            fd = os.open(os.path.join(self.path, name), os.O_RDONLY | os.O_NOFOLLOW)
+            fd = os.open(os.path.join(self._root, name), os.O_RDONLY | os.O_NOFOLLOW)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise SkipFile("symbolic link (not followed)") from exc
@@ -67,19 +56,51 @@ class Source:
                 )
             return handle.read()
 
+    def close(self) -> None:
+        if self.zip is not None:
+            self.zip.close()
+
+
+class Source:
+    """Files of a directory or a zip archive, named by their relative POSIX path."""
+
+    def __init__(self, path: Path, limits: Limits, exclude: Path | None = None) -> None:
+        self.reader = FileReader(path, limits)
+        self.path, self.limits = self.reader.path, limits
+        self._exclude = str(exclude.resolve()) if exclude is not None else None
+        self.files = self._list_files()
+        self._prefix = _common_folder(self.files)
+
+    def _list_files(self) -> list[str]:
+        if self.reader.zip is not None:
+            return sorted(self.reader.zip.members)
+        root = str(self.path.resolve())
+        names = []
+        for folder, dirs, files in os.walk(root, followlinks=False):
+            dirs.sort()
+            relative = os.path.relpath(folder, root).replace(os.sep, "/")
+            prefix = "" if relative == "." else relative + "/"
+            for file in files:
+                if os.path.join(folder, file) != self._exclude:  # the CSV may sit beside its images
+                    names.append(prefix + file)
+        return sorted(names)
+
+    def read(self, name: str) -> bytes:
+        return self.reader.read(name)
+
     def entries(self, table: AttributeTable | None) -> Iterator[Entry]:
         """Every file as an Item to ingest or as Skipped with its reason."""
         matched: set[str] = set()
         for name in self.files:
-            relative = PurePosixPath(name[len(self._prefix) :])
-            if _is_junk(relative):
+            parts = _parts(name[len(self._prefix) :])
+            if _is_junk(parts):
                 continue
             if table is None:
-                yield _from_folder_layout(name, relative)
+                yield _from_folder_layout(name, parts)
                 continue
-            key = _match_row(relative, table)
+            key = _match_row(parts[-1], table)
             if key is None:
-                yield Skipped(name, f"no row in the CSV for id {relative.stem!r}")
+                yield Skipped(name, f"no row in the CSV for id {_stem(parts[-1])!r}")
             else:
                 matched.add(key)
                 yield Item(name, table.labels[key], table.rows[key])
@@ -88,8 +109,7 @@ class Source:
                 table.issues.append({"row": key, "reason": f"no image file for id {key!r}"})
 
     def close(self) -> None:
-        if self._zip is not None:
-            self._zip.close()
+        self.reader.close()
 
 
 def open_source(
@@ -110,27 +130,38 @@ def open_source(
     return Source(path, limits, exclude=labels_csv), table
 
 
-def _from_folder_layout(name: str, relative: PurePosixPath) -> Entry:
-    if len(relative.parts) < 2:
+def _parts(name: str) -> list[str]:
+    """The folders and file of a relative POSIX name (plain string work: a PurePosixPath per
+    file cost more than reading a small image)."""
+    return [part for part in name.split("/") if part not in ("", ".")]
+
+
+def _stem(file: str) -> str:
+    dot = file.rfind(".")
+    return file[:dot] if dot > 0 else file
+
+
+def _from_folder_layout(name: str, parts: list[str]) -> Entry:
+    if len(parts) < 2:
         return Skipped(name, "not inside a label folder (expected <label>/<file>)")
-    return Item(name, relative.parts[0])
+    return Item(name, parts[0])
 
 
-def _match_row(relative: PurePosixPath, table: AttributeTable) -> str | None:
-    for key in (relative.stem, relative.name):
+def _match_row(file: str, table: AttributeTable) -> str | None:
+    for key in (_stem(file), file):
         if key in table.rows:
             return key
     return None
 
 
-def _is_junk(relative: PurePosixPath) -> bool:
+def _is_junk(parts: list[str]) -> bool:
     """Archive and OS droppings (``__MACOSX``, ``.DS_Store``, dotfiles), never images."""
-    return any(part in _JUNK_PARTS or part.startswith(".") for part in relative.parts)
+    return any(part in _JUNK_PARTS or part.startswith(".") for part in parts)
 
 
 def _common_folder(files: list[str]) -> str:
     """A single top folder wrapping everything (``digits/0/a.png``) is not a label: strip it."""
-    tops = {name.split("/", 1)[0] for name in files if not _is_junk(PurePosixPath(name))}
+    tops = {name.split("/", 1)[0] for name in files if not _is_junk(_parts(name))}
     if len(tops) != 1:
         return ""
     top = next(iter(tops))
