@@ -82,7 +82,7 @@ def _show(workbench: Workbench, args: argparse.Namespace) -> int:
     count, labels = view.count(), view.labels()
     if args.json:
         out: dict[str, Any] = {"dataset": args.name, "filter": view.spec, "count": count, "labels": labels}
-        out["images"] = [record.__dict__ for record in view.page(0, args.limit)]
+        out["images"] = [record._asdict() for record in view.page(0, args.limit)]
         if args.hashes:
             out["sha256"] = [record.sha256 for record in view]
         _print_json(out)

@@ -143,6 +143,28 @@ def test_eq_matches_columns_and_attributes(fashion: View) -> None:
     )
 
 
+@pytest.mark.parametrize("label_rows_called_narrow", [0, 10_000])
+def test_attributes_beside_a_label_match_whichever_index_serves_them(
+    fashion: View, label_rows_called_narrow: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Beside a label that leaves few rows, attribute conditions are written as plain comparisons
+    # (no index); otherwise as containment the GIN index serves. Both must mean the same.
+    monkeypatch.setattr("workbench.views.NARROW_LABEL_ROWS", label_rows_called_narrow)
+    _check(
+        fashion,
+        [
+            ({"label": "Tshirts", "season": "Summer"},
+             lambda r: r.label == "Tshirts" and r.season == "Summer"),
+            ({"label": ["Shirts", "Jeans"], "year": [2011, 2013]},
+             lambda r: r.label in ("Shirts", "Jeans") and r.year in (2011, 2013)),
+            ({"label": "Tshirts", "price": 7, "colour": "White"},
+             lambda r: r.label == "Tshirts" and r.price == 7.0 and r.colour == "White"),
+            ({"label": "Tshirts", "season__exists": False},
+             lambda r: r.label == "Tshirts" and r.season is None),
+        ],
+    )  # fmt: skip
+
+
 def test_a_bare_list_means_in(fashion: View) -> None:
     _check(
         fashion,

@@ -9,8 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Select, func, select
 
@@ -21,10 +20,12 @@ from workbench.views.spec import parse_spec, valid_fields
 from workbench.views.where import where_clause
 
 PAGE_SIZE = 100
+NARROW_LABEL_ROWS = 10_000  # see View._label_is_narrow
 
 
-@dataclass(frozen=True)
-class ImageRecord:
+class ImageRecord(NamedTuple):
+    """One image's catalog row (a tuple: a sample of thousands is built in a blink)."""
+
     id: int
     sha256: str
     label: str
@@ -37,7 +38,7 @@ class ImageRecord:
     attributes: dict[str, Any]
 
 
-_RECORD_COLUMNS = [getattr(Image, name) for name in ImageRecord.__dataclass_fields__]
+_RECORD_COLUMNS = [getattr(Image, name) for name in ImageRecord._fields]
 
 
 class View:
@@ -48,10 +49,12 @@ class View:
         self.dataset = dataset
         self.dataset_id = row.id
         self.attribute_types: dict[str, str] = dict(row.attribute_types)
+        self._label_counts: dict[str, int] = dict(row.label_counts)
         if spec is not None and not isinstance(spec, dict):
             raise FilterError(f'a filter is a JSON object like {{"label": ["a"]}}, not {type(spec).__name__}')
         self.spec: dict[str, Any] = dict(spec or {})
         self.conditions = parse_spec(self.spec, self.attribute_types)  # fails fast on a typo
+        self._where_clause: ColumnElement[bool] | None = None
 
     # -- building -------------------------------------------------------------------------
     def filter(self, spec: dict[str, Any] | None = None, /, **conditions: Any) -> View:
@@ -149,15 +152,34 @@ class View:
 
     # -- plumbing -------------------------------------------------------------------------
     def _where(self) -> ColumnElement[bool]:
-        dialect = self.catalog.engine.dialect.name
-        return (Image.dataset_id == self.dataset_id) & where_clause(self.conditions, dialect)
+        if self._where_clause is None:  # a View never changes: build its clause once
+            dialect = self.catalog.engine.dialect.name
+            self._where_clause = (Image.dataset_id == self.dataset_id) & where_clause(
+                self.conditions, dialect, attribute_index=not self._label_is_narrow()
+            )
+        return self._where_clause
+
+    def _label_is_narrow(self) -> bool:
+        """Whether the label condition alone leaves few rows (known from the dataset's counts).
+
+        Then walking the label index and checking attributes row by row beats intersecting the
+        attribute index's long posting lists (at a million rows: 9 ms against 16 ms for a rare
+        label and two common attributes), and Postgres cannot tell which is cheaper by itself.
+        """
+        labels = next((c.value for c in self.conditions if c.field == "label" and c.op in ("eq", "in")), None)
+        if labels is None:
+            return False
+        wanted = [labels] if isinstance(labels, str) else labels
+        return sum(self._label_counts.get(label, 0) for label in wanted) <= NARROW_LABEL_ROWS
 
     def _select(self) -> Select:  # type: ignore[type-arg]
         return select(*_RECORD_COLUMNS).where(self._where())
 
     def _records(self, query: Select) -> list[ImageRecord]:  # type: ignore[type-arg]
-        with self.catalog.sessions() as session:
-            return [ImageRecord(*row) for row in session.execute(query).all()]
+        # A Core connection, not an ORM session: these are plain rows, and the ORM's result
+        # machinery cost more than the query for a sample of a thousand.
+        with self.catalog.engine.connect() as connection:
+            return [ImageRecord._make(row) for row in connection.execute(query)]
 
     def _scalar(self, query: Select) -> Any:  # type: ignore[type-arg]
         with self.catalog.sessions() as session:

@@ -14,13 +14,17 @@ from workbench.catalog.models import Image
 from workbench.views.spec import Condition
 
 
-def where_clause(conditions: list[Condition], dialect: str) -> ColumnElement[bool]:
-    return and_(true(), *(_condition(c, dialect) for c in conditions))
+def where_clause(
+    conditions: list[Condition], dialect: str, *, attribute_index: bool = True
+) -> ColumnElement[bool]:
+    """``attribute_index=False`` writes attribute conditions as plain comparisons, which the GIN
+    index does not serve: for when another condition already narrows the rows to a few."""
+    return and_(true(), *(_condition(c, dialect, attribute_index) for c in conditions))
 
 
-def _condition(c: Condition, dialect: str) -> ColumnElement[bool]:
+def _condition(c: Condition, dialect: str, attribute_index: bool) -> ColumnElement[bool]:
     if c.is_attribute:
-        if dialect == "postgresql":
+        if dialect == "postgresql" and attribute_index:
             return _postgres_attribute(c)
         return _compare(_attribute_value(c), c)
     return _compare(getattr(Image, c.field), c)
