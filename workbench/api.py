@@ -13,6 +13,7 @@ from workbench.catalog import Catalog, Dataset, Image
 from workbench.config import Settings
 from workbench.ingest import IngestReport, Progress
 from workbench.ingest import ingest as run_ingest
+from workbench.jobs import Job, Jobs
 from workbench.views import View
 
 
@@ -62,6 +63,19 @@ class Workbench:
             progress=progress,
             processes=processes,
         )
+
+    @property
+    def jobs(self) -> Jobs:
+        """Submit and follow jobs: ``.submit(kind, params)``, ``.get(id)``, ``.list()``."""
+        return Jobs(self.catalog)
+
+    def ingest_job(self, path: str | Path, name: str, **options: Any) -> Job:
+        """The same ingest as a job on a worker (the imagery queue): returns at once; the job
+        displays as a live widget in a notebook, ``.wait()`` blocks."""
+        params = {"path": str(Path(path).absolute()), "name": name, **options}
+        if params.get("labels_csv") is not None:
+            params["labels_csv"] = str(Path(params["labels_csv"]).absolute())
+        return self.jobs.submit("ingest", params)
 
     def dataset(self, name: str) -> View:
         """The whole dataset as a View; narrow it with ``.filter(...)``."""

@@ -37,6 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _ingest(workbench: Workbench, args: argparse.Namespace) -> int:
+    if args.no_wait or not workbench.settings.embedded:
+        return _ingest_job(workbench, args)
     from tqdm import tqdm
 
     with tqdm(total=0, unit="img", desc=f"ingest {args.name}", disable=args.json or None) as bar:
@@ -55,15 +57,87 @@ def _ingest(workbench: Workbench, args: argparse.Namespace) -> int:
             seed=args.seed,
             progress=progress,
         )
-    if args.json:
-        _print_json(report.to_dict())
+    return _print_report(report.to_dict(), report.summary(), args.json)
+
+
+def _ingest_job(workbench: Workbench, args: argparse.Namespace) -> int:
+    """Ingest on a worker (the imagery queue): always with a broker, or when asked (--no-wait)."""
+    options = {"labels_csv": args.labels_csv, "label_column": args.label_column,
+               "id_column": args.id_column, "split": args.split, "seed": args.seed}  # fmt: skip
+    job = workbench.ingest_job(args.path, args.name, **options)
+    if args.no_wait:
+        _print_json({"job": job.id}) if args.json else print(f"ingest queued as job {job.id}")
         return 0
-    print(report.summary())
-    for skipped in report.skipped:
-        print(f"  skipped {skipped.file}: {skipped.reason}")
-    for issue in report.csv_issues:
+    info = job.wait(show_progress=not args.json and None)
+    if info.state != "succeeded":
+        raise WorkbenchError(f"ingest job {job.id} {info.state}: {info.error or info.message}")
+    report = info.result or {}
+    return _print_report(report, info.message, args.json)
+
+
+def _print_report(report: dict[str, Any], summary: str, as_json: bool) -> int:
+    if as_json:
+        _print_json(report)
+        return 0
+    print(summary)
+    for skipped in report.get("skipped", []):
+        print(f"  skipped {skipped['file']}: {skipped['reason']}")
+    for issue in report.get("csv_issues", []):
         print(f"  CSV {issue['row']}: {issue['reason']}")
     return 0
+
+
+def _jobs(workbench: Workbench, args: argparse.Namespace) -> int:
+    rows = workbench.jobs.list(state=args.state, kind=args.kind)
+    if args.json:
+        _print_json([row.to_dict() for row in rows])
+        return 0
+    if not rows:
+        print("no jobs")
+    for row in rows:
+        print(f"{row.id}  {row.kind:<8} {row.state:<9} {row.progress:>4.0%}  {row.message[:60]}")
+    return 0
+
+
+def _job(workbench: Workbench, args: argparse.Namespace) -> int:
+    job = workbench.jobs.get(args.id)
+    info = job.wait(show_progress=not args.json and None) if args.wait else job.info()
+    if args.json:
+        _print_json(info.to_dict())
+        return 0
+    print(f"{info.id}  {info.kind}  {info.state}  {info.progress:.0%}  {info.message}")
+    if info.error:
+        print(f"  error: {info.error}")
+    if info.deliveries > 1:
+        print(f"  started {info.deliveries} times (its worker was lost before)")
+    return 0
+
+
+def _abort(workbench: Workbench, args: argparse.Namespace) -> int:
+    workbench.jobs.abort(args.id)
+    print(f"abort requested for job {args.id}; it stops at its next safe point")
+    return 0
+
+
+def _worker(workbench: Workbench, args: argparse.Namespace) -> int:
+    """Run a worker in the foreground: Celery on the given queues, or the embedded local worker."""
+    settings = workbench.settings
+    if settings.embedded:
+        from workbench.jobs.local import run_local_worker
+
+        logging.getLogger().setLevel(logging.INFO)
+        run_local_worker(settings)
+        return 0
+    import os
+
+    queues = args.queues
+    # Threads, not prefork: a job then forks its own process pool (ingest) or owns the device
+    # (torch: no CUDA after fork), and the worker's main thread keeps answering the broker.
+    command = [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", queues,
+               "-P", "threads", "-c", str(args.concurrency), "-n", f"{queues.split(',')[0]}@%h",
+               "--loglevel", args.loglevel]  # fmt: skip
+    workbench.close()
+    os.execvp(command[0], command)
 
 
 def _datasets(workbench: Workbench, args: argparse.Namespace) -> int:
@@ -164,6 +238,25 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--split", help="train,val[,test] fractions, e.g. 0.8,0.1,0.1 (stratified)")
     ingest.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
     ingest.add_argument("--json", action="store_true", help="print the report as JSON")
+    ingest.add_argument("--no-wait", action="store_true", help="queue the ingest as a job and return")
+
+    jobs = command("jobs", _jobs, "list your jobs, newest first")
+    jobs.add_argument("--state", help="only jobs in this state (queued, running, succeeded, ...)")
+    jobs.add_argument("--kind", help="only jobs of this kind (ingest, ping, ...)")
+    jobs.add_argument("--json", action="store_true")
+
+    job = command("job", _job, "show one job's state and progress")
+    job.add_argument("id", help="the job id")
+    job.add_argument("--wait", action="store_true", help="follow it until it ends")
+    job.add_argument("--json", action="store_true")
+
+    abort = command("abort", _abort, "ask a job to stop at its next safe point")
+    abort.add_argument("id", help="the job id")
+
+    worker = command("worker", _worker, "run a worker here (Celery, or the local one when embedded)")
+    worker.add_argument("--queues", default="imagery", help="imagery, training, inference (comma-separated)")
+    worker.add_argument("--concurrency", type=int, default=1, help="jobs run at once (default: 1)")
+    worker.add_argument("--loglevel", default="INFO")
 
     listing = command("datasets", _datasets, "list your datasets")
     listing.add_argument("--json", action="store_true")

@@ -29,6 +29,21 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class JobTimings:
+    """How jobs prove they are alive, and when a silent one counts as lost."""
+
+    heartbeat_seconds: float = 5.0  # a running job touches its row this often
+    stale_seconds: float = 60.0  # no heartbeat for this long: its worker is gone, run it again
+    max_deliveries: int = 3  # a job started this many times without ending fails (an OOM loop)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.heartbeat_seconds * 2 <= self.stale_seconds:
+            raise ConfigError("a job's stale time must be at least twice its heartbeat interval")
+        if self.max_deliveries < 1:
+            raise ConfigError("WORKBENCH_JOB_MAX_DELIVERIES must be at least 1")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Where the catalog, blobs, broker and results live, and who the current user is."""
 
@@ -38,6 +53,7 @@ class Settings:
     result_backend: str = ""
     user: str = "local"
     limits: Limits = field(default_factory=Limits)
+    jobs: JobTimings = field(default_factory=JobTimings)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().absolute())
@@ -71,7 +87,25 @@ class Settings:
             broker_url=env.get("WORKBENCH_BROKER_URL", ""),
             result_backend=env.get("WORKBENCH_RESULT_BACKEND", ""),
             user=env.get("WORKBENCH_USER") or _login_name(),
+            jobs=JobTimings(
+                heartbeat_seconds=_number(env, "WORKBENCH_JOB_HEARTBEAT_SECONDS", 5.0),
+                stale_seconds=_number(env, "WORKBENCH_JOB_STALE_SECONDS", 60.0),
+                max_deliveries=int(_number(env, "WORKBENCH_JOB_MAX_DELIVERIES", 3)),
+            ),
         )
+
+    def environ(self) -> dict[str, str]:
+        """These settings as the variables a child process (a worker) reads them from."""
+        return {
+            "WORKBENCH_DATA_DIR": str(self.data_dir),
+            "WORKBENCH_DATABASE_URL": self.database_url,
+            "WORKBENCH_BROKER_URL": self.broker_url,
+            "WORKBENCH_RESULT_BACKEND": self.result_backend,
+            "WORKBENCH_USER": self.user,
+            "WORKBENCH_JOB_HEARTBEAT_SECONDS": str(self.jobs.heartbeat_seconds),
+            "WORKBENCH_JOB_STALE_SECONDS": str(self.jobs.stale_seconds),
+            "WORKBENCH_JOB_MAX_DELIVERIES": str(self.jobs.max_deliveries),
+        }
 
 
 def normalise_database_url(url: str) -> str:
@@ -86,6 +120,16 @@ def normalise_database_url(url: str) -> str:
             "use postgresql://user@host/db or sqlite:///path"
         )
     return url
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a number") from None
 
 
 def _login_name() -> str:

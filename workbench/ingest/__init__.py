@@ -46,9 +46,11 @@ def ingest(
     seed: int = 0,
     progress: Progress | None = None,
     processes: int | None = None,
+    checkpoint: Callable[[], None] | None = None,
 ) -> IngestReport:
     """Ingest ``path`` into the dataset ``name``; ``processes`` (default: one per core) read,
-    check and store images in parallel (1: all in this process)."""
+    check and store images in parallel (1: all in this process). ``checkpoint`` is called after
+    each chunk; whatever it raises (a job's abort) stops the ingest and undoes this run."""
     started = time.perf_counter()
     fractions = parse_fractions(split) if split else None
     csv_path = Path(labels_csv) if labels_csv is not None else None
@@ -76,6 +78,8 @@ def ingest(
                 _merge(done, insert_prepared(catalog, dataset_id, prepared))
                 if progress is not None:
                     progress(len(done.inserted) + done.duplicates + len(done.skipped), len(items))
+                if checkpoint is not None:
+                    checkpoint()
             report.duplicates, report.ingested = done.duplicates, len(done.inserted)
             report.skipped += done.skipped
             _finish(catalog, dataset_id, fractions, seed, report)

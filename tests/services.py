@@ -1,0 +1,130 @@
+"""The real RabbitMQ, Redis and Celery workers for job tests: throwaway vhosts, worker processes,
+and broker settings changed for a test and always restored."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+
+from workbench.config import Settings
+
+RABBITMQ_HOST = os.environ.get("WORKBENCH_TEST_RABBITMQ", "guest:guest@127.0.0.1:5672")
+REDIS_URL = os.environ.get("WORKBENCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")  # a DB for tests
+REPO = Path(__file__).resolve().parents[1]
+
+
+def rabbitmqctl(*args: str, timeout: float = 60) -> str:
+    done = subprocess.run(
+        ["rabbitmqctl", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {done.stderr.strip() or done.stdout}")
+    return done.stdout
+
+
+@contextmanager
+def throwaway_vhost() -> Iterator[str]:
+    """A RabbitMQ virtual host of our own (its queues vanish with it); yields the broker URL."""
+    name = f"workbench_test_{uuid.uuid4().hex[:10]}"
+    rabbitmqctl("add_vhost", name)
+    try:
+        rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        yield f"amqp://{RABBITMQ_HOST}/{name}"
+    finally:
+        rabbitmqctl("delete_vhost", name)
+
+
+def check_redis() -> None:
+    redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+
+
+def flush_test_redis() -> None:
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+def rabbit_env(key: str) -> str:
+    """The broker's current value of a rabbit application setting, as Erlang prints it."""
+    return rabbitmqctl("eval", f"application:get_env(rabbit, {key}).").strip()
+
+
+@contextmanager
+def rabbit_setting(key: str, value: str) -> Iterator[None]:
+    """Set a rabbit application setting for the duration, restoring the old value (or its
+    absence) afterwards, whatever happens."""
+    before = rabbit_env(key)
+    rabbitmqctl("eval", f"application:set_env(rabbit, {key}, {value}).")
+    try:
+        yield
+    finally:
+        if before.startswith("{ok,"):
+            rabbitmqctl("eval", f"application:set_env(rabbit, {key}, {before[4:-1]}).")
+        else:
+            rabbitmqctl("eval", f"application:unset_env(rabbit, {key}).")
+
+
+@contextmanager
+def rabbit_app_stopped() -> Iterator[None]:
+    """The RabbitMQ application stopped (the node stays up); started again whatever happens."""
+    rabbitmqctl("stop_app")
+    try:
+        yield
+    finally:
+        rabbitmqctl("start_app")
+        rabbitmqctl("await_startup")
+
+
+class Worker:
+    """A real Celery worker in its own process group, as `workbench worker` starts it."""
+
+    def __init__(self, settings: Settings, log: Path, queues: str = "imagery", concurrency: int = 1) -> None:
+        self.log = log
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+        env.update(settings.environ())
+        env["PYTHONPATH"] = str(REPO)
+        self.name = f"test-{uuid.uuid4().hex[:6]}@%h"
+        self._log_handle = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", queues, "-P", "threads",
+             "-c", str(concurrency), "-n", self.name, "--loglevel", "INFO", "--without-mingle",
+             "--without-gossip"],
+            env=env, cwd=REPO, stdout=self._log_handle, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited at start:\n{self.log.read_text()[-3000:]}")
+            if b" ready." in self.log.read_bytes():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"worker not ready after {timeout} s:\n{self.log.read_text()[-3000:]}")
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the worker and everything it started: a crash, not a shutdown."""
+        if self.alive:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.alive:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log_handle.close()

@@ -1,0 +1,189 @@
+"""Submit and follow jobs from any process: a notebook, the dashboard, the CLI.
+
+``submit`` writes the jobs row, then hands the job to a worker: a Celery task sent by name through
+RabbitMQ, or, in the embedded default, the local worker that claims queued rows. Everything a
+client reads comes from the row (the truth) and, while a job runs, from Redis (fresher progress).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from workbench.catalog import Catalog
+from workbench.catalog.models import Job as JobRow
+from workbench.errors import JobError, NotFoundError
+from workbench.jobs.progress import ProgressChannel
+from workbench.jobs.queues import TASKS, client_app
+from workbench.jobs.records import ABORTED, FINISHED, QUEUED, RUNNING, STATES, JobInfo, utcnow
+
+
+class Job:
+    """A handle on one job; cheap to make, and every property reads the current state."""
+
+    def __init__(self, catalog: Catalog, job_id: str) -> None:
+        self.catalog = catalog
+        self.id = job_id
+
+    def info(self) -> JobInfo:
+        with self.catalog.sessions() as session:
+            row = session.get(JobRow, self.id)
+            if row is None or row.owner != self.catalog.user:
+                raise NotFoundError(f"no job {self.id!r} for user {self.catalog.user!r}")
+            info = JobInfo.from_row(row)
+        if info.state == RUNNING:
+            live = ProgressChannel(self.catalog.settings.result_backend).read(self.id)
+            if live and live.get("state") == RUNNING:
+                info = _with_live(info, live)
+        return info
+
+    @property
+    def state(self) -> str:
+        return self.info().state
+
+    @property
+    def progress(self) -> JobInfo:
+        """The whole reading: ``.progress`` (0..1), ``.message``, ``.metrics``, ``.state``."""
+        return self.info()
+
+    def abort(self) -> None:
+        """Ask the job to stop at its next safe point (a chunk, a batch); it ends ``aborted``."""
+        abort(self.catalog, self.id)
+
+    def wait(self, timeout: float | None = None, *, show_progress: bool | None = None) -> JobInfo:
+        """Block until the job ends (a progress bar on a terminal); TimeoutError after ``timeout``."""
+        from tqdm.auto import tqdm
+
+        show = sys.stderr.isatty() if show_progress is None else show_progress
+        deadline = None if timeout is None else time.monotonic() + timeout
+        keep_worker = _local_worker_keeper(self.catalog)
+        bar = tqdm(total=100, desc=f"{self.kind} {self.id[:8]}", unit="%", disable=not show, leave=True)
+        try:
+            while True:
+                info = self.info()
+                bar.n = round(info.progress * 100)
+                bar.set_postfix_str(info.message[:60], refresh=True)
+                if info.finished:
+                    return info
+                keep_worker()
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"job {self.id} still {info.state} after {timeout} s")
+                time.sleep(0.1)
+        finally:
+            bar.close()
+
+    @property
+    def kind(self) -> str:
+        return self.info().kind
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        from workbench.jobs.widget import JobWidget
+
+        display(JobWidget(self))
+
+    def __repr__(self) -> str:
+        info = self.info()
+        return f"<Job {self.id} {info.kind} {info.state} {info.progress:.0%} {info.message!r}>"
+
+
+def submit(catalog: Catalog, kind: str, params: dict[str, Any] | None = None) -> Job:
+    """Queue a job of ``kind``; returns at once. Raises JobError when no worker can be reached."""
+    if kind not in TASKS:
+        raise JobError(f"unknown job kind {kind!r}; known: {', '.join(sorted(TASKS))}")
+    job_id = uuid.uuid4().hex
+    with catalog.transaction() as session:
+        session.add(JobRow(id=job_id, owner=catalog.user, kind=kind, params=params or {}))
+    settings = catalog.settings
+    if settings.embedded:
+        from workbench.jobs.local import ensure_local_worker
+
+        ensure_local_worker(settings)
+        return Job(catalog, job_id)
+    task, queue = TASKS[kind]
+    try:
+        client_app(settings.broker_url).send_task(
+            task, args=[job_id], task_id=job_id, queue=queue,
+            retry=True, retry_policy={"max_retries": 1, "interval_start": 0.2},
+        )  # fmt: skip
+    except Exception as exc:
+        with catalog.transaction() as session:  # leave no queued row that nothing will run
+            session.execute(delete(JobRow).where(JobRow.id == job_id))
+        raise JobError(
+            f"could not send the {kind} job to the broker ({type(exc).__name__}: {exc}); "
+            "is RabbitMQ running and WORKBENCH_BROKER_URL right? Nothing was queued."
+        ) from exc
+    return Job(catalog, job_id)
+
+
+def get(catalog: Catalog, job_id: str) -> Job:
+    job = Job(catalog, job_id)
+    job.info()  # NotFoundError now rather than later
+    return job
+
+
+def list_jobs(
+    catalog: Catalog, *, state: str | None = None, kind: str | None = None, limit: int = 100
+) -> list[JobInfo]:
+    """The current user's jobs, newest first."""
+    if state is not None and state not in STATES:
+        raise JobError(f"unknown state {state!r}; states: {', '.join(STATES)}")
+    query = select(JobRow).where(JobRow.owner == catalog.user)
+    if state is not None:
+        query = query.where(JobRow.state == state)
+    if kind is not None:
+        query = query.where(JobRow.kind == kind)
+    query = query.order_by(JobRow.created_at.desc(), JobRow.id).limit(limit)
+    with catalog.sessions() as session:
+        return [JobInfo.from_row(row) for row in session.scalars(query)]
+
+
+def abort(catalog: Catalog, job_id: str) -> None:
+    with catalog.transaction() as session:
+        row = session.get(JobRow, job_id)
+        if row is None or row.owner != catalog.user:
+            raise NotFoundError(f"no job {job_id!r} for user {catalog.user!r}")
+        if row.state in FINISHED:
+            return
+        session.execute(update(JobRow).where(JobRow.id == job_id).values(abort_requested=True))
+        # Not started yet: it ends now (a worker that gets it later finds it no longer queued).
+        session.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.state == QUEUED)
+            .values(state=ABORTED, message="aborted before it started", finished_at=utcnow())
+        )
+
+
+def _local_worker_keeper(catalog: Catalog) -> Callable[[], None]:
+    """In the embedded default, a function that restarts a vanished local worker (checked every
+    few seconds) so that a job whose worker was killed is picked up again while someone waits."""
+    settings = catalog.settings
+    if not settings.embedded:
+        return lambda: None
+    from workbench.jobs.local import ensure_local_worker
+
+    checked = [0.0]
+
+    def keep() -> None:
+        if time.monotonic() - checked[0] > 2.0:
+            checked[0] = time.monotonic()
+            ensure_local_worker(settings)
+
+    return keep
+
+
+def _with_live(info: JobInfo, live: dict[str, Any]) -> JobInfo:
+    from dataclasses import replace
+
+    return replace(
+        info,
+        progress=float(live.get("progress", info.progress)),
+        message=str(live.get("message", info.message)),
+        metrics={**info.metrics, **live.get("metrics", {})},
+    )

@@ -1,0 +1,127 @@
+"""The embedded default's worker: a process beside the notebook that claims queued jobs rows.
+
+No broker: the jobs table is the queue (an atomic update claims a row), so a killed worker loses
+nothing (its job goes stale and is queued again), and nothing is read half-written. One worker
+per data directory, held by a file lock; a submit starts one when none holds it, in a session of
+its own, so it outlives the kernel that started it. See docs/decisions.md.
+
+Run it by hand with ``workbench worker`` (no broker configured) or ``python -m workbench.jobs.local``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy import select
+
+from workbench.catalog import Catalog
+from workbench.catalog.models import Job as JobRow
+from workbench.config import Settings
+from workbench.jobs.kinds import KINDS
+from workbench.jobs.reaper import requeue_stale_jobs
+from workbench.jobs.records import QUEUED
+from workbench.jobs.runner import run_job
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 0.05  # idle polling of the jobs table: one indexed query, 20 a second
+IDLE_EXIT_SECONDS = 30 * 60  # an auto-started worker leaves after half an hour with nothing to do
+
+
+def _lock_path(settings: Settings) -> Path:
+    return settings.data_dir / "local-worker.lock"
+
+
+def _try_lock(settings: Settings) -> IO[str] | None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(_lock_path(settings), "a+")  # noqa: SIM115 - held for the worker's lifetime
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+def local_worker_running(settings: Settings) -> bool:
+    lock = _try_lock(settings)
+    if lock is None:
+        return True
+    lock.close()
+    return False
+
+
+def local_worker_pid(settings: Settings) -> int | None:
+    """The running local worker's process id, or None when none runs."""
+    if not local_worker_running(settings):
+        return None
+    text = _lock_path(settings).read_text().strip()
+    return int(text) if text.isdigit() else None
+
+
+def ensure_local_worker(settings: Settings) -> None:
+    """Start the local worker for this data directory unless one is running."""
+    if local_worker_running(settings):
+        return
+    log_file = open(settings.data_dir / "local-worker.log", "ab")  # noqa: SIM115 - the child's now
+    env = {**os.environ, **settings.environ()}
+    subprocess.Popen(
+        [sys.executable, "-m", "workbench.jobs.local", "--idle-exit"],
+        env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
+        start_new_session=True,  # not in the kernel's process group: survives its restart
+    )  # fmt: skip
+    log_file.close()
+
+
+def run_local_worker(settings: Settings, *, idle_exit: float | None = None) -> None:
+    """Claim and run queued jobs until stopped (or idle for ``idle_exit`` seconds)."""
+    lock = _try_lock(settings)
+    if lock is None:
+        log.info("a local worker already runs for %s", settings.data_dir)
+        return
+    lock.truncate(0)
+    lock.write(f"{os.getpid()}\n")  # who holds it, for a person (or a test) looking
+    lock.flush()
+    name = f"local@{socket.gethostname()}:{os.getpid()}"
+    catalog = Catalog(settings)
+    idle_since = time.monotonic()
+    next_reap = 0.0
+    log.info("%s ready for %s", name, settings.catalog_url)
+    try:
+        while True:
+            if time.monotonic() >= next_reap:
+                requeue_stale_jobs(catalog)
+                next_reap = time.monotonic() + settings.jobs.stale_seconds / 2
+            job_id = _next_queued(catalog)
+            if job_id is None:
+                if idle_exit is not None and time.monotonic() - idle_since > idle_exit:
+                    return
+                time.sleep(POLL_SECONDS)
+                continue
+            run_job(catalog, job_id, name, KINDS)
+            idle_since = time.monotonic()
+    finally:
+        catalog.dispose()
+        lock.close()
+
+
+def _next_queued(catalog: Catalog) -> str | None:
+    with catalog.sessions() as session:
+        query = select(JobRow.id).where(JobRow.state == QUEUED).order_by(JobRow.created_at, JobRow.id)
+        return session.scalars(query.limit(1)).first()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_local_worker(Settings.from_env(), idle_exit=IDLE_EXIT_SECONDS if "--idle-exit" in sys.argv else None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Which task runs which kind of job, on which queue, and the Celery settings both sides share.
+
+Clients send tasks by name (workbench never imports ``workers``); workers register the same names.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from celery import Celery
+from kombu import Queue
+
+from workbench.config import Settings
+
+QUEUES = ("imagery", "training", "inference")
+# kind -> (task name, queue)
+TASKS: dict[str, tuple[str, str]] = {
+    "ping": ("workbench.ping", "imagery"),
+    "ingest": ("workbench.ingest", "imagery"),
+}
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings for clients and workers alike; see docs/decisions.md on acknowledgement."""
+    return {
+        "broker_url": settings.broker_url,
+        "task_serializer": "json",
+        "accept_content": ["json"],  # never pickle: a message must not be able to run code
+        "result_serializer": "json",
+        "task_ignore_result": True,  # the jobs row, not Celery's result, holds state and results
+        # Acknowledged when a task starts: a job can run for hours, longer than RabbitMQ lets a
+        # delivery stay unacknowledged (consumer_timeout). Redelivery after a lost worker comes
+        # from the jobs table (heartbeats and the reaper), which also counts deliveries.
+        "task_acks_late": False,
+        "worker_prefetch_multiplier": 1,
+        "task_queues": [Queue(name, durable=True) for name in QUEUES],
+        "task_default_queue": "imagery",
+        "task_routes": {task: {"queue": queue} for task, queue in TASKS.values()},
+        "task_default_delivery_mode": "persistent",
+        "broker_connection_retry_on_startup": True,
+        "broker_heartbeat": 30,
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": True,  # flower shows tasks as they run
+        "task_send_sent_event": True,
+    }
+
+
+@cache
+def client_app(broker_url: str) -> Celery:
+    """A Celery app used only to publish (one per broker URL, its connection pool reused)."""
+    app = Celery("workbench-client", set_as_current=False)
+    app.conf.update(celery_config(Settings(broker_url=broker_url)))
+    return app

@@ -1,0 +1,216 @@
+"""Running one job on a worker: claim its row, run its function, keep it alive, record how it ended.
+
+The same code runs under a Celery worker and under the embedded local worker. A job function gets
+a JobContext: it reports progress through it and stops cleanly when ``ctx.check_abort()`` raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select, update
+
+from workbench.catalog import Catalog
+from workbench.catalog.models import Job as JobRow
+from workbench.errors import WorkbenchError
+from workbench.jobs.progress import ProgressChannel
+from workbench.jobs.records import ABORTED, FAILED, QUEUED, RUNNING, SUCCEEDED, utcnow
+
+log = logging.getLogger(__name__)
+LIVE_INTERVAL = 0.2  # at most five live progress writes a second to Redis
+ROW_INTERVAL = 2.0  # and one every two seconds to the jobs row, besides milestones
+
+
+class JobAborted(Exception):
+    """Raised inside a job function at a safe point after an abort was requested."""
+
+
+class JobContext:
+    """What a job function sees: its parameters, the catalog, progress and abort."""
+
+    def __init__(self, catalog: Catalog, row: JobRow, worker: str, channel: ProgressChannel) -> None:
+        self.catalog, self.settings = catalog, catalog.settings
+        self.job_id, self.kind, self.params = row.id, row.kind, dict(row.params or {})
+        self.worker = worker
+        self.deliveries = row.deliveries
+        self._channel = channel
+        self._abort = threading.Event()
+        self._lost = False
+        self._metrics: dict[str, Any] = dict(row.metrics or {})
+        self._fraction, self._message = row.progress, row.message
+        self._live_at = self._row_at = 0.0
+        self._lock = threading.Lock()
+
+    # -- for job functions -------------------------------------------------------------------
+    def progress(
+        self,
+        fraction: float,
+        message: str = "",
+        metrics: dict[str, Any] | None = None,
+        *,
+        milestone: bool = False,
+    ) -> None:
+        """Report progress (0..1); cheap enough to call per batch. ``milestone`` also writes the
+        jobs row at once (an epoch, a chunk); otherwise the row is written every few seconds."""
+        with self._lock:
+            self._fraction = max(0.0, min(1.0, fraction))
+            self._message = message or self._message
+            if metrics:
+                self._metrics.update(metrics)
+            now = time.monotonic()
+            live = now - self._live_at >= LIVE_INTERVAL
+            row = milestone or now - self._row_at >= ROW_INTERVAL
+            if live or row:
+                self._live_at = now
+                self._channel.publish(self.job_id, self._snapshot())
+            if row:
+                self._row_at = now
+                self._write_row(progress=self._fraction, message=self._message, metrics=self._metrics)
+
+    def record_point(self, series: str, point: dict[str, Any]) -> None:
+        """Append a point to a curve kept in the job's metrics (e.g. loss per epoch): polling a
+        bar misses intermediate values, the curve must not."""
+        with self._lock:
+            self._metrics.setdefault("curves", {}).setdefault(series, []).append(point)
+            self._write_row(metrics=self._metrics)
+
+    def should_abort(self) -> bool:
+        return self._abort.is_set()
+
+    def check_abort(self) -> None:
+        if self._abort.is_set():
+            raise JobAborted("lost to another worker" if self._lost else "aborted on request")
+
+    # -- for the runner ------------------------------------------------------------------------
+    def _snapshot(self) -> dict[str, Any]:
+        return {
+            "state": RUNNING,
+            "progress": self._fraction,
+            "message": self._message,
+            "metrics": self._metrics,
+            "at": time.time(),
+        }
+
+    def _write_row(self, **values: Any) -> None:
+        """Write our row; the abort flag comes back with it, so an abort is seen at the next
+        row write (a milestone, or a few seconds), not only at the next heartbeat."""
+        with self.catalog.transaction() as session:
+            flags = session.execute(
+                update(JobRow)
+                .where(JobRow.id == self.job_id, JobRow.worker == self.worker)
+                .values(**values)
+                .returning(JobRow.abort_requested)
+            ).all()
+        if not flags:
+            self._lost = True
+        if not flags or flags[0][0]:
+            self._abort.set()
+
+    def _heartbeat(self) -> None:
+        """Touch the row; learn of an abort request, or that the job is no longer ours."""
+        with self.catalog.transaction() as session:
+            row = session.execute(
+                select(JobRow.state, JobRow.worker, JobRow.abort_requested).where(JobRow.id == self.job_id)
+            ).one()
+            if row.state != RUNNING or row.worker != self.worker:
+                self._lost = True  # reaped while we were stalled; another worker may run it now
+                self._abort.set()
+                return
+            session.execute(update(JobRow).where(JobRow.id == self.job_id).values(heartbeat_at=utcnow()))
+        if row.abort_requested:
+            self._abort.set()
+
+
+JobFunction = Callable[[JobContext], "dict[str, Any] | None"]
+
+
+def run_job(catalog: Catalog, job_id: str, worker: str, kinds: dict[str, JobFunction]) -> str | None:
+    """Run job ``job_id`` here if it is still queued; returns its final state, or None when it
+    was not ours to run (finished, running elsewhere, or unknown)."""
+    row = _claim(catalog, job_id, worker)
+    if row is None:
+        return None
+    settings = catalog.settings
+    if row.abort_requested:  # aborted while queued: a revoke sent then would have been lost
+        return _finish(catalog, job_id, worker, ABORTED, message="aborted before it started")
+    if row.deliveries > settings.jobs.max_deliveries:
+        return _finish(
+            catalog, job_id, worker, FAILED,
+            error=f"started {row.deliveries - 1} times without finishing: its worker was lost each "
+            "time (killed, or out of memory?). Not retried again; look at the worker's log.",
+        )  # fmt: skip
+    function = kinds.get(row.kind)
+    if function is None:
+        return _finish(catalog, job_id, worker, FAILED, error=f"this worker cannot run {row.kind!r} jobs")
+    channel = ProgressChannel(settings.result_backend)
+    ctx = JobContext(catalog, row, worker, channel)
+    beating = threading.Event()
+    heart = threading.Thread(target=_beat, args=(ctx, beating), name=f"heartbeat-{job_id}", daemon=True)
+    heart.start()
+    try:
+        result = function(ctx)
+    except JobAborted as exc:
+        return _finish(catalog, job_id, worker, ABORTED, message=str(exc), metrics=ctx._metrics)
+    except WorkbenchError as exc:
+        return _finish(catalog, job_id, worker, FAILED, error=str(exc), metrics=ctx._metrics)
+    except Exception as exc:
+        log.error("job %s (%s) failed:\n%s", job_id, row.kind, traceback.format_exc())
+        return _finish(
+            catalog, job_id, worker, FAILED, error=f"{type(exc).__name__}: {exc}", metrics=ctx._metrics
+        )
+    finally:
+        beating.set()
+        heart.join()
+        channel.close()
+    return _finish(
+        catalog, job_id, worker, SUCCEEDED, result=result or {}, metrics=ctx._metrics, progress=1.0,
+        message=ctx._message,
+    )  # fmt: skip
+
+
+def _beat(ctx: JobContext, stop: threading.Event) -> None:
+    while not stop.wait(ctx.settings.jobs.heartbeat_seconds):
+        try:
+            ctx._heartbeat()
+        except Exception as exc:
+            log.warning("heartbeat of job %s failed: %s", ctx.job_id, exc)
+
+
+def _claim(catalog: Catalog, job_id: str, worker: str) -> JobRow | None:
+    """Atomically move the job from queued to running on this worker."""
+    now = utcnow()
+    with catalog.transaction() as session:
+        claimed = session.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.state == QUEUED)
+            .values(
+                state=RUNNING,
+                worker=worker,
+                deliveries=JobRow.deliveries + 1,
+                heartbeat_at=now,
+                started_at=now,
+                error=None,
+            )
+        ).rowcount
+        if not claimed:
+            return None
+        row = session.get_one(JobRow, job_id)
+        session.expunge(row)
+        return row
+
+
+def _finish(catalog: Catalog, job_id: str, worker: str, state: str, **values: Any) -> str | None:
+    """Record the end, unless the job was taken from us meanwhile (then the other run decides)."""
+    with catalog.transaction() as session:
+        done = session.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.worker == worker, JobRow.state == RUNNING)
+            .values(state=state, finished_at=utcnow(), **values)
+        ).rowcount
+    ProgressChannel(catalog.settings.result_backend).publish(job_id, {"state": state, "at": time.time()})
+    return state if done else None

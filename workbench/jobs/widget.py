@@ -1,0 +1,63 @@
+"""A job as a live notebook widget: progress bar, state, message and an abort button.
+
+It polls from an asyncio task on the kernel's own event loop, never from a thread (ipykernel 7
+no longer carries widget updates made from other threads). It needs nothing from the kernel
+that submitted the job: ``wb.jobs.get(id)`` in a new kernel shows the same live widget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+
+import ipywidgets as widgets
+
+from workbench.jobs.client import Job
+from workbench.jobs.records import ABORTED, FAILED, SUCCEEDED, JobInfo
+
+POLL_SECONDS = 0.25
+_BAR_STYLE = {SUCCEEDED: "success", FAILED: "danger", ABORTED: "warning"}
+
+
+class JobWidget(widgets.VBox):
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.title = widgets.HTML()
+        self.bar = widgets.FloatProgress(min=0.0, max=1.0, layout=widgets.Layout(width="100%"))
+        self.detail = widgets.HTML()
+        self.abort_button = widgets.Button(description="Abort", button_style="warning", icon="stop")
+        self.abort_button.on_click(lambda _: self._abort())
+        super().__init__(
+            [self.title, widgets.HBox([self.bar, self.abort_button]), self.detail],
+            layout=widgets.Layout(width="100%"),
+        )
+        self.render(job.info())
+        self._task: asyncio.Task[None] | None = None
+        with contextlib.suppress(RuntimeError):  # no running loop (a script): one reading only
+            self._task = asyncio.get_running_loop().create_task(self._follow())
+
+    def render(self, info: JobInfo) -> None:
+        """Show one reading of the job (also what tests call to check the display)."""
+        self.title.value = (
+            f"<b>{html.escape(info.kind)}</b> <code>{info.id[:12]}</code> — "
+            f"<span class='workbench-job-state'>{info.state}</span> {info.progress:.0%}"
+        )
+        self.bar.value = info.progress
+        self.bar.bar_style = _BAR_STYLE.get(info.state, "info")
+        text = info.error if info.state == FAILED and info.error else info.message
+        self.detail.value = f"<span style='white-space:pre-wrap'>{html.escape(text or '')}</span>"
+        self.abort_button.disabled = info.finished or info.abort_requested
+
+    def _abort(self) -> None:
+        self.abort_button.disabled = True
+        self.abort_button.description = "Aborting…"
+        self.job.abort()
+
+    async def _follow(self) -> None:
+        while True:
+            info = await asyncio.to_thread(self.job.info)  # the query must not block the kernel
+            self.render(info)
+            if info.finished:
+                return
+            await asyncio.sleep(POLL_SECONDS)
