@@ -32,7 +32,8 @@ format: install
 	$(BIN)/ruff check --fix workbench workers tests benchmarks
 
 bench: install
-	$(BIN)/python benchmarks/bench_catalog.py
+	PYTHONPATH=. $(BIN)/python benchmarks/bench_catalog.py
+	PYTHONPATH=. $(BIN)/python benchmarks/bench_jobs.py
 
 # sql/schema.sql is generated from the Alembic migrations; a test fails when it drifts.
 schema: install

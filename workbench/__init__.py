@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workbench import jobs  # wb.jobs.submit / get / list / abort
 from workbench.api import DatasetInfo, Workbench
 from workbench.config import Settings
 from workbench.errors import (
@@ -41,6 +42,8 @@ __all__ = [
     "dataset",
     "datasets",
     "ingest",
+    "ingest_job",
+    "jobs",
     "view",
 ]
 
@@ -65,6 +68,10 @@ def ingest(path: Any, name: str, **options: Any) -> Any:
     return _workbench().ingest(path, name, **options)
 
 
+def ingest_job(path: Any, name: str, **options: Any) -> Any:
+    return _workbench().ingest_job(path, name, **options)
+
+
 def dataset(name: str) -> View:
     return _workbench().dataset(name)
 
@@ -78,5 +85,6 @@ def view(spec: Any) -> View:
 
 
 ingest.__doc__ = Workbench.ingest.__doc__
+ingest_job.__doc__ = Workbench.ingest_job.__doc__
 dataset.__doc__ = Workbench.dataset.__doc__
 view.__doc__ = Workbench.view.__doc__

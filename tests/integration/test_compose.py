@@ -189,6 +189,7 @@ def test_workers_consume_their_queues(config: dict[str, Any]) -> None:
     assert imagery[:4] == ["celery", "-A", "workers.app", "worker"]
     assert torch[:4] == ["celery", "-A", "workers.app", "worker"]
     assert _option(imagery, "--queues", "-Q") == "imagery"
+    assert _option(imagery, "--pool", "-P") == "threads"  # its jobs fork their own process pool
     assert set(_option(torch, "--queues", "-Q").split(",")) == {"training", "inference"}
     # One task at a time on the torch worker: one training job per device.
     assert _option(torch, "--pool", "-P") in {"solo", "threads"}

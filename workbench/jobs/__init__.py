@@ -44,8 +44,11 @@ class Jobs:
     def get(self, job_id: str) -> Job:
         return client.get(self.catalog, job_id)
 
-    def list(self, state: str | None = None, kind: str | None = None) -> builtins.list[JobInfo]:
-        return client.list_jobs(self.catalog, state=state, kind=kind)
+    def list(
+        self, state: str | None = None, kind: str | None = None, limit: int = 100
+    ) -> builtins.list[JobInfo]:
+        """The newest ``limit`` jobs, newest first."""
+        return client.list_jobs(self.catalog, state=state, kind=kind, limit=limit)
 
     def abort(self, job_id: str) -> None:
         client.abort(self.catalog, job_id)
