@@ -114,8 +114,11 @@ def _job(workbench: Workbench, args: argparse.Namespace) -> int:
 
 
 def _abort(workbench: Workbench, args: argparse.Namespace) -> int:
-    workbench.jobs.abort(args.id)
-    print(f"abort requested for job {args.id}; it stops at its next safe point")
+    workbench.jobs.get(args.id).abort(force=args.force)
+    if args.force:
+        print(f"job {args.id} aborted (forced: its worker is told at its next write)")
+    else:
+        print(f"abort requested for job {args.id}; it stops at its next safe point")
     return 0
 
 
@@ -252,6 +255,7 @@ def _parser() -> argparse.ArgumentParser:
 
     abort = command("abort", _abort, "ask a job to stop at its next safe point")
     abort.add_argument("id", help="the job id")
+    abort.add_argument("--force", action="store_true", help="end it now, for a job that stopped checking")
 
     worker = command("worker", _worker, "run a worker here (Celery, or the local one when embedded)")
     worker.add_argument("--queues", default="imagery", help="imagery, training, inference (comma-separated)")

@@ -69,6 +69,16 @@ def test_abort_stops_a_local_job(embedded: Workbench) -> None:
     assert info.state == "aborted" and 0 < info.progress < 1
 
 
+def test_a_forced_abort_ends_a_job_that_stopped_checking(embedded: Workbench) -> None:
+    stuck = embedded.jobs.submit("ping", {"steps": 1, "seconds": 3})  # no check for 3 s
+    _until(lambda: stuck.info().state == "running", 30, "the job to start")
+    stuck.abort(force=True)
+    assert (stuck.info().state, stuck.info().message) == ("aborted", "aborted by force")
+    after = embedded.jobs.submit("ping", {"steps": 1, "seconds": 0}).wait(timeout=30)
+    assert after.state == "succeeded"  # the worker came back from the stuck job
+    assert (stuck.info().state, stuck.info().message) == ("aborted", "aborted by force")
+
+
 def test_a_local_ingest_job_ingests(embedded: Workbench, tmp_path: Path) -> None:
     folder = builders.image_folder(tmp_path / "pets", {"cat": 3, "dog": 2})
     info = embedded.ingest_job(folder, "pets").wait(timeout=60)

@@ -50,8 +50,8 @@ class Jobs:
         """The newest ``limit`` jobs, newest first."""
         return client.list_jobs(self.catalog, state=state, kind=kind, limit=limit)
 
-    def abort(self, job_id: str) -> None:
-        client.abort(self.catalog, job_id)
+    def abort(self, job_id: str, *, force: bool = False) -> None:
+        client.abort(self.catalog, job_id, force=force)
 
 
 def _default() -> Jobs:

@@ -51,9 +51,10 @@ class Job:
         """The whole reading: ``.progress`` (0..1), ``.message``, ``.metrics``, ``.state``."""
         return self.info()
 
-    def abort(self) -> None:
-        """Ask the job to stop at its next safe point (a chunk, a batch); it ends ``aborted``."""
-        abort(self.catalog, self.id)
+    def abort(self, *, force: bool = False) -> None:
+        """Ask the job to stop at its next safe point (a chunk, a batch); it ends ``aborted``.
+        ``force`` ends it in the record at once, for a job that stopped checking (see ``abort``)."""
+        abort(self.catalog, self.id, force=force)
 
     def wait(self, timeout: float | None = None, *, show_progress: bool | None = None) -> JobInfo:
         """Block until the job ends (a progress bar on a terminal); TimeoutError after ``timeout``."""
@@ -144,7 +145,12 @@ def list_jobs(
         return [JobInfo.from_row(row) for row in session.scalars(query)]
 
 
-def abort(catalog: Catalog, job_id: str) -> None:
+def abort(catalog: Catalog, job_id: str, *, force: bool = False) -> None:
+    """Request an abort; a queued job ends at once. ``force`` also ends a running job in the
+    record now: the fallback for a job that stopped checking. Its worker can no longer write to
+    the row (every write is guarded by its claim), learns at its next write that it lost the job,
+    and a message not yet delivered is revoked; a job stuck for good still holds its worker's
+    thread until that worker restarts (Celery's revoke cannot terminate a threads-pool task)."""
     with catalog.transaction() as session:
         row = session.get(JobRow, job_id)
         if row is None or row.owner != catalog.user:
@@ -153,11 +159,19 @@ def abort(catalog: Catalog, job_id: str) -> None:
             return
         session.execute(update(JobRow).where(JobRow.id == job_id).values(abort_requested=True))
         # Not started yet: it ends now (a worker that gets it later finds it no longer queued).
+        ending = [QUEUED, RUNNING] if force else [QUEUED]
         session.execute(
             update(JobRow)
-            .where(JobRow.id == job_id, JobRow.state == QUEUED)
-            .values(state=ABORTED, message="aborted before it started", finished_at=utcnow())
+            .where(JobRow.id == job_id, JobRow.state.in_(ending))
+            .values(
+                state=ABORTED,
+                worker=None,
+                finished_at=utcnow(),
+                message="aborted by force" if row.state == RUNNING else "aborted before it started",
+            )
         )
+    if force and not catalog.settings.embedded:
+        client_app(catalog.settings.broker_url).control.revoke(job_id)
 
 
 def _local_worker_keeper(catalog: Catalog) -> Callable[[], None]:
