@@ -6,6 +6,7 @@ survive: the client that started it going away, and being killed mid-job.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -38,8 +39,9 @@ def embedded(tmp_path: Path) -> Iterator[Workbench]:
 def _kill_local_worker(settings: Settings) -> None:
     pid = local_worker_pid(settings)
     if pid is not None:
-        os.kill(pid, signal.SIGKILL)
-        _until(lambda: local_worker_pid(settings) is None, 10, "the local worker to go")
+        with contextlib.suppress(ProcessLookupError):  # it may have left by itself meanwhile
+            os.kill(pid, signal.SIGKILL)
+        _until(lambda: local_worker_pid(settings) is None, 30, "the local worker to go")
 
 
 def _until(condition: Callable[[], object], timeout: float, what: str) -> object:
