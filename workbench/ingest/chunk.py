@@ -8,9 +8,12 @@ runs (``ingest_chunk``); running the same chunk twice writes each image once.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import multiprocessing
 import os
+import signal
+import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -114,11 +117,23 @@ class PreparePool:
 
 
 _worker_preparer: ImagePreparer | None = None
+_PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
 
 def _start_worker(path: Path, store: BlobStore, limits: Limits) -> None:
     global _worker_preparer
+    _die_with_parent()
     _worker_preparer = ImagePreparer(FileReader(path, limits), store, limits)
+
+
+def _die_with_parent() -> None:
+    """A worker whose parent was killed would wait on its task queue forever (and keep what it
+    inherited, such as the local worker's lock): on Linux, have the kernel kill it too."""
+    if sys.platform.startswith("linux"):
+        parent = os.getppid()
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
 
 
 def _prepare_in_worker(items: list[Item]) -> list[Prepared | Skipped]:

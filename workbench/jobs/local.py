@@ -33,6 +33,7 @@ from workbench.jobs.runner import run_job
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.05  # idle polling of the jobs table: one indexed query, 20 a second
 IDLE_EXIT_SECONDS = 30 * 60  # an auto-started worker leaves after half an hour with nothing to do
+_LOCK_FD = "WORKBENCH_LOCAL_WORKER_LOCK_FD"  # the lock a starting worker inherits, already held
 
 
 def _lock_path(settings: Settings) -> Path:
@@ -67,28 +68,34 @@ def local_worker_pid(settings: Settings) -> int | None:
 
 
 def ensure_local_worker(settings: Settings) -> None:
-    """Start the local worker for this data directory unless one is running."""
-    if local_worker_running(settings):
+    """Start the local worker for this data directory unless one is running.
+
+    The lock is taken here and handed to the child as an inherited descriptor, so there is no
+    moment when it is free between the check and the worker's start (two quick submits would
+    otherwise start two workers, and a test that stops one could leave the other behind).
+    """
+    lock = _try_lock(settings)
+    if lock is None:
         return
-    log_file = open(settings.data_dir / "local-worker.log", "ab")  # noqa: SIM115 - the child's now
-    env = {**os.environ, **settings.environ()}
-    subprocess.Popen(
-        [sys.executable, "-m", "workbench.jobs.local", "--idle-exit"],
-        env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
-        start_new_session=True,  # not in the kernel's process group: survives its restart
-    )  # fmt: skip
-    log_file.close()
+    with lock, open(settings.data_dir / "local-worker.log", "ab") as log_file:
+        env = {**os.environ, **settings.environ(), _LOCK_FD: str(lock.fileno())}
+        child = subprocess.Popen(
+            [sys.executable, "-m", "workbench.jobs.local", "--idle-exit"],
+            env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
+            pass_fds=(lock.fileno(),),
+            start_new_session=True,  # not in the kernel's process group: survives its restart
+        )  # fmt: skip
+        _write_pid(lock, child.pid)
 
 
 def run_local_worker(settings: Settings, *, idle_exit: float | None = None) -> None:
     """Claim and run queued jobs until stopped (or idle for ``idle_exit`` seconds)."""
-    lock = _try_lock(settings)
+    inherited = os.environ.pop(_LOCK_FD, None)
+    lock = os.fdopen(int(inherited), "a+") if inherited else _try_lock(settings)
     if lock is None:
         log.info("a local worker already runs for %s", settings.data_dir)
         return
-    lock.truncate(0)
-    lock.write(f"{os.getpid()}\n")  # who holds it, for a person (or a test) looking
-    lock.flush()
+    _write_pid(lock, os.getpid())
     name = f"local@{socket.gethostname()}:{os.getpid()}"
     catalog = Catalog(settings)
     idle_since = time.monotonic()
@@ -110,6 +117,14 @@ def run_local_worker(settings: Settings, *, idle_exit: float | None = None) -> N
     finally:
         catalog.dispose()
         lock.close()
+
+
+def _write_pid(lock: IO[str], pid: int) -> None:
+    """Who holds the lock, for a person (or a test) looking."""
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"{pid}\n")
+    lock.flush()
 
 
 def _next_queued(catalog: Catalog) -> str | None:
