@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,22 @@ class Workbench:
         if params.get("labels_csv") is not None:
             params["labels_csv"] = str(Path(params["labels_csv"]).absolute())
         return self.jobs.submit("ingest", params)
+
+    def train(self, view: View | str, **params: Any) -> Job:
+        """Train a classifier on ``view`` (a View or a dataset name) as a job on the torch worker.
+
+        ``params``: arch (resnet18), epochs, batch_size, lr, image_size, seed, pretrained,
+        precision ("32-true" or "bf16-mixed"), hflip (False for digits or text), name.
+        """
+        if isinstance(view, str):
+            view = self.dataset(view)
+        return self.jobs.submit("train", {"view": json.loads(view.to_json()), **params})
+
+    def models(self) -> list[dict[str, Any]]:
+        """Your models, oldest first, with their headline metrics and export directory."""
+        from workbench.training import list_models
+
+        return list_models(self.catalog)
 
     def dataset(self, name: str) -> View:
         """The whole dataset as a View; narrow it with ``.filter(...)``."""

@@ -44,4 +44,11 @@ def ingest_job(ctx: JobContext) -> dict[str, Any]:
     return report.to_dict()
 
 
-KINDS: dict[str, JobFunction] = {"ping": ping, "ingest": ingest_job}
+def train(ctx: JobContext) -> dict[str, Any]:
+    """Training on the torch worker; an abort keeps the checkpoints (see workbench.training)."""
+    from workbench.training import train_job
+
+    return train_job(ctx)
+
+
+KINDS: dict[str, JobFunction] = {"ping": ping, "ingest": ingest_job, "train": train}

@@ -1,0 +1,202 @@
+"""Training with PyTorch Lightning: the module, the callbacks a job needs, and ``fit``.
+
+``fit`` checkpoints every epoch into ``checkpoint_dir`` and resumes from its ``last.ckpt`` when
+one is there, so a redelivered training job continues where its lost worker stopped. A caller
+stops it through ``should_stop`` (checked after every batch); it then ends after that batch
+with its checkpoints kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from torch import nn
+
+from workbench.ml.models import build
+
+log = logging.getLogger(__name__)
+Report = Callable[[float, str, dict[str, Any]], None]  # (fraction, message, metrics)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arch: str = "resnet18"
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 5e-4
+    image_size: int = 32
+    seed: int = 0
+    pretrained: bool = False
+    precision: str = "32-true"  # or "bf16-mixed" (CPU autocast)
+    channels_last: bool = False
+    patience: int = 5  # early stopping: epochs without a better val accuracy
+
+
+class Classifier(pl.LightningModule):
+    def __init__(
+        self,
+        arch: str,
+        num_classes: int,
+        lr: float,
+        weight_decay: float,
+        epochs: int,
+        steps_per_epoch: int,
+        pretrained: bool = False,
+        channels_last: bool = False,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = build(arch, num_classes, pretrained=pretrained)
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.loss = nn.CrossEntropyLoss(label_smoothing=0.05)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> torch.Tensor:
+        images, targets = batch
+        loss = self.loss(self(images), targets)
+        self.log("train_loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> None:
+        images, targets = batch
+        logits = self(images)
+        self.log("val_loss", self.loss(logits, targets), prog_bar=True)
+        self.log("val_acc", (logits.argmax(1) == targets).float().mean(), prog_bar=True)
+
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        optimizer = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=hp.lr, epochs=hp.epochs, steps_per_epoch=max(1, hp.steps_per_epoch)
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+@dataclass
+class History:
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    stopped: bool = False  # by should_stop, not by finishing or early stopping
+
+
+class JobCallback(Callback):
+    """Progress (epoch, step, loss, val accuracy, ETA) to ``report``; stop when ``should_stop``."""
+
+    def __init__(
+        self,
+        report: Report,
+        should_stop: Callable[[], bool],
+        history: History,
+        on_epoch: Callable[[dict[str, float]], None] | None = None,
+    ) -> None:
+        self.report, self.should_stop, self.history, self.on_epoch = report, should_stop, history, on_epoch
+        self.started = time.monotonic()
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        total = max(1, trainer.max_epochs or 1) * max(1, trainer.num_training_batches)
+        done = trainer.current_epoch * trainer.num_training_batches + batch_idx + 1
+        elapsed = time.monotonic() - self.started
+        eta = elapsed / done * (total - done)
+        loss = float(outputs["loss"]) if isinstance(outputs, dict) else float(outputs)
+        self.report(
+            done / total,
+            f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}, "
+            f"step {batch_idx + 1}/{trainer.num_training_batches}, loss {loss:.3f}, "
+            f"ETA {eta:.0f} s",
+            {"loss": loss, "epoch": trainer.current_epoch + 1},
+        )
+        if self.should_stop():
+            self.history.stopped = True
+            trainer.should_stop = True
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        point = {"epoch": trainer.current_epoch + 1, **metrics}
+        self.history.epochs.append(point)
+        if self.on_epoch:
+            self.on_epoch(point)
+
+
+def fit(
+    data: pl.LightningDataModule,
+    num_classes: int,
+    config: TrainConfig,
+    checkpoint_dir: Path,
+    *,
+    report: Report | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> tuple[Classifier, Path, History]:
+    """Train; returns the best model (by val accuracy), its checkpoint and the history."""
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    torch.set_float32_matmul_precision("high")
+    steps = len(data.train_dataloader())
+    module = Classifier(
+        config.arch,
+        num_classes,
+        config.lr,
+        config.weight_decay,
+        config.epochs,
+        steps,
+        config.pretrained,
+        config.channels_last,
+    )
+    history = History()
+    best = ModelCheckpoint(
+        dirpath=checkpoint_dir,
+        filename="best",
+        monitor="val_acc",
+        mode="max",
+        save_last=True,
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    callbacks: list[Callback] = [best, EarlyStopping(monitor="val_acc", mode="max", patience=config.patience)]
+    callbacks.append(
+        JobCallback(report or (lambda *a: None), should_stop or (lambda: False), history, on_epoch)
+    )
+    trainer = pl.Trainer(
+        max_epochs=config.epochs,
+        accelerator="auto",
+        devices=1,
+        precision=config.precision,
+        callbacks=callbacks,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        deterministic=False,
+        default_root_dir=checkpoint_dir,
+    )
+    last = checkpoint_dir / "last.ckpt"
+    trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.exists() else None)
+    best_path = Path(best.best_model_path) if best.best_model_path else last
+    module.load_state_dict(load_checkpoint_weights(best_path))
+    module.eval()
+    return module, best_path, history
+
+
+def load_checkpoint_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A Lightning checkpoint's weights, loaded safely (``weights_only``: no pickled code runs)."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    return checkpoint["state_dict"]
+
+
+def steps_for(n: int, batch_size: int) -> int:
+    return math.ceil(n / batch_size)
