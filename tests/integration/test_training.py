@@ -1,0 +1,155 @@
+"""Training, evaluation and export on the embedded default, for real: the digits, a real
+ResNet18, real checkpoints, an ONNX file read by a program that imports nothing of ours.
+
+One model is trained for the module (about a minute); the other tests train briefly or fail early.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import builders
+from workbench.api import Workbench
+from workbench.config import JobTimings, Settings
+from workbench.demo import write_digits
+from workbench.jobs.local import local_worker_pid
+
+pytestmark = pytest.mark.slow
+FAST = JobTimings(heartbeat_seconds=0.5, stale_seconds=3.0, max_deliveries=3)
+
+
+def _kill_local_worker(settings: Settings, sig: int = signal.SIGKILL) -> None:
+    pid = local_worker_pid(settings)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        _until(lambda: local_worker_pid(settings) is None, 30, "the local worker to go")
+
+
+def _until(condition: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"not within {timeout} s: {what}")
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workbench]:
+    root = tmp_path_factory.mktemp("digits")
+    bench = Workbench(Settings(data_dir=root / "data", user="tester", jobs=FAST))
+    images, csv = write_digits(root / "source")
+    bench.ingest(images, "digits", labels_csv=csv, label_column="digit", split="0.8,0.1,0.1", seed=0)
+    yield bench
+    bench.close()
+    _kill_local_worker(bench.settings)
+
+
+@pytest.fixture(scope="module")
+def trained(digits: Workbench) -> dict[str, Any]:
+    info = digits.train("digits", name="digits", epochs=8, image_size=32, hflip=False).wait(timeout=600)
+    assert info.state == "succeeded", info.error
+    return next(m for m in digits.models() if m["id"] == info.result["model_id"])
+
+
+def test_training_on_digits_is_accurate_and_records_one_model(digits: Workbench, trained: dict) -> None:
+    assert trained["metrics"]["accuracy"] >= 0.98, trained
+    assert [m["id"] for m in digits.models()] == [trained["id"]]
+    assert trained["train_images"] == 1_438 and trained["classes"] == 10
+    from workbench.training import get_model
+
+    row = get_model(digits.catalog, trained["id"])
+    assert len(row.metrics["confusion"]) == 10 and row.metrics["split_sizes"]["test"] == 179
+    assert set(row.metrics["by_attribute"]) >= {"parity", "loop"}
+    assert row.metrics["export"]["max_abs_logit_diff"] < 1e-3
+    assert row.metrics["leakage"] == 0
+    curve = row.metrics["epochs"]
+    assert [p["epoch"] for p in curve] == list(range(1, 9)) and curve[-1]["val_acc"] > 0.9
+
+
+EXPORT_USER = """
+import json, sys
+import numpy as np, onnxruntime as ort
+from PIL import Image
+export, cases = sys.argv[1], json.loads(sys.argv[2])
+labels = json.load(open(export + "/labels.json"))
+pre = json.load(open(export + "/preprocess.json"))
+h, w = pre["image_size"]
+mean = np.array(pre["mean"], np.float32).reshape(1, 3, 1, 1)
+std = np.array(pre["std"], np.float32).reshape(1, 3, 1, 1)
+batch = np.stack([np.asarray(Image.open(p).convert("RGB").resize((w, h), Image.BILINEAR)) for p, _ in cases])
+x = ((batch.transpose(0, 3, 1, 2).astype(np.float32) / 255) - mean) / std
+session = ort.InferenceSession(export + "/model.onnx", providers=["CPUExecutionProvider"])
+logits = session.run(None, {session.get_inputs()[0].name: x})[0]
+right = sum(labels[i] == label for i, (_, label) in zip(logits.argmax(1), cases))
+ours = sorted(m for m in sys.modules if m.split(".")[0] in ("workbench", "torch", "torchvision"))
+print(json.dumps({"accuracy": right / len(cases), "ours": ours}))
+"""
+
+
+def test_the_export_needs_only_onnxruntime_numpy_and_pillow(digits: Workbench, trained: dict) -> None:
+    export = Path(trained["export_dir"])
+    assert sorted(p.name for p in export.iterdir()) == ["labels.json", "model.ckpt", "model.onnx",
+                                                         "preprocess.json"]  # fmt: skip
+    test = list(digits.dataset("digits").filter(split="test"))
+    cases = [(str(digits.catalog.store.blob_path(r.sha256)), r.label) for r in test]
+    done = subprocess.run([sys.executable, "-c", EXPORT_USER, str(export), json.dumps(cases)],
+                          capture_output=True, text=True, timeout=120, cwd="/")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["ours"] == []
+    assert abs(result["accuracy"] - trained["metrics"]["accuracy"]) <= 0.01
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [
+        ({"label": "3"}, "one class"),
+        ({"label": "nine"}, "no images"),
+    ],
+)
+def test_views_that_cannot_be_trained_fail_with_a_reason(digits: Workbench, spec: dict, reason: str) -> None:
+    info = digits.train(digits.dataset("digits").filter(spec), epochs=1).wait(timeout=120)
+    assert info.state == "failed" and reason in (info.error or ""), info
+
+
+def test_a_class_without_validation_images_is_refused(digits: Workbench, tmp_path: Path) -> None:
+    folder = builders.image_folder(tmp_path / "pets", {"cat": 20, "dog": 20, "rare": 1})
+    digits.ingest(folder, "pets", split="0.8,0.1,0.1")  # one 'rare' image: it lands in train
+    info = digits.train("pets", epochs=1).wait(timeout=120)
+    assert info.state == "failed" and "no validation images for 'rare'" in (info.error or ""), info
+
+
+def test_abort_mid_training_keeps_its_checkpoint(digits: Workbench) -> None:
+    job = digits.train("digits", name="aborted", epochs=30, image_size=16, hflip=False)
+    _until(lambda: job.info().metrics.get("curves", {}).get("epochs"), 300, "a first epoch")
+    job.abort()
+    info = job.wait(timeout=120)
+    assert info.state == "aborted" and "checkpoints kept" in info.message, info
+    checkpoints = digits.settings.data_dir / "models" / job.id / "checkpoints"
+    assert (checkpoints / "last.ckpt").exists()
+    assert "aborted" not in [m["name"] for m in digits.models()]
+
+
+def test_a_killed_training_resumes_from_its_checkpoint_and_records_one_model(digits: Workbench) -> None:
+    job = digits.train("digits", name="resumed", epochs=4, image_size=16, hflip=False)
+    checkpoint = digits.settings.data_dir / "models" / job.id / "checkpoints" / "last.ckpt"
+    _until(lambda: checkpoint.exists() and job.info().progress < 0.7, 300, "a checkpoint mid-training")
+    _kill_local_worker(digits.settings)
+    info = job.wait(timeout=600)  # waiting starts a new local worker; its reaper requeues the job
+    assert (info.state, info.deliveries) == ("succeeded", 2), info
+    assert [m["name"] for m in digits.models()].count("resumed") == 1
+    epochs = [p["epoch"] for p in info.metrics["curves"]["epochs"]]
+    assert epochs[-1] == 4 and epochs.count(1) == 1  # the second run did not start over
