@@ -87,6 +87,78 @@ def _print_report(report: dict[str, Any], summary: str, as_json: bool) -> int:
     return 0
 
 
+def _train(workbench: Workbench, args: argparse.Namespace) -> int:
+    params = {"arch": args.arch, "epochs": args.epochs, "image_size": args.image_size,
+              "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "hflip": not args.no_hflip,
+              "precision": args.precision, "name": args.model_name or args.name}  # fmt: skip
+    job = workbench.train(_view(workbench, args), **params)
+    if args.no_wait:
+        _print_json({"job": job.id}) if args.json else print(f"training queued as job {job.id}")
+        return 0
+    info = job.wait(show_progress=not args.json and None)
+    if info.state != "succeeded":
+        raise WorkbenchError(f"training job {job.id} {info.state}: {info.error or info.message}")
+    model = next(m for m in workbench.models() if m["id"] == (info.result or {}).get("model_id"))
+    if args.json:
+        _print_json(model)
+    else:
+        print(f"model {model['id']}: test accuracy {model['metrics']['accuracy']:.1%}; "
+              f"export in {model['export_dir']}")  # fmt: skip
+    return 0
+
+
+def _models(workbench: Workbench, args: argparse.Namespace) -> int:
+    models = workbench.models()
+    if args.json:
+        _print_json(models)
+        return 0
+    if not models:
+        print("no models yet: train one with `workbench train DATASET`")
+    for m in models:
+        accuracy = m["metrics"].get("accuracy")
+        shown = f"{accuracy:.1%}" if accuracy is not None else "—"
+        print(f"{m['id']:>4} {m['name']:<20} {m['arch']:<18} accuracy {shown:>6}  {m['export_dir']}")
+    return 0
+
+
+def _export(workbench: Workbench, args: argparse.Namespace) -> int:
+    import shutil
+
+    from workbench.training import get_model
+
+    model = get_model(workbench.catalog, args.model)
+    if not model.export_dir:
+        raise WorkbenchError(f"model {args.model} has no export")
+    shutil.copytree(model.export_dir, args.out, dirs_exist_ok=True)
+    print(f"model {args.model} exported to {args.out} (model.onnx, labels.json, preprocess.json)")
+    return 0
+
+
+def _predict(workbench: Workbench, args: argparse.Namespace) -> int:
+    """Top-k labels of image files, in this process with ONNX Runtime (quick for a few images)."""
+    from PIL import Image
+
+    from workbench.ml.predict import OnnxPredictor
+    from workbench.training import get_model
+
+    model = get_model(workbench.catalog, args.model)
+    predictor = OnnxPredictor(Path(model.export_dir or ""))
+    results = {}
+    for path in args.images:
+        try:
+            with Image.open(path) as image:
+                results[path] = predictor.top_k(image, args.top)
+        except OSError as exc:
+            raise WorkbenchError(f"{path}: not an image Pillow can read ({exc})") from exc
+    if args.json:
+        _print_json({path: [{"label": label, "score": score} for label, score in top]
+                     for path, top in results.items()})  # fmt: skip
+        return 0
+    for path, top in results.items():
+        print(path + ": " + ", ".join(f"{label} {score:.1%}" for label, score in top))
+    return 0
+
+
 def _jobs(workbench: Workbench, args: argparse.Namespace) -> int:
     rows = workbench.jobs.list(state=args.state, kind=args.kind)
     if args.json:
@@ -242,6 +314,36 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
     ingest.add_argument("--json", action="store_true", help="print the report as JSON")
     ingest.add_argument("--no-wait", action="store_true", help="queue the ingest as a job and return")
+
+    train = command("train", _train, "train a classifier on a dataset (a job on the torch worker)")
+    train.add_argument("name", help="the dataset")
+    train.add_argument("--filter", help="a JSON filter of the dataset to train on")
+    train.add_argument(
+        "--arch", default="resnet18", help="resnet18, resnet34, resnet50, mobilenet_v3_small, ..."
+    )
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--image-size", type=int, default=32, help="side in pixels (default: 32)")
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--lr", type=float, default=2e-3)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--precision", default="32-true", help="32-true or bf16-mixed")
+    train.add_argument("--no-hflip", action="store_true", help="no mirrored copies (digits, text)")
+    train.add_argument("--model-name", help="the model's name (default: the dataset's)")
+    train.add_argument("--no-wait", action="store_true", help="queue the job and return")
+    train.add_argument("--json", action="store_true")
+
+    models = command("models", _models, "list your models, oldest first")
+    models.add_argument("--json", action="store_true")
+
+    export = command("export", _export, "copy a model's export (ONNX, labels, preprocessing) to a folder")
+    export.add_argument("model", type=int, help="the model id")
+    export.add_argument("--out", required=True, help="the folder to write")
+
+    predict = command("predict", _predict, "classify image files with a model (top-k labels)")
+    predict.add_argument("model", type=int, help="the model id")
+    predict.add_argument("images", nargs="+", help="image files")
+    predict.add_argument("--top", type=int, default=3)
+    predict.add_argument("--json", action="store_true")
 
     jobs = command("jobs", _jobs, "list your jobs, newest first")
     jobs.add_argument("--state", help="only jobs in this state (queued, running, succeeded, ...)")

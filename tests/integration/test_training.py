@@ -153,3 +153,30 @@ def test_a_killed_training_resumes_from_its_checkpoint_and_records_one_model(dig
     assert [m["name"] for m in digits.models()].count("resumed") == 1
     epochs = [p["epoch"] for p in info.metrics["curves"]["epochs"]]
     assert epochs[-1] == 4 and epochs.count(1) == 1  # the second run did not start over
+
+
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+    env.update(settings.environ())
+    return subprocess.run([sys.executable, "-m", "workbench.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+
+
+def test_the_cli_lists_exports_and_predicts_with_a_model(
+    digits: Workbench, trained: dict, tmp_path: Path
+) -> None:
+    listed = json.loads(_cli(digits.settings, "models", "--json").stdout)
+    ours = next(m for m in listed if m["id"] == trained["id"])
+    assert {"id", "name", "arch", "metrics", "export_dir"} <= set(ours) and ours["arch"] == "resnet18"
+    copied = _cli(digits.settings, "export", str(trained["id"]), "--out", str(tmp_path / "copy"))
+    assert copied.returncode == 0 and (tmp_path / "copy" / "model.onnx").exists()
+    record = next(iter(digits.dataset("digits").filter(split="test", label="7")))
+    image = str(digits.catalog.store.blob_path(record.sha256))
+    predicted = _cli(digits.settings, "predict", str(trained["id"]), image, "--json")
+    top = json.loads(predicted.stdout)[image]
+    assert top[0]["label"] == "7" and len(top) == 3
+    queued = json.loads(
+        _cli(digits.settings, "train", "digits", "--epochs", "1", "--no-wait", "--json").stdout
+    )
+    digits.jobs.abort(queued["job"])
+    assert digits.jobs.get(queued["job"]).wait(timeout=120).state in ("aborted", "succeeded")
