@@ -88,6 +88,15 @@ class Workbench:
             view = self.dataset(view)
         return self.jobs.submit("train", {"view": json.loads(view.to_json()), **params})
 
+    def predict(self, model_id: int, view: View | str, **params: Any) -> Job:
+        """Predict every image of ``view`` with model ``model_id`` (ONNX Runtime, a job on the
+        inference queue); predictions are upserted per (model, image)."""
+        if isinstance(view, str):
+            view = self.dataset(view)
+        return self.jobs.submit(
+            "predict", {"model_id": model_id, "view": json.loads(view.to_json()), **params}
+        )
+
     def models(self) -> list[dict[str, Any]]:
         """Your models, oldest first, with their headline metrics and export directory."""
         from workbench.training import list_models

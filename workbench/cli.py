@@ -141,6 +141,10 @@ def _predict(workbench: Workbench, args: argparse.Namespace) -> int:
     from workbench.ml.predict import OnnxPredictor
     from workbench.training import get_model
 
+    if args.dataset:
+        return _predict_view(workbench, args)
+    if not args.images:
+        raise WorkbenchError("give image files to classify, or --dataset NAME to predict a whole view")
     model = get_model(workbench.catalog, args.model)
     predictor = OnnxPredictor(Path(model.export_dir or ""))
     results = {}
@@ -156,6 +160,20 @@ def _predict(workbench: Workbench, args: argparse.Namespace) -> int:
         return 0
     for path, top in results.items():
         print(path + ": " + ", ".join(f"{label} {score:.1%}" for label, score in top))
+    return 0
+
+
+def _predict_view(workbench: Workbench, args: argparse.Namespace) -> int:
+    """A whole (filtered) dataset as a job on the inference queue; predictions go to the catalog."""
+    args.name = args.dataset
+    job = workbench.predict(args.model, _view(workbench, args))
+    if args.no_wait:
+        _print_json({"job": job.id}) if args.json else print(f"prediction queued as job {job.id}")
+        return 0
+    info = job.wait(show_progress=not args.json and None)
+    if info.state != "succeeded":
+        raise WorkbenchError(f"prediction job {job.id} {info.state}: {info.error or info.message}")
+    _print_json(info.result) if args.json else print(info.message)
     return 0
 
 
@@ -339,9 +357,12 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("model", type=int, help="the model id")
     export.add_argument("--out", required=True, help="the folder to write")
 
-    predict = command("predict", _predict, "classify image files with a model (top-k labels)")
+    predict = command("predict", _predict, "classify image files, or a whole dataset as a job")
     predict.add_argument("model", type=int, help="the model id")
-    predict.add_argument("images", nargs="+", help="image files")
+    predict.add_argument("images", nargs="*", help="image files (top-k, in this process)")
+    predict.add_argument("--dataset", help="predict this dataset's images as a job instead")
+    predict.add_argument("--filter", help="with --dataset: a JSON filter")
+    predict.add_argument("--no-wait", action="store_true", help="with --dataset: queue and return")
     predict.add_argument("--top", type=int, default=3)
     predict.add_argument("--json", action="store_true")
 

@@ -59,7 +59,7 @@ def run_demo(workbench: Workbench, folder: Path | None = None) -> int:
     model = _trained_model(workbench)
     metrics = model["metrics"]
     print(f"model {model['id']} ({model['arch']}): test accuracy {metrics['accuracy']:.1%} "
-          f"on {metrics['n']:,} images")  # fmt: skip
+          f"on {metrics['n']:,} images (trained in {metrics.get('train_seconds', 0):.0f} s)")  # fmt: skip
     print(f"ONNX export: {model['export_dir']}")
     _predict_test_split(workbench, Path(model["export_dir"]))
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
@@ -134,6 +135,7 @@ def train_job(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         channels_last=config.channels_last,
     )
     workdir = catalog.settings.data_dir / "models" / ctx.job_id
+    started = time.monotonic()
     model, best, history = fit(
         data,
         len(classes),
@@ -143,6 +145,7 @@ def train_job(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         should_stop=ctx.should_abort,
         on_epoch=lambda point: ctx.record_point("epochs", point),
     )
+    train_seconds = time.monotonic() - started
     if history.stopped:
         raise JobAborted(f"aborted after epoch {len(history.epochs)}; checkpoints kept in {workdir}")
     ctx.progress(1.0, "evaluating and exporting", milestone=True)
@@ -159,6 +162,7 @@ def train_job(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     metrics |= {
         "epochs": history.epochs,
         "leakage": leaked,
+        "train_seconds": round(train_seconds, 1),
         "skipped": cache.skipped,
         "split_sizes": {k: len(v) for k, v in keep.items()},
     }
@@ -262,7 +266,9 @@ def delete_model(catalog: Catalog, model_id: int) -> None:
 
 def _summary(row: Model) -> dict[str, Any]:
     metrics = row.metrics or {}
-    headline = {k: metrics[k] for k in ("accuracy", "top5_accuracy", "macro_f1", "n") if k in metrics}
+    headline = {
+        k: metrics[k] for k in ("accuracy", "top5_accuracy", "macro_f1", "n", "train_seconds") if k in metrics
+    }
     return {
         "id": row.id,
         "name": row.name,

@@ -180,3 +180,18 @@ def test_the_cli_lists_exports_and_predicts_with_a_model(
     )
     digits.jobs.abort(queued["job"])
     assert digits.jobs.get(queued["job"]).wait(timeout=120).state in ("aborted", "succeeded")
+
+
+def test_batch_prediction_streams_a_view_and_upserts_once(digits: Workbench, trained: dict) -> None:
+    from sqlalchemy import func, select
+
+    from workbench.catalog.models import Prediction
+
+    test = digits.dataset("digits").filter(split="test")
+    for _ in range(2):  # a second run rewrites the same rows
+        info = digits.predict(trained["id"], test, chunk=50, batch_size=16).wait(timeout=300)
+        assert info.state == "succeeded", info.error
+        assert info.result["predicted"] == 179 and info.result["agreement_with_labels"] >= 0.97
+    with digits.catalog.sessions() as session:
+        count = session.scalar(select(func.count()).select_from(Prediction))
+    assert count == 179

@@ -51,4 +51,11 @@ def train(ctx: JobContext) -> dict[str, Any]:
     return train_job(ctx)
 
 
-KINDS: dict[str, JobFunction] = {"ping": ping, "ingest": ingest_job, "train": train}
+def predict(ctx: JobContext) -> dict[str, Any]:
+    """Batch inference on the torch worker; an abort keeps the predictions written so far."""
+    from workbench.inference import predict_job
+
+    return predict_job(ctx)
+
+
+KINDS: dict[str, JobFunction] = {"ping": ping, "ingest": ingest_job, "train": train, "predict": predict}

@@ -19,6 +19,7 @@ TASKS: dict[str, tuple[str, str]] = {
     "ping": ("workbench.ping", "imagery"),
     "ingest": ("workbench.ingest", "imagery"),
     "train": ("workbench.train", "training"),
+    "predict": ("workbench.predict", "inference"),
 }
 
 
