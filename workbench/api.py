@@ -97,6 +97,13 @@ class Workbench:
             "predict", {"model_id": model_id, "view": json.loads(view.to_json()), **params}
         )
 
+    def evaluate(self, model_id: int, view: View | str) -> Job:
+        """Evaluate model ``model_id`` on ``view`` (a job): accuracy, per class, confusion,
+        per attribute; stored with the model under ``metrics["evaluations"]``."""
+        if isinstance(view, str):
+            view = self.dataset(view)
+        return self.jobs.submit("evaluate", {"model_id": model_id, "view": json.loads(view.to_json())})
+
     def models(self) -> list[dict[str, Any]]:
         """Your models, oldest first, with their headline metrics and export directory."""
         from workbench.training import list_models

@@ -108,6 +108,13 @@ def _train(workbench: Workbench, args: argparse.Namespace) -> int:
 
 
 def _models(workbench: Workbench, args: argparse.Namespace) -> int:
+    from workbench.training import delete_model, set_published
+
+    for model_id, published in [(args.publish, True), (args.unpublish, False)]:
+        if model_id is not None:
+            set_published(workbench.catalog, model_id, published)
+    if args.delete is not None:
+        delete_model(workbench.catalog, args.delete)
     models = workbench.models()
     if args.json:
         _print_json(models)
@@ -118,6 +125,23 @@ def _models(workbench: Workbench, args: argparse.Namespace) -> int:
         accuracy = m["metrics"].get("accuracy")
         shown = f"{accuracy:.1%}" if accuracy is not None else "—"
         print(f"{m['id']:>4} {m['name']:<20} {m['arch']:<18} accuracy {shown:>6}  {m['export_dir']}")
+    return 0
+
+
+def _compare(workbench: Workbench, args: argparse.Namespace) -> int:
+    from workbench.training import compare_models
+
+    rows = compare_models(workbench.catalog, args.models)
+    if args.json:
+        _print_json(rows)
+        return 0
+    header = ("id", "name", "arch", "size", "accuracy", "macro F1", "train s")
+    print("{:>4} {:<16} {:<18} {:>4} {:>8} {:>8} {:>7}  same images".format(*header))
+    for r in rows:
+        m = r["metrics"]
+        print(f"{r['id']:>4} {r['name'][:16]:<16} {r['arch']:<18} {r['image_size']:>4} "
+              f"{m.get('accuracy', 0):>8.1%} {m.get('macro_f1', 0):>8.3f} {m.get('train_seconds', 0):>7.0f}  "
+              f"{'yes' if r['same_training_images'] else 'no'}")  # fmt: skip
     return 0
 
 
@@ -350,8 +374,15 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--no-wait", action="store_true", help="queue the job and return")
     train.add_argument("--json", action="store_true")
 
-    models = command("models", _models, "list your models, oldest first")
+    models = command("models", _models, "list your models, oldest first (and publish or delete one)")
     models.add_argument("--json", action="store_true")
+    models.add_argument("--publish", type=int, metavar="ID", help="mark a model published first")
+    models.add_argument("--unpublish", type=int, metavar="ID", help="mark a model unpublished first")
+    models.add_argument("--delete", type=int, metavar="ID", help="delete a model and its files first")
+
+    compare = command("compare", _compare, "models side by side: one table of their metrics")
+    compare.add_argument("models", type=int, nargs="+", help="model ids")
+    compare.add_argument("--json", action="store_true")
 
     export = command("export", _export, "copy a model's export (ONNX, labels, preprocessing) to a folder")
     export.add_argument("model", type=int, help="the model id")

@@ -100,3 +100,62 @@ def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
         },
     )
     session.execute(statement, rows)
+
+
+def evaluate_job(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Evaluate a model on any view (e.g. another season): the same metrics as after training,
+    stored with the model under ``metrics["evaluations"]``, keyed by the view."""
+    import json
+
+    import numpy as np
+
+    from workbench.catalog.models import Model
+    from workbench.ml.metrics import evaluate
+    from workbench.ml.predict import OnnxPredictor
+    from workbench.training import get_model
+
+    catalog: Catalog = ctx.catalog
+    model = get_model(catalog, int(ctx.params["model_id"]))
+    if not model.export_dir:
+        raise WorkbenchError(f"model {model.id} has no ONNX export to evaluate")
+    predictor = OnnxPredictor(model.export_dir)
+    index = {label: i for i, label in enumerate(model.classes)}
+    view = View.from_json(catalog, ctx.params["view"])
+    total = view.count()
+    logits: list[np.ndarray] = []
+    targets: list[int] = []
+    ids: list[int] = []
+    attributes: list[dict[str, Any]] = []
+    unknown = 0
+    batch: list[ImageRecord] = []
+
+    def flush() -> None:
+        images = [Image.open(catalog.store.blob_path(r.sha256)) for r in batch]
+        logits.append(predictor.logits(predictor.preprocess(images)))
+        targets.extend(index[r.label] for r in batch)
+        ids.extend(r.id for r in batch)
+        attributes.extend(r.attributes for r in batch)
+        batch.clear()
+
+    for n, record in enumerate(view, 1):
+        if record.label not in index:
+            unknown += 1  # a label the model never learned cannot be scored
+            continue
+        batch.append(record)
+        if len(batch) == 64:
+            flush()
+            ctx.progress(n / total, f"{n:,} of {total:,} images")
+            ctx.check_abort()
+    if batch:
+        flush()
+    if not targets:
+        raise WorkbenchError(f"{view!r} has no image with a label model {model.id} knows")
+    metrics = evaluate(
+        np.concatenate(logits), np.array(targets), model.classes, ids=ids, attributes=attributes
+    )
+    metrics["unknown_labels"] = unknown
+    key = view.to_json()
+    with catalog.transaction() as session:
+        row = session.get_one(Model, model.id)
+        row.metrics = {**row.metrics, "evaluations": {**row.metrics.get("evaluations", {}), key: metrics}}
+    return {"model_id": model.id, "view": json.loads(key), "accuracy": metrics["accuracy"], "n": metrics["n"]}

@@ -264,6 +264,13 @@ def delete_model(catalog: Catalog, model_id: int) -> None:
         shutil.rmtree(Path(row.export_dir).parent, ignore_errors=True)
 
 
+def compare_models(catalog: Catalog, model_ids: list[int]) -> list[dict[str, Any]]:
+    """One row of metrics per model, and whether each saw exactly the first one's images."""
+    rows = [get_model(catalog, model_id) for model_id in model_ids]
+    first = rows[0].train_ids_sha256 if rows else ""
+    return [{**_summary(row), "same_training_images": row.train_ids_sha256 == first} for row in rows]
+
+
 def _summary(row: Model) -> dict[str, Any]:
     metrics = row.metrics or {}
     headline = {

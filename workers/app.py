@@ -62,6 +62,11 @@ def predict(self, job_id: str) -> str | None:  # type: ignore[no-untyped-def]
     return _run(self.request.hostname, job_id)
 
 
+@app.task(name="workbench.evaluate", bind=True)
+def evaluate(self, job_id: str) -> str | None:  # type: ignore[no-untyped-def]
+    return _run(self.request.hostname, job_id)
+
+
 assert {task for task, _ in TASKS.values()} <= set(app.tasks), "every job kind needs its task"
 
 # -- the reaper: jobs whose worker vanished go back to their queue -----------------------------

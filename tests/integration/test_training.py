@@ -195,3 +195,27 @@ def test_batch_prediction_streams_a_view_and_upserts_once(digits: Workbench, tra
     with digits.catalog.sessions() as session:
         count = session.scalar(select(func.count()).select_from(Prediction))
     assert count == 179
+
+
+def test_evaluating_on_another_view_stores_metrics_with_the_model(digits: Workbench, trained: dict) -> None:
+    from workbench.training import get_model
+
+    odd = digits.dataset("digits").filter(parity="odd", split="test")
+    info = digits.evaluate(trained["id"], odd).wait(timeout=300)
+    assert info.state == "succeeded", info.error
+    assert info.result["n"] == odd.count() and info.result["accuracy"] >= 0.95
+    stored = get_model(digits.catalog, trained["id"]).metrics["evaluations"][odd.to_json()]
+    assert stored["n"] == odd.count() and set(stored["per_class"]) == set(map(str, range(10)))
+    assert {c for c, m in stored["per_class"].items() if m["support"]} == {"1", "3", "5", "7", "9"}
+
+
+def test_the_registry_publishes_compares_and_deletes(digits: Workbench, trained: dict) -> None:
+    assert _cli(digits.settings, "models", "--publish", str(trained["id"])).returncode == 0
+    assert next(m for m in digits.models() if m["id"] == trained["id"])["published"] is True
+    compared = json.loads(_cli(digits.settings, "compare", str(trained["id"]), "--json").stdout)
+    assert compared[0]["same_training_images"] and compared[0]["metrics"]["accuracy"] >= 0.98
+    quick = digits.train("digits", name="doomed", epochs=1, image_size=16, hflip=False).wait(timeout=300)
+    doomed = quick.result["model_id"]
+    folder = Path(next(m for m in digits.models() if m["id"] == doomed)["export_dir"]).parent
+    assert _cli(digits.settings, "models", "--delete", str(doomed)).returncode == 0
+    assert doomed not in [m["id"] for m in digits.models()] and not folder.exists()

@@ -58,4 +58,13 @@ def predict(ctx: JobContext) -> dict[str, Any]:
     return predict_job(ctx)
 
 
-KINDS: dict[str, JobFunction] = {"ping": ping, "ingest": ingest_job, "train": train, "predict": predict}
+def evaluate(ctx: JobContext) -> dict[str, Any]:
+    """A model's metrics on any view, stored with the model."""
+    from workbench.inference import evaluate_job
+
+    return evaluate_job(ctx)
+
+
+KINDS: dict[str, JobFunction] = {
+    "ping": ping, "ingest": ingest_job, "train": train, "predict": predict, "evaluate": evaluate,
+}  # fmt: skip

@@ -20,6 +20,7 @@ TASKS: dict[str, tuple[str, str]] = {
     "ingest": ("workbench.ingest", "imagery"),
     "train": ("workbench.train", "training"),
     "predict": ("workbench.predict", "inference"),
+    "evaluate": ("workbench.evaluate", "inference"),
 }
 
 
