@@ -231,3 +231,23 @@ def test_the_cli_ingests_through_the_imagery_worker(bench: Workbench, start_work
     refused = _cli(bench.settings, "ingest", str(hostile), "--name", "evil")
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
     assert "../escape.png" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_a_killed_torch_worker_s_training_resumes_on_another_worker(
+    bench: Workbench, start_worker, tmp_path: Path
+) -> None:
+    from workbench.demo import write_digits
+
+    images, csv = write_digits(tmp_path / "digits")
+    bench.ingest(images, "digits", labels_csv=csv, label_column="digit", split="0.8,0.1,0.1")
+    first = start_worker(queues="training")
+    job = bench.train("digits", name="resumed", epochs=4, image_size=16, hflip=False)
+    checkpoint = bench.settings.data_dir / "models" / job.id / "checkpoints" / "last.ckpt"
+    _until(lambda: checkpoint.exists() and job.info().progress < 0.7, 300, "a checkpoint mid-training")
+    first.kill()
+    start_worker(queues="training")
+    info = job.wait(timeout=600)
+    assert (info.state, info.deliveries) == ("succeeded", 2), info
+    assert [m["name"] for m in bench.models()] == ["resumed"]
+    epochs = [p["epoch"] for p in info.metrics["curves"]["epochs"]]
+    assert epochs[-1] == 4 and epochs.count(1) == 1  # resumed, not started over
