@@ -10,8 +10,9 @@ Figures (one JSON line each, as bench_catalog):
   over the same tensors, same model, batch, size and precision: target ratio >= 0.95;
 - one epoch with workbench's defaults against torchvision ImageFolder + DataLoader (fp32) reading
   the same images as files: target >= 2x;
-- ONNX Runtime against torch eager inference, images/s at batch 32: target >= 1.4x.
-Not measured yet: compute efficiency at 224 px, and the memory of predicting 100,000 images.
+- ONNX Runtime against torch eager inference, images/s at batch 32: target >= 1.4x;
+- achieved FLOP/s of training steps at 224 px against the matmul rate: target >= 0.75.
+Not measured yet: the memory of predicting 100,000 images against 1,000.
 """
 
 from __future__ import annotations
@@ -131,6 +132,47 @@ def inference(pixels: np.ndarray, tmp: Path) -> None:
          ratio=onnx_rate / eager, target=">= 1.4", passed=onnx_rate / eager >= 1.4)  # fmt: skip
 
 
+def compute_efficiency(steps: int, channels_last: bool) -> None:
+    """Achieved FLOP/s of ResNet18 training steps at 224 px, batch 32, fp32, against the matmul
+    rate measured here and now (FLOPs counted as torch.utils.flop_counter does)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from workbench.ml.models import build
+
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(10):
+        a @ b
+    matmul = 10 * 2 * n**3 / (time.perf_counter() - start)
+    model = build("resnet18", 10)
+    x, y = torch.randn(32, 3, 224, 224), torch.randint(0, 10, (32,))
+    if channels_last:  # oneDNN's preferred layout for CPU convolutions
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+
+    def step() -> None:
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    flops = counter.get_total_flops()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    achieved = steps * flops / (time.perf_counter() - start)
+    layout = "channels_last" if channels_last else "contiguous"
+    figure = f"training compute efficiency (224 px, batch 32, fp32, {layout}) vs matmul rate"
+    emit(figure, achieved / 1e9, "GFLOP/s",
+         baseline=matmul / 1e9, ratio=achieved / matmul, target=">= 0.75", passed=achieved / matmul >= 0.75,
+         gflop_per_step=round(flops / 1e9, 1))  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="512 images instead of 1,797")
@@ -148,6 +190,8 @@ def main() -> None:
         emit("epoch, workbench defaults vs ImageFolder + DataLoader (fp32)", ours, "images/s",
              baseline=by_hand, ratio=ours / by_hand, target=">= 2", passed=ours / by_hand >= 2)  # fmt: skip
         inference(pixels, tmp)
+        for channels_last in (False, True):
+            compute_efficiency(2 if args.quick else 5, channels_last)
     print(json.dumps({"summary": "done"}))
 
 
