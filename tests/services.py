@@ -1,21 +1,24 @@
 """The real RabbitMQ, Redis and Celery workers for job tests: throwaway vhosts, worker processes,
-and broker settings changed for a test and always restored."""
+broker settings changed for a test and always restored; and the helpers job tests share."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import redis
 
 from workbench.config import Settings
+from workbench.jobs.local import local_worker_pid
 
 RABBITMQ_HOST = os.environ.get("WORKBENCH_TEST_RABBITMQ", "guest:guest@127.0.0.1:5672")
 REDIS_URL = os.environ.get("WORKBENCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")  # a DB for tests
@@ -128,3 +131,30 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._log_handle.close()
+
+
+def until(condition: Callable[[], object], timeout: float, what: str) -> object:
+    """Poll ``condition`` until it is truthy (its value is returned); fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.02)
+    pytest.fail(f"not within {timeout} s: {what}")
+
+
+def kill_local_worker(settings: Settings) -> None:
+    """SIGKILL the embedded local worker of ``settings`` (if one runs) and wait until it is gone."""
+    pid = local_worker_pid(settings)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):  # it may have left by itself meanwhile
+            os.kill(pid, signal.SIGKILL)
+        until(lambda: local_worker_pid(settings) is None, 30, "the local worker to go")
+
+
+def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """The ``workbench`` command run as a subprocess with ``settings`` in its environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+    env.update(settings.environ())
+    command = [sys.executable, "-m", "workbench.cli", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)

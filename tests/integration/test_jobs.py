@@ -8,9 +8,6 @@ its own; tests that stop the broker or change its settings restore them even whe
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -75,16 +72,6 @@ def start_worker(job_settings: Settings, tmp_path: Path) -> Iterator[Callable[..
         worker.stop()
 
 
-def _until(condition: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    pytest.fail(f"not within {timeout} s: {what}")
-
-
 def test_progress_is_seen_at_several_values_then_the_job_succeeds(bench: Workbench, start_worker) -> None:
     start_worker()
     job = bench.jobs.submit("ping", {"steps": 6, "seconds": 0.3})
@@ -100,7 +87,7 @@ def test_progress_is_seen_at_several_values_then_the_job_succeeds(bench: Workben
 def test_abort_mid_job_ends_it_aborted_within_two_intervals(bench: Workbench, start_worker) -> None:
     start_worker()
     job = bench.jobs.submit("ping", {"steps": 200, "seconds": 0.1})
-    _until(lambda: job.info().progress > 0, 30, "the job to make progress")
+    services.until(lambda: job.info().progress > 0, 30, "the job to make progress")
     asked = time.monotonic()
     job.abort()
     info = job.wait(timeout=30)
@@ -126,7 +113,7 @@ def test_a_killed_worker_s_ingest_is_finished_by_a_new_worker_exactly_once(
     folder = builders.image_folder(tmp_path / "digits", {str(d): 800 for d in range(10)})
     first = start_worker()
     job = bench.ingest_job(folder, "digits", processes=1)
-    _until(lambda: 0 < job.info().progress < 0.5, 60, "the ingest to be part way")
+    services.until(lambda: 0 < job.info().progress < 0.5, 60, "the ingest to be part way")
     first.kill()
     assert job.state == "running"  # as far as the row knows: its heartbeat just stopped
     start_worker()
@@ -141,7 +128,9 @@ def test_a_job_that_keeps_losing_its_worker_fails_instead_of_looping(bench: Work
     job = bench.jobs.submit("ping", {"steps": 1000, "seconds": 0.05})
     for delivery in range(1, FAST.max_deliveries + 1):
         worker = start_worker()
-        _until(lambda n=delivery: (i := job.info()).state == "running" and i.deliveries == n, 60, "a run")
+        services.until(
+            lambda n=delivery: (i := job.info()).state == "running" and i.deliveries == n, 60, "a run"
+        )
         time.sleep(0.3)
         worker.kill()
     start_worker()
@@ -173,7 +162,7 @@ def test_submitting_while_the_broker_is_down_says_so_and_leaves_no_row(bench: Wo
 def test_redis_flushed_mid_job_loses_only_live_progress(bench: Workbench, start_worker) -> None:
     start_worker()
     job = bench.jobs.submit("ping", {"steps": 10, "seconds": 0.2})
-    _until(lambda: job.info().progress > 0, 30, "live progress")
+    services.until(lambda: job.info().progress > 0, 30, "live progress")
     services.flush_test_redis()
     info = job.wait(timeout=60)
     assert (info.state, info.progress, info.message) == ("succeeded", 1.0, "step 10 of 10")
@@ -213,22 +202,15 @@ def test_a_new_kernel_finds_the_job_and_its_widget_follows_it(bench: Workbench, 
         elsewhere.close()
 
 
-def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
-    env.update(settings.environ())
-    command = [sys.executable, "-m", "workbench.cli", *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-
-
 def test_the_cli_ingests_through_the_imagery_worker(bench: Workbench, start_worker, tmp_path: Path) -> None:
     start_worker()
     folder = builders.image_folder(tmp_path / "pets", {"cat": 3, "dog": 2})
-    done = _cli(bench.settings, "ingest", str(folder), "--name", "pets", "--json")
+    done = services.cli(bench.settings, "ingest", str(folder), "--name", "pets", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["ingested"] == 5
     assert [job.kind for job in bench.jobs.list()] == ["ingest"]
     hostile = builders.traversal_zip(tmp_path / "evil.zip", "../escape.png")
-    refused = _cli(bench.settings, "ingest", str(hostile), "--name", "evil")
+    refused = services.cli(bench.settings, "ingest", str(hostile), "--name", "evil")
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
     assert "../escape.png" in refused.stderr and "Traceback" not in refused.stderr
 
@@ -243,7 +225,9 @@ def test_a_killed_torch_worker_s_training_resumes_on_another_worker(
     first = start_worker(queues="training")
     job = bench.train("digits", name="resumed", epochs=4, image_size=16, hflip=False)
     checkpoint = bench.settings.data_dir / "models" / job.id / "checkpoints" / "last.ckpt"
-    _until(lambda: checkpoint.exists() and job.info().progress < 0.7, 300, "a checkpoint mid-training")
+    services.until(
+        lambda: checkpoint.exists() and job.info().progress < 0.7, 300, "a checkpoint mid-training"
+    )
     first.kill()
     start_worker(queues="training")
     info = job.wait(timeout=600)

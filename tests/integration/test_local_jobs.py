@@ -6,22 +6,18 @@ survive: the client that started it going away, and being killed mid-job.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests import builders
+from tests import builders, services
 from workbench.api import Workbench
 from workbench.config import JobTimings, Settings
-from workbench.jobs.local import local_worker_pid
 
 pytestmark = pytest.mark.slow
 FAST = JobTimings(heartbeat_seconds=0.5, stale_seconds=3.0, max_deliveries=3)
@@ -33,24 +29,7 @@ def embedded(tmp_path: Path) -> Iterator[Workbench]:
     bench = Workbench(settings)
     yield bench
     bench.close()
-    _kill_local_worker(settings)
-
-
-def _kill_local_worker(settings: Settings) -> None:
-    pid = local_worker_pid(settings)
-    if pid is not None:
-        with contextlib.suppress(ProcessLookupError):  # it may have left by itself meanwhile
-            os.kill(pid, signal.SIGKILL)
-        _until(lambda: local_worker_pid(settings) is None, 30, "the local worker to go")
-
-
-def _until(condition: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.02)
-    pytest.fail(f"not within {timeout} s: {what}")
+    services.kill_local_worker(settings)
 
 
 def test_a_job_runs_on_the_local_worker_with_progress(embedded: Workbench) -> None:
@@ -65,7 +44,7 @@ def test_a_job_runs_on_the_local_worker_with_progress(embedded: Workbench) -> No
 
 def test_abort_stops_a_local_job(embedded: Workbench) -> None:
     job = embedded.jobs.submit("ping", {"steps": 200, "seconds": 0.1})
-    _until(lambda: job.info().progress > 0, 30, "progress")
+    services.until(lambda: job.info().progress > 0, 30, "progress")
     job.abort()
     info = job.wait(timeout=10)
     assert info.state == "aborted" and 0 < info.progress < 1
@@ -73,7 +52,7 @@ def test_abort_stops_a_local_job(embedded: Workbench) -> None:
 
 def test_a_forced_abort_ends_a_job_that_stopped_checking(embedded: Workbench) -> None:
     stuck = embedded.jobs.submit("ping", {"steps": 1, "seconds": 3})  # no check for 3 s
-    _until(lambda: stuck.info().state == "running", 30, "the job to start")
+    services.until(lambda: stuck.info().state == "running", 30, "the job to start")
     stuck.abort(force=True)
     assert (stuck.info().state, stuck.info().message) == ("aborted", "aborted by force")
     after = embedded.jobs.submit("ping", {"steps": 1, "seconds": 0}).wait(timeout=30)
@@ -105,29 +84,22 @@ def test_a_job_outlives_the_process_that_submitted_it(embedded: Workbench) -> No
 
 def test_a_killed_local_worker_s_job_is_picked_up_again(embedded: Workbench) -> None:
     job = embedded.jobs.submit("ping", {"steps": 20, "seconds": 0.1})
-    _until(lambda: job.info().progress > 0, 30, "progress")
-    _kill_local_worker(embedded.settings)
+    services.until(lambda: job.info().progress > 0, 30, "progress")
+    services.kill_local_worker(embedded.settings)
     info = job.wait(timeout=60)  # waiting starts a new worker, whose reaper finds the stale job
     assert (info.state, info.deliveries) == ("succeeded", 2)
 
 
-def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
-    env.update(settings.environ())
-    command = [sys.executable, "-m", "workbench.cli", *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-
-
 def test_the_cli_queues_follows_lists_and_aborts_jobs(embedded: Workbench, tmp_path: Path) -> None:
     folder = builders.image_folder(tmp_path / "pets", {"cat": 3, "dog": 2})
-    queued = _cli(embedded.settings, "ingest", str(folder), "--name", "pets", "--no-wait", "--json")
+    queued = services.cli(embedded.settings, "ingest", str(folder), "--name", "pets", "--no-wait", "--json")
     assert queued.returncode == 0, queued.stderr
     job_id = json.loads(queued.stdout)["job"]
-    followed = _cli(embedded.settings, "job", job_id, "--wait", "--json")
+    followed = services.cli(embedded.settings, "job", job_id, "--wait", "--json")
     shown = json.loads(followed.stdout)
     assert (shown["state"], shown["progress"], shown["result"]["ingested"]) == ("succeeded", 1.0, 5)
-    listed = json.loads(_cli(embedded.settings, "jobs", "--json").stdout)
+    listed = json.loads(services.cli(embedded.settings, "jobs", "--json").stdout)
     assert [row["id"] for row in listed] == [job_id]
-    assert _cli(embedded.settings, "abort", job_id).returncode == 0  # finished: nothing to stop
-    unknown = _cli(embedded.settings, "abort", "no-such-job")
+    assert services.cli(embedded.settings, "abort", job_id).returncode == 0  # finished: nothing to stop
+    unknown = services.cli(embedded.settings, "abort", "no-such-job")
     assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1 and "no job" in unknown.stderr

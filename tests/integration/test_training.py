@@ -6,44 +6,22 @@ One model is trained for the module (about a minute); the other tests train brie
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests import builders
+from tests import builders, services
 from workbench.api import Workbench
 from workbench.config import JobTimings, Settings
 from workbench.demo import write_digits
-from workbench.jobs.local import local_worker_pid
 
 pytestmark = pytest.mark.slow
 FAST = JobTimings(heartbeat_seconds=0.5, stale_seconds=3.0, max_deliveries=3)
-
-
-def _kill_local_worker(settings: Settings, sig: int = signal.SIGKILL) -> None:
-    pid = local_worker_pid(settings)
-    if pid is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-        _until(lambda: local_worker_pid(settings) is None, 30, "the local worker to go")
-
-
-def _until(condition: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"not within {timeout} s: {what}")
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +32,7 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workbench]:
     bench.ingest(images, "digits", labels_csv=csv, label_column="digit", split="0.8,0.1,0.1", seed=0)
     yield bench
     bench.close()
-    _kill_local_worker(bench.settings)
+    services.kill_local_worker(bench.settings)
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +112,7 @@ def test_a_class_without_validation_images_is_refused(digits: Workbench, tmp_pat
 
 def test_abort_mid_training_keeps_its_checkpoint(digits: Workbench) -> None:
     job = digits.train("digits", name="aborted", epochs=30, image_size=16, hflip=False)
-    _until(lambda: job.info().metrics.get("curves", {}).get("epochs"), 300, "a first epoch")
+    services.until(lambda: job.info().metrics.get("curves", {}).get("epochs"), 300, "a first epoch")
     job.abort()
     info = job.wait(timeout=120)
     assert info.state == "aborted" and "checkpoints kept" in info.message, info
@@ -146,8 +124,10 @@ def test_abort_mid_training_keeps_its_checkpoint(digits: Workbench) -> None:
 def test_a_killed_training_resumes_from_its_checkpoint_and_records_one_model(digits: Workbench) -> None:
     job = digits.train("digits", name="resumed", epochs=4, image_size=16, hflip=False)
     checkpoint = digits.settings.data_dir / "models" / job.id / "checkpoints" / "last.ckpt"
-    _until(lambda: checkpoint.exists() and job.info().progress < 0.7, 300, "a checkpoint mid-training")
-    _kill_local_worker(digits.settings)
+    services.until(
+        lambda: checkpoint.exists() and job.info().progress < 0.7, 300, "a checkpoint mid-training"
+    )
+    services.kill_local_worker(digits.settings)
     info = job.wait(timeout=600)  # waiting starts a new local worker; its reaper requeues the job
     assert (info.state, info.deliveries) == ("succeeded", 2), info
     assert [m["name"] for m in digits.models()].count("resumed") == 1
@@ -155,28 +135,21 @@ def test_a_killed_training_resumes_from_its_checkpoint_and_records_one_model(dig
     assert epochs[-1] == 4 and epochs.count(1) == 1  # the second run did not start over
 
 
-def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
-    env.update(settings.environ())
-    return subprocess.run([sys.executable, "-m", "workbench.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
-
-
 def test_the_cli_lists_exports_and_predicts_with_a_model(
     digits: Workbench, trained: dict, tmp_path: Path
 ) -> None:
-    listed = json.loads(_cli(digits.settings, "models", "--json").stdout)
+    listed = json.loads(services.cli(digits.settings, "models", "--json").stdout)
     ours = next(m for m in listed if m["id"] == trained["id"])
     assert {"id", "name", "arch", "metrics", "export_dir"} <= set(ours) and ours["arch"] == "resnet18"
-    copied = _cli(digits.settings, "export", str(trained["id"]), "--out", str(tmp_path / "copy"))
+    copied = services.cli(digits.settings, "export", str(trained["id"]), "--out", str(tmp_path / "copy"))
     assert copied.returncode == 0 and (tmp_path / "copy" / "model.onnx").exists()
     record = next(iter(digits.dataset("digits").filter(split="test", label="7")))
     image = str(digits.catalog.store.blob_path(record.sha256))
-    predicted = _cli(digits.settings, "predict", str(trained["id"]), image, "--json")
+    predicted = services.cli(digits.settings, "predict", str(trained["id"]), image, "--json")
     top = json.loads(predicted.stdout)[image]
     assert top[0]["label"] == "7" and len(top) == 3
     queued = json.loads(
-        _cli(digits.settings, "train", "digits", "--epochs", "1", "--no-wait", "--json").stdout
+        services.cli(digits.settings, "train", "digits", "--epochs", "1", "--no-wait", "--json").stdout
     )
     digits.jobs.abort(queued["job"])
     assert digits.jobs.get(queued["job"]).wait(timeout=120).state in ("aborted", "succeeded")
@@ -210,12 +183,12 @@ def test_evaluating_on_another_view_stores_metrics_with_the_model(digits: Workbe
 
 
 def test_the_registry_publishes_compares_and_deletes(digits: Workbench, trained: dict) -> None:
-    assert _cli(digits.settings, "models", "--publish", str(trained["id"])).returncode == 0
+    assert services.cli(digits.settings, "models", "--publish", str(trained["id"])).returncode == 0
     assert next(m for m in digits.models() if m["id"] == trained["id"])["published"] is True
-    compared = json.loads(_cli(digits.settings, "compare", str(trained["id"]), "--json").stdout)
+    compared = json.loads(services.cli(digits.settings, "compare", str(trained["id"]), "--json").stdout)
     assert compared[0]["same_training_images"] and compared[0]["metrics"]["accuracy"] >= 0.98
     quick = digits.train("digits", name="doomed", epochs=1, image_size=16, hflip=False).wait(timeout=300)
     doomed = quick.result["model_id"]
     folder = Path(next(m for m in digits.models() if m["id"] == doomed)["export_dir"]).parent
-    assert _cli(digits.settings, "models", "--delete", str(doomed)).returncode == 0
+    assert services.cli(digits.settings, "models", "--delete", str(doomed)).returncode == 0
     assert doomed not in [m["id"] for m in digits.models()] and not folder.exists()
