@@ -12,6 +12,7 @@ from typing import Any
 
 from workbench.api import Workbench
 from workbench.errors import WorkbenchError
+from workbench.jobs import Job, JobInfo
 
 log = logging.getLogger("workbench")
 Handler = Callable[[Workbench, argparse.Namespace], int]
@@ -64,15 +65,20 @@ def _ingest_job(workbench: Workbench, args: argparse.Namespace) -> int:
     """Ingest on a worker (the imagery queue): always with a broker, or when asked (--no-wait)."""
     options = {"labels_csv": args.labels_csv, "label_column": args.label_column,
                "id_column": args.id_column, "split": args.split, "seed": args.seed}  # fmt: skip
-    job = workbench.ingest_job(args.path, args.name, **options)
+    info = _follow(workbench.ingest_job(args.path, args.name, **options), "ingest", args)
+    return 0 if info is None else _print_report(info.result or {}, info.message, args.json)
+
+
+def _follow(job: Job, what: str, args: argparse.Namespace) -> JobInfo | None:
+    """With --no-wait, print the job's id and return None; else wait (a progress bar on a
+    terminal) and return how it ended, raising when it did not succeed."""
     if args.no_wait:
-        _print_json({"job": job.id}) if args.json else print(f"ingest queued as job {job.id}")
-        return 0
+        _print_json({"job": job.id}) if args.json else print(f"{what} queued as job {job.id}")
+        return None
     info = job.wait(show_progress=not args.json and None)
     if info.state != "succeeded":
-        raise WorkbenchError(f"ingest job {job.id} {info.state}: {info.error or info.message}")
-    report = info.result or {}
-    return _print_report(report, info.message, args.json)
+        raise WorkbenchError(f"{what} job {job.id} {info.state}: {info.error or info.message}")
+    return info
 
 
 def _print_report(report: dict[str, Any], summary: str, as_json: bool) -> int:
@@ -91,13 +97,9 @@ def _train(workbench: Workbench, args: argparse.Namespace) -> int:
     params = {"arch": args.arch, "epochs": args.epochs, "image_size": args.image_size,
               "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "hflip": not args.no_hflip,
               "precision": args.precision, "name": args.model_name or args.name}  # fmt: skip
-    job = workbench.train(_view(workbench, args), **params)
-    if args.no_wait:
-        _print_json({"job": job.id}) if args.json else print(f"training queued as job {job.id}")
+    info = _follow(workbench.train(_view(workbench, args), **params), "training", args)
+    if info is None:
         return 0
-    info = job.wait(show_progress=not args.json and None)
-    if info.state != "succeeded":
-        raise WorkbenchError(f"training job {job.id} {info.state}: {info.error or info.message}")
     model = next(m for m in workbench.models() if m["id"] == (info.result or {}).get("model_id"))
     if args.json:
         _print_json(model)
@@ -190,13 +192,9 @@ def _predict(workbench: Workbench, args: argparse.Namespace) -> int:
 def _predict_view(workbench: Workbench, args: argparse.Namespace) -> int:
     """A whole (filtered) dataset as a job on the inference queue; predictions go to the catalog."""
     args.name = args.dataset
-    job = workbench.predict(args.model, _view(workbench, args))
-    if args.no_wait:
-        _print_json({"job": job.id}) if args.json else print(f"prediction queued as job {job.id}")
+    info = _follow(workbench.predict(args.model, _view(workbench, args)), "prediction", args)
+    if info is None:
         return 0
-    info = job.wait(show_progress=not args.json and None)
-    if info.state != "succeeded":
-        raise WorkbenchError(f"prediction job {job.id} {info.state}: {info.error or info.message}")
     _print_json(info.result) if args.json else print(info.message)
     return 0
 
