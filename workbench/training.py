@@ -38,6 +38,7 @@ TRAIN_PARAMS = (
     "pretrained",
     "precision",
     "hflip",
+    "freeze_epochs",
 )
 
 
@@ -104,6 +105,11 @@ def train_job(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
             f"unknown training parameters {sorted(unknown)}; known: {', '.join(TRAIN_PARAMS)}"
         )
     config = TrainConfig(**{k: params[k] for k in asdict(TrainConfig()) if k in params})
+    if not 0 <= config.freeze_epochs < config.epochs:
+        raise TrainingError(
+            f"freeze_epochs must be at least 0 and fewer than epochs ({config.epochs}), "
+            f"got {config.freeze_epochs}: the backbone has to train for an epoch at least"
+        )
     view = View.from_json(catalog, params["view"])
     records = frozen_records(view)
     splits = split_indices(records, config.seed)

@@ -103,6 +103,11 @@ def test_views_that_cannot_be_trained_fail_with_a_reason(digits: Workbench, spec
     assert info.state == "failed" and reason in (info.error or ""), info
 
 
+def test_a_fine_tune_that_never_trains_the_backbone_is_refused(digits: Workbench) -> None:
+    info = digits.train("digits", epochs=2, freeze_epochs=2).wait(timeout=120)
+    assert info.state == "failed" and "freeze_epochs must be" in (info.error or ""), info
+
+
 def test_a_class_without_validation_images_is_refused(digits: Workbench, tmp_path: Path) -> None:
     folder = builders.image_folder(tmp_path / "pets", {"cat": 20, "dog": 20, "rare": 1})
     digits.ingest(folder, "pets", split="0.8,0.1,0.1")  # one 'rare' image: it lands in train
@@ -180,6 +185,30 @@ def test_evaluating_on_another_view_stores_metrics_with_the_model(digits: Workbe
     stored = get_model(digits.catalog, trained["id"]).metrics["evaluations"][odd.to_json()]
     assert stored["n"] == odd.count() and set(stored["per_class"]) == set(map(str, range(10)))
     assert {c for c, m in stored["per_class"].items() if m["support"]} == {"1", "3", "5", "7", "9"}
+
+
+def test_the_cli_evaluates_and_plots_the_confusion_matrix(
+    digits: Workbench, trained: dict, tmp_path: Path
+) -> None:
+    plot = tmp_path / "confusion.png"
+    spec = json.dumps({"split": "test", "label": ["3", "8"]})
+    shown = services.cli(
+        digits.settings, "evaluate", str(trained["id"]), "digits", "--filter", spec, "--plot", str(plot)
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "accuracy" in shown.stdout and f"confusion matrix written to {plot}" in shown.stdout
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    as_json = services.cli(
+        digits.settings, "evaluate", str(trained["id"]), "digits", "--filter", spec, "--json"
+    )
+    metrics = json.loads(as_json.stdout)
+    expected = digits.dataset("digits").filter(json.loads(spec)).count()
+    assert (
+        metrics["n"] == expected
+        and metrics["per_class"]["3"]["support"] + metrics["per_class"]["8"]["support"] == expected
+    )
+    missing = services.cli(digits.settings, "evaluate", "999999", "digits")
+    assert missing.returncode == 2 and "999999" in missing.stderr
 
 
 def test_the_registry_publishes_compares_and_deletes(digits: Workbench, trained: dict) -> None:
