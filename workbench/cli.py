@@ -97,7 +97,8 @@ def _train(workbench: Workbench, args: argparse.Namespace) -> int:
     params = {"arch": args.arch, "epochs": args.epochs, "image_size": args.image_size,
               "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "hflip": not args.no_hflip,
               "precision": args.precision, "name": args.model_name or args.name,
-              "pretrained": args.pretrained, "freeze_epochs": args.freeze_epochs}  # fmt: skip
+              "pretrained": args.pretrained, "freeze_epochs": args.freeze_epochs,
+              "int8": args.int8}  # fmt: skip
     info = _follow(workbench.train(_view(workbench, args), **params), "training", args)
     if info is None:
         return 0
@@ -107,6 +108,10 @@ def _train(workbench: Workbench, args: argparse.Namespace) -> int:
     else:
         print(f"model {model['id']}: test accuracy {model['metrics']['accuracy']:.1%}; "
               f"export in {model['export_dir']}")  # fmt: skip
+        if "int8" in model["metrics"]:
+            int8 = model["metrics"]["int8"]
+            print(f"int8 export {int8['file']}: test accuracy {int8['accuracy']:.1%} "
+                  f"({int8['accuracy_change']:+.1%})")  # fmt: skip
     return 0
 
 
@@ -408,6 +413,7 @@ def _parser() -> argparse.ArgumentParser:
         "--freeze-epochs", type=int, default=0, metavar="N",
         help="fine-tune: train only the classifier head for the first N epochs (default: 0)",
     )  # fmt: skip
+    train.add_argument("--int8", action="store_true", help="also export model.int8.onnx (static int8)")
     train.add_argument("--model-name", help="the model's name (default: the dataset's)")
     train.add_argument("--no-wait", action="store_true", help="queue the job and return")
     train.add_argument("--json", action="store_true")
