@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml requirements.lock
 demo: install
 	$(BIN)/workbench demo
 
+# The dashboard on http://127.0.0.1:8866/ (Voila; the embedded default unless WORKBENCH_* are set).
+dashboard: install
+	$(BIN)/workbench dashboard
+
 test: install
 	$(BIN)/python -m pytest tests
 

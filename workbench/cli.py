@@ -237,6 +237,23 @@ def _evaluate(workbench: Workbench, args: argparse.Namespace) -> int:
     return 0
 
 
+def _dashboard(workbench: Workbench, args: argparse.Namespace) -> int:
+    """Voila serving notebooks/dashboard.ipynb on 127.0.0.1 until interrupted."""
+    import subprocess
+
+    from workbench.widgets.serve import prepare_root, voila_command
+
+    root = prepare_root(workbench.settings)
+    command = voila_command(
+        root, port=args.port, open_browser=not args.no_browser, preheat=not args.no_preheat
+    )
+    print(f"dashboard on http://127.0.0.1:{args.port}/ (Ctrl-C stops it; log in {root / 'dashboard.log'})")
+    try:
+        return subprocess.call(command, cwd=root)
+    except KeyboardInterrupt:
+        return 0
+
+
 def _jobs(workbench: Workbench, args: argparse.Namespace) -> int:
     rows = workbench.jobs.list(state=args.state, kind=args.kind)
     if args.json:
@@ -448,6 +465,11 @@ def _parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--plot", help="write the confusion matrix to this PNG file")
     evaluation.add_argument("--no-wait", action="store_true", help="queue the job and return")
     evaluation.add_argument("--json", action="store_true", help="print every metric as JSON")
+
+    dashboard = command("dashboard", _dashboard, "serve the dashboard (Voila) on this machine")
+    dashboard.add_argument("--port", type=int, default=8866)
+    dashboard.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    dashboard.add_argument("--no-preheat", action="store_true", help="start a kernel per page instead")
 
     jobs = command("jobs", _jobs, "list your jobs, newest first")
     jobs.add_argument("--state", help="only jobs in this state (queued, running, succeeded, ...)")

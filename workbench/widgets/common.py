@@ -1,0 +1,83 @@
+"""Small pieces every panel uses: figures as images, a status line the kernel writes, and button
+handlers that show errors to people while the traceback goes to the log."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html
+import io
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+from matplotlib.figure import Figure
+
+from workbench.errors import WorkbenchError
+
+log = logging.getLogger("workbench.widgets")
+
+
+def figure_png(figure: Figure, dpi: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def figure_image(figure: Figure | None = None, **layout: Any) -> widgets.Image:
+    image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", **layout))
+    if figure is not None:
+        image.value = figure_png(figure)
+    return image
+
+
+def thumbnail_html(path: str, caption: str, size: int = 96) -> str:
+    """An <img> with the file inlined: Voila serves no files from the data directory."""
+    with open(path, "rb") as handle:
+        data = base64.b64encode(handle.read()).decode()
+    return (
+        f"<figure style='margin:2px;width:{size}px;display:inline-block;text-align:center'>"
+        f"<img src='data:image;base64,{data}' style='width:{size}px;height:{size}px;"
+        f"object-fit:contain;image-rendering:pixelated;background:#f4f4f4'>"
+        f"<figcaption style='font-size:11px;overflow:hidden;white-space:nowrap'>{html.escape(caption)}"
+        "</figcaption></figure>"
+    )
+
+
+class Status(widgets.HTML):
+    """One line the kernel itself updates after an action: people read it, and browser tests
+    wait for it (a click can overtake a widget change still on its way to the kernel)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(layout=widgets.Layout(min_height="1.5em"))
+        self.add_class(f"workbench-status-{name}")
+
+    def ok(self, text: str) -> None:
+        self.value = f"<span class='workbench-ok'>{html.escape(text)}</span>"
+
+    def busy(self, text: str) -> None:
+        self.value = f"<span class='workbench-busy' style='color:#555'>{html.escape(text)}</span>"
+
+    def error(self, text: str) -> None:
+        self.value = f"<span class='workbench-error' style='color:#b00020'>{html.escape(text)}</span>"
+
+
+def guarded(status: Status) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Run a widget callback; a WorkbenchError is shown as it is (it is written for people),
+    anything else as a short line, with the traceback in the log and never on the page."""
+
+    def wrap(handler: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(handler)
+        def run(*args: Any, **kwargs: Any) -> None:
+            try:
+                handler(*args, **kwargs)
+            except WorkbenchError as exc:
+                status.error(str(exc))
+            except Exception as exc:
+                log.exception("dashboard action %s failed", handler.__name__)
+                status.error(f"something went wrong ({type(exc).__name__}); the details are in the log")
+
+        return run
+
+    return wrap

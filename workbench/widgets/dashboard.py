@@ -1,0 +1,59 @@
+"""The dashboard: every panel in tabs, for people who never write code. Built by
+``notebooks/dashboard.ipynb`` under Voila; the same object works in JupyterLab."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ipywidgets as widgets
+
+from workbench.api import Workbench
+from workbench.widgets.datasets import DatasetPicker
+from workbench.widgets.filters import FilterPanel
+from workbench.widgets.gallery import Gallery
+from workbench.widgets.models import ModelsPanel
+from workbench.widgets.predict import PredictPanel
+from workbench.widgets.state import DashboardState
+from workbench.widgets.stats import StatsPanel
+from workbench.widgets.training import TrainingPanel
+
+TABS = ("Data", "Train", "Models", "Predict")
+
+
+class Dashboard(widgets.VBox):
+    def __init__(
+        self,
+        workbench: Workbench | None = None,
+        *,
+        dataset: str | None = None,
+        downloads: Path | None = None,
+        downloads_url: str = "",
+    ) -> None:
+        self.state = DashboardState(workbench or Workbench())
+        self.datasets = DatasetPicker(self.state)
+        if dataset:  # e.g. from the page's ?dataset= parameter
+            self.state.dataset = dataset
+            self.datasets.refresh()
+        elif self.datasets.choice.value:
+            self.state.dataset = self.datasets.choice.value
+        self.filters = FilterPanel(self.state)
+        self.gallery = Gallery(self.state)
+        self.stats = StatsPanel(self.state)
+        self.training = TrainingPanel(self.state)
+        self.models = ModelsPanel(self.state, downloads, downloads_url)
+        self.predict = PredictPanel(self.state)
+        explore = widgets.Tab(
+            [self.gallery, self.stats], titles=("Images", "Statistics"), layout=widgets.Layout(width="100%")
+        )
+        data = widgets.VBox(
+            [
+                widgets.HBox([self.datasets, self.filters], layout=widgets.Layout(flex_flow="row wrap")),
+                explore,
+            ]
+        )
+        self.tabs = widgets.Tab([data, self.training, self.models, self.predict], titles=TABS)
+        self.tabs.add_class("workbench-tabs")
+        super().__init__(
+            [widgets.HTML("<h2 style='margin:4px 0'>workbench</h2>"), self.tabs],
+            layout=widgets.Layout(width="100%"),
+        )

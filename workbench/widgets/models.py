@@ -1,0 +1,173 @@
+"""Judge and share models: metrics, confusion matrix, misclassified images, accuracy per
+attribute, publish, compare, and download links for the ONNX export and the checkpoint."""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+from sqlalchemy import select
+
+from workbench.catalog.models import Image
+from workbench.ml.metrics import confusion_figure
+from workbench.training import compare_models, get_model, set_published
+from workbench.widgets.common import Status, figure_png, guarded, thumbnail_html
+from workbench.widgets.state import DashboardState
+
+DOWNLOADS = ("model.onnx", "model.int8.onnx", "labels.json", "preprocess.json", "model.ckpt")
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td style='padding:2px 8px'>{html.escape(_cell(r.get(c)))}</td>" for c in columns)
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table class='workbench-table'><tr>{head}</tr>{body}</table>"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return "" if value is None else str(value)
+
+
+class ModelsPanel(widgets.VBox):
+    """``downloads`` is a folder the page's server publishes at ``downloads_url``: export files
+    are hard-linked there (no copy) when a person asks for them."""
+
+    def __init__(self, state: DashboardState, downloads: Path | None = None, downloads_url: str = "") -> None:
+        self.state = state
+        self.downloads, self.downloads_url = downloads, downloads_url.rstrip("/")
+        self.choice = widgets.Dropdown(description="Model", layout=widgets.Layout(width="520px"))
+        self.choice.add_class("workbench-model-choice")
+        self.choice.observe(lambda _: self.show(), names="value")
+        self.published = widgets.Checkbox(description="published")
+        self.published.observe(self._publish, names="value")
+        self.details = widgets.HTML()
+        self.confusion = widgets.Image(format="png", layout=widgets.Layout(max_width="560px"))
+        self.confusion.add_class("workbench-confusion")
+        self.misclassified = widgets.HTML()
+        self.by_attribute = widgets.HTML()
+        self.links = widgets.HTML()
+        self.download = widgets.Button(description="Download files", icon="download")
+        self.compare_with = widgets.SelectMultiple(description="Compare", rows=4)
+        self.compare = widgets.Button(description="Compare", icon="columns")
+        self.comparison = widgets.HTML()
+        self.status = Status("models")
+        self.download.on_click(guarded(self.status)(lambda _: self._links()))
+        self.compare.on_click(guarded(self.status)(lambda _: self._show_comparison()))
+        state.observe(lambda _: self.refresh(), names="models_changed")
+        super().__init__(
+            [
+                widgets.HBox([self.choice, self.published]),
+                self.status,
+                self.details,
+                self.confusion,
+                widgets.HTML("<b>Most confident mistakes</b>"),
+                self.misclassified,
+                self.by_attribute,
+                widgets.HBox([self.download]),
+                self.links,
+                widgets.HBox([self.compare_with, self.compare]),
+                self.comparison,
+            ]
+        )
+        self.refresh()
+
+    def refresh(self) -> None:
+        models = self.state.workbench.models()
+        options = [
+            (f"{m['id']}: {m['name']} ({m['arch']}, {m['metrics'].get('accuracy', 0):.1%})", m["id"])
+            for m in reversed(models)
+        ]
+        self.choice.options = options
+        self.compare_with.options = options
+        if options:
+            self.choice.value = options[0][1]
+        self.show()
+
+    def show(self) -> None:
+        self.links.value = ""
+        if self.choice.value is None:
+            self.details.value = "<i>no models yet: train one in the Train tab</i>"
+            return
+        row = get_model(self.state.workbench.catalog, self.choice.value)
+        metrics = row.metrics
+        self.published.value = row.published
+        summary = {
+            "accuracy": metrics.get("accuracy"), "top-5": metrics.get("top5_accuracy"),
+            "macro F1": metrics.get("macro_f1"), "test images": metrics.get("n"),
+            "train images": len(row.train_image_ids), "train seconds": metrics.get("train_seconds"),
+            "image size": row.image_size,
+        }  # fmt: skip
+        per_class = [{"class": c, **m} for c, m in metrics.get("per_class", {}).items()]
+        self.details.value = _table([summary], list(summary)) + _table(
+            per_class, ["class", "precision", "recall", "f1", "support"]
+        )
+        self.confusion.value = figure_png(confusion_figure(metrics)) if "confusion" in metrics else b""
+        self.misclassified.value = self._mistakes(metrics.get("misclassified", [])[:16])
+        self.by_attribute.value = "".join(
+            f"<b>accuracy by {html.escape(name)}</b>"
+            + _table([{name: v, **m} for v, m in values.items()], [name, "accuracy", "n"])
+            for name, values in list(metrics.get("by_attribute", {}).items())[:4]
+        )
+        self.status.ok(
+            f"model {row.id}: {row.name}, {row.arch}, trained on {len(row.train_image_ids):,} images"
+        )
+
+    def _mistakes(self, wrong: list[dict[str, Any]]) -> str:
+        if not wrong:
+            return "<i>none</i>"
+        ids = [w["image_id"] for w in wrong]
+        with self.state.workbench.catalog.sessions() as session:
+            sha = dict(session.execute(select(Image.id, Image.sha256).where(Image.id.in_(ids))).all())
+        store = self.state.workbench.catalog.store
+        return "".join(
+            thumbnail_html(str(store.thumb_path(sha[w["image_id"]])), f"{w['true']}→{w['predicted']}")
+            for w in wrong
+            if w["image_id"] in sha
+        )
+
+    def _publish(self, change: dict) -> None:
+        if self.choice.value is not None and change["new"] != change["old"]:
+            set_published(self.state.workbench.catalog, self.choice.value, change["new"])
+
+    def _links(self) -> None:
+        if self.choice.value is None or self.downloads is None:
+            self.status.error("downloads are not served here: the files are in the model's export folder")
+            return
+        row = get_model(self.state.workbench.catalog, self.choice.value)
+        target = self.downloads / str(row.id)
+        target.mkdir(parents=True, exist_ok=True)
+        links = []
+        for name in DOWNLOADS:
+            source = Path(row.export_dir or "") / name
+            if not source.exists():
+                continue
+            link = target / name
+            if not link.exists():
+                try:
+                    os.link(source, link)  # instant, no second copy of a large file
+                except OSError:
+                    link.write_bytes(source.read_bytes())  # another filesystem
+            url = f"{self.downloads_url}/{row.id}/{name}"
+            links.append(f"<a href='{url}' download class='workbench-download' data-file='{name}'>{name}</a>")
+        self.links.value = " · ".join(links)
+        self.status.ok(f"{len(links)} files ready to download")
+
+    def _show_comparison(self) -> None:
+        ids = list(self.compare_with.value) or ([self.choice.value] if self.choice.value else [])
+        rows = compare_models(self.state.workbench.catalog, ids)
+        flat = [
+            {"id": r["id"], "name": r["name"], "arch": r["arch"], "same images": r["same_training_images"]}
+            | {k: v for k, v in r["metrics"].items() if not isinstance(v, dict)}
+            for r in rows
+        ]
+        columns = sorted({k for r in flat for k in r}, key=lambda k: (k not in ("id", "name", "arch"), k))
+        self.comparison.value = _table(flat, columns)

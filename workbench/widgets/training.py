@@ -1,0 +1,108 @@
+"""Train on the current view: choose the model and settings, start, watch the loss and accuracy
+curves grow epoch by epoch, abort. A training already running is found again on a reload."""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+from matplotlib.figure import Figure
+
+from workbench.jobs import QUEUED, RUNNING, Job, JobInfo
+from workbench.jobs.records import SUCCEEDED
+from workbench.jobs.widget import JobWidget
+from workbench.ml.models import ARCHITECTURES
+from workbench.widgets.common import Status, figure_png, guarded
+from workbench.widgets.state import DashboardState, follow
+
+
+def curves_figure(points: list[dict[str, float]]) -> Figure:
+    """Loss (left) and validation accuracy (right) per epoch."""
+    figure = Figure(figsize=(8, 2.8))
+    loss, accuracy = figure.subplots(1, 2)
+    epochs = [p["epoch"] for p in points]
+    for key, style in (("train_loss", "-o"), ("val_loss", "--o")):
+        if any(key in p for p in points):
+            loss.plot(epochs, [p.get(key) for p in points], style, label=key.replace("_", " "))
+    loss.set_xlabel("epoch")
+    loss.set_title("loss")
+    loss.legend()
+    accuracy.plot(epochs, [p.get("val_acc") for p in points], "-o", color="tab:green")
+    accuracy.set_ylim(0, 1)
+    accuracy.set_xlabel("epoch")
+    accuracy.set_title("validation accuracy")
+    figure.tight_layout()
+    return figure
+
+
+class TrainingPanel(widgets.VBox):
+    def __init__(self, state: DashboardState) -> None:
+        self.state = state
+        self.arch = widgets.Dropdown(options=list(ARCHITECTURES), value="resnet18", description="Model")
+        self.epochs = widgets.BoundedIntText(value=5, min=1, max=200, description="Epochs")
+        self.epochs.add_class("workbench-epochs")
+        self.image_size = widgets.Dropdown(options=[32, 64, 96, 128, 224], value=32, description="Image size")
+        self.lr = widgets.FloatLogSlider(value=2e-3, base=10, min=-5, max=-1, description="Learning rate")
+        self.hflip = widgets.Checkbox(value=False, description="mirrored copies (not for digits or text)")
+        self.start = widgets.Button(description="Start training", icon="play", button_style="success")
+        self.start.add_class("workbench-start-training")
+        self.status = Status("training")
+        self.job_area = widgets.VBox()
+        self.curves = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.curves.add_class("workbench-curves")
+        self.start.on_click(guarded(self.status)(lambda _: self._start()))
+        self._points = 0
+        super().__init__(
+            [
+                widgets.HBox([self.arch, self.epochs, self.image_size]),
+                widgets.HBox([self.lr, self.hflip]),
+                self.start,
+                self.status,
+                self.job_area,
+                self.curves,
+            ]
+        )
+        self._reattach()
+
+    def _start(self) -> None:
+        view = self.state.view()
+        if view is None:
+            self.status.error("choose or bring a dataset first (Data tab)")
+            return
+        job = self.state.workbench.train(
+            view, arch=self.arch.value, epochs=self.epochs.value, image_size=self.image_size.value,
+            lr=self.lr.value, hflip=self.hflip.value,
+        )  # fmt: skip
+        self.attach(job)
+
+    def _reattach(self) -> None:
+        """A page reload starts a new kernel: find this user's training still under way."""
+        jobs = self.state.workbench.jobs
+        for state in (RUNNING, QUEUED):
+            found = jobs.list(state=state, kind="train")
+            if found:
+                self.attach(jobs.get(found[0].id))
+                return
+
+    def attach(self, job: Job) -> None:
+        self._points = 0
+        self.curves.value = b""
+        self.job_area.children = [JobWidget(job)]
+        self.status.busy(f"training job {job.id[:12]}…")
+        self.start.disabled = True
+        follow(job, self._reading, seconds=1.0)
+
+    def _reading(self, info: JobInfo) -> None:
+        points = info.metrics.get("curves", {}).get("epochs", [])
+        if len(points) != self._points:
+            self._points = len(points)
+            self.curves.value = figure_png(curves_figure(points))
+        if not info.finished:
+            return
+        self.start.disabled = False
+        if info.state == SUCCEEDED:
+            result = info.result or {}
+            self.status.ok(
+                f"model {result.get('model_id')} trained: test accuracy {result.get('accuracy', 0):.1%}"
+            )
+            self.state.models_changed += 1
+        else:
+            self.status.error(f"training {info.state}: {info.error or info.message}")
