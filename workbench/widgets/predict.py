@@ -55,7 +55,10 @@ class PredictPanel(widgets.VBox):
 
     def refresh(self) -> None:
         models = [m for m in self.state.workbench.models() if m["export_dir"]]
-        self.choice.options = [(f"{m['id']}: {m['name']} ({m['arch']})", m["id"]) for m in reversed(models)]
+        options = [(f"{m['id']}: {m['name']} ({m['arch']})", m["id"]) for m in reversed(models)]
+        self.choice.options = options
+        if options and self.choice.value not in [value for _, value in options]:
+            self.choice.value = options[0][1]  # the newest model
 
     def _photo_changed(self, change: dict) -> None:
         if change["new"]:

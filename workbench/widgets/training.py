@@ -60,6 +60,7 @@ class TrainingPanel(widgets.VBox):
                 self.curves,
             ]
         )
+        self.add_class("workbench-training")
         self._reattach()
 
     def _start(self) -> None:

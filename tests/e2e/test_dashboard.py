@@ -1,0 +1,223 @@
+"""The dashboard in a real browser: Voila serving notebooks/dashboard.ipynb, headless Chromium
+clicking through it as a person would, on the embedded default (SQLite and the local worker)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import shutil
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from PIL import Image
+
+from tests import services
+from tests.e2e.browser import chromium, dashboard
+from workbench.api import Workbench
+from workbench.config import Settings
+from workbench.demo import write_digits
+
+pytestmark = pytest.mark.slow
+TABS = ("Data", "Train", "Models", "Predict")
+SECONDS = 1000  # Playwright counts milliseconds
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Iterator[Settings]:
+    settings = Settings(data_dir=tmp_path / "data", database_url="", user="tester")
+    yield settings
+    services.kill_local_worker(settings)
+
+
+@pytest.fixture(scope="module")
+def digit_files(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, str]]:
+    """The digits as files with their labels, and nothing else."""
+    images, labels_csv = write_digits(tmp_path_factory.mktemp("digits"))
+    with labels_csv.open() as handle:
+        return [(images / f"{row['id']}.png", row["digit"]) for row in csv.DictReader(handle)]
+
+
+def image_folder_zip(files: list[tuple[Path, str]], target: Path) -> Path:
+    with zipfile.ZipFile(target, "w") as archive:
+        for path, label in files:
+            archive.write(path, f"digits/{label}/{path.name}")
+    return target
+
+
+def new_page(browser):  # type: ignore[no-untyped-def]
+    """Voila answers a page only once its kernel has run the notebook: slow on a busy machine."""
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page.set_default_navigation_timeout(240 * SECONDS)
+    return page
+
+
+def open_tab(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    page.get_by_role("tab", name=name, exact=True).click()
+
+
+def upload(page, button: str, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """ipywidgets' FileUpload has no <input type=file> in the page: answer the file chooser."""
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name=re.compile(button)).click()
+    chooser.value.set_files(str(path))
+
+
+def status(page, panel: str):  # type: ignore[no-untyped-def]
+    return page.locator(f".workbench-status-{panel}")
+
+
+def test_a_person_uploads_filters_trains_judges_predicts_and_downloads(
+    settings: Settings, tmp_path: Path, digit_files: list[tuple[Path, str]]
+) -> None:
+    from playwright.sync_api import expect
+
+    archive = image_folder_zip(digit_files[:600], tmp_path / "digits.zip")
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with dashboard(settings, tmp_path / "home") as served, chromium() as browser:
+        page = new_page(browser)
+        page.goto(served.url)
+        expect(page.locator(".workbench-tabs")).to_be_visible(timeout=120 * SECONDS)
+
+        upload(page, "Zip of images", archive)
+        expect(page.get_by_role("button", name=re.compile(r"Zip of images \(1\)"))).to_be_visible()
+        page.locator(".workbench-new-name input").fill("digits")
+        page.get_by_role("button", name="Ingest").click()
+        expect(status(page, "datasets")).to_contain_text("600 images ingested", timeout=180 * SECONDS)
+        expect(page.locator(".workbench-dataset-choice select")).to_contain_text(
+            "digits (600 images, 10 labels)"
+        )
+
+        page.locator(".workbench-filter-labels select").select_option(index=[0, 1, 2])
+        page.get_by_role("button", name="Apply filter").click()
+        expected = sum(1 for _, label in digit_files[:600] if label in {"0", "1", "2"})
+        expect(status(page, "filter")).to_contain_text(f"{expected:,} images match")
+        page.screenshot(path=str(shots / "data.png"), full_page=True)
+
+        open_tab(page, "Train")
+        page.locator(".workbench-epochs input").fill("2")
+        page.locator(".workbench-epochs input").press("Tab")
+        page.get_by_role("button", name="Start training").click()
+        expect(status(page, "training")).to_contain_text("trained: test accuracy", timeout=600 * SECONDS)
+        expect(page.locator(".workbench-training .workbench-job-state")).to_have_text("succeeded")
+        expect(page.locator(".workbench-curves")).to_have_attribute("src", re.compile("^blob:"))
+        page.screenshot(path=str(shots / "train.png"), full_page=True)
+
+        open_tab(page, "Models")
+        expect(page.locator(".workbench-model-choice select")).to_contain_text("resnet18")
+        confusion = page.locator(".workbench-confusion")
+        expect(confusion).to_have_attribute("src", re.compile("^blob:"))
+        assert confusion.evaluate("img => img.naturalWidth") > 100
+        page.get_by_role("button", name="Download files").click()
+        link = page.locator("a.workbench-download[data-file='model.onnx']")
+        expect(link).to_be_visible()
+        response = page.request.get(served.url + link.get_attribute("href"))
+        assert response.status == 200
+        session = ort.InferenceSession(response.body(), providers=["CPUExecutionProvider"])
+        size = session.get_inputs()[0].shape[-1]
+        logits = session.run(None, {session.get_inputs()[0].name: np.zeros((1, 3, size, size), np.float32)})
+        assert logits[0].shape == (1, 3)
+        page.screenshot(path=str(shots / "models.png"), full_page=True)
+
+        open_tab(page, "Predict")
+        photo, _ = next((p, label) for p, label in digit_files[600:] if label == "1")
+        upload(page, "Photo", photo)
+        expect(status(page, "predict")).to_contain_text(
+            re.compile(r"predicted: [012] \("), timeout=60 * SECONDS
+        )
+        expect(page.locator(".workbench-prediction .workbench-top-label")).to_have_count(3)
+        page.screenshot(path=str(shots / "predict.png"), full_page=True)
+
+    assert sorted(p.name for p in shots.iterdir()) == ["data.png", "models.png", "predict.png", "train.png"]
+    if os.environ.get("WORKBENCH_README_SCREENSHOT"):  # how docs/dashboard.png is made
+        shutil.copyfile(shots / "models.png", os.environ["WORKBENCH_README_SCREENSHOT"])
+
+
+def test_a_reload_mid_training_finds_the_job_and_its_progress_again(
+    settings: Settings, tmp_path: Path, digit_files: list[tuple[Path, str]]
+) -> None:
+    from playwright.sync_api import expect
+
+    folder = tmp_path / "folder"
+    for path, label in digit_files[:400]:
+        (folder / label).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, folder / label / path.name)
+    bench = Workbench(settings)
+    bench.ingest(folder, "digits", split="0.8,0.1,0.1")
+    with dashboard(settings, tmp_path / "home") as served, chromium() as browser:
+        page = new_page(browser)
+        page.goto(served.url + "?dataset=digits")
+        expect(page.locator(".workbench-dataset-choice select")).to_contain_text("digits (400 images")
+        open_tab(page, "Train")
+        page.locator(".workbench-epochs input").fill("40")
+        page.locator(".workbench-epochs input").press("Tab")
+        page.get_by_role("button", name="Start training").click()
+        expect(page.locator(".workbench-training .workbench-job-state")).to_have_text(
+            "running", timeout=120 * SECONDS
+        )
+        job = bench.jobs.list(kind="train")[0]
+        services.until(lambda: bench.jobs.get(job.id).info().progress > 0, 180, "training progress")
+
+        page.reload()
+        expect(page.locator(".workbench-tabs")).to_be_visible(timeout=120 * SECONDS)
+        open_tab(page, "Train")
+        title = page.locator(".workbench-training .workbench-job-state").locator("xpath=..")
+        expect(title).to_contain_text(job.id[:12], timeout=60 * SECONDS)
+        expect(page.locator(".workbench-training .workbench-job-state")).to_have_text("running")
+        expect(title).to_contain_text(re.compile(r"running [1-9]\d*%"), timeout=120 * SECONDS)
+
+        page.get_by_role("button", name="Abort").click()
+        expect(page.locator(".workbench-training .workbench-job-state")).to_have_text(
+            "aborted", timeout=180 * SECONDS
+        )
+    assert bench.jobs.get(job.id).info().state == "aborted"
+    bench.close()
+
+
+def test_a_closed_page_gives_its_kernel_back(settings: Settings, tmp_path: Path) -> None:
+    """Voila 0.5 never shuts down a closed page's kernel: the idle culler must."""
+    from playwright.sync_api import expect
+
+    options = {"cull_idle_seconds": 4, "cull_interval_seconds": 1}
+    with dashboard(settings, tmp_path / "home", **options) as served, chromium() as browser:
+        services.until(lambda: served.kernels() == 1, 120, "the preheated kernel")
+        page = new_page(browser)
+        page.goto(served.url)
+        expect(page.locator(".workbench-tabs")).to_be_visible(timeout=120 * SECONDS)
+        services.until(lambda: served.kernels() == 2, 120, "a fresh kernel for the pool beside the page's")
+        page.close()
+        services.until(lambda: served.kernels() == 1, 90, "the closed page's kernel to be culled")
+
+
+def test_a_200_mb_zip_uploads_from_the_browser(settings: Settings, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    archive = tmp_path / "big.zip"
+    rng = np.random.default_rng(0)
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zipped:
+        n = 0
+        while archive.stat().st_size < 200 * 1024 * 1024:
+            noise = rng.integers(0, 256, size=(512, 512, 3), dtype=np.uint8)  # incompressible
+            buffer = io.BytesIO()
+            Image.fromarray(noise).save(buffer, format="PNG", compress_level=1)
+            zipped.writestr(f"big/{'ab'[n % 2]}/{n}.png", buffer.getvalue())
+            zipped.fp.flush()  # type: ignore[union-attr]
+            n += 1
+    assert archive.stat().st_size >= 200 * 1024 * 1024
+    with dashboard(settings, tmp_path / "home") as served, chromium() as browser:
+        page = new_page(browser)
+        page.goto(served.url)
+        expect(page.locator(".workbench-tabs")).to_be_visible(timeout=120 * SECONDS)
+        upload(page, "Zip of images", archive)
+        expect(page.get_by_role("button", name=re.compile(r"Zip of images \(1\)"))).to_be_visible(
+            timeout=120 * SECONDS
+        )
+        page.locator(".workbench-new-name input").fill("big")
+        page.get_by_role("button", name="Ingest").click()
+        expect(status(page, "datasets")).to_contain_text(f"{n:,} images ingested", timeout=600 * SECONDS)
