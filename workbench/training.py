@@ -301,7 +301,8 @@ def compare_models(catalog: Catalog, model_ids: list[int]) -> list[dict[str, Any
 def _summary(row: Model) -> dict[str, Any]:
     metrics = row.metrics or {}
     headline = {
-        k: metrics[k] for k in ("accuracy", "top5_accuracy", "macro_f1", "n", "train_seconds", "int8")
+        k: metrics[k]
+        for k in ("accuracy", "top5_accuracy", "macro_f1", "n", "train_seconds", "int8")
         if k in metrics
     }
     return {
