@@ -41,9 +41,14 @@ __all__ = [
     "connect",
     "dataset",
     "datasets",
+    "evaluate",
     "ingest",
     "ingest_job",
     "jobs",
+    "model",
+    "models",
+    "predict",
+    "train",
     "view",
 ]
 
@@ -84,7 +89,32 @@ def view(spec: Any) -> View:
     return _workbench().view(spec)
 
 
+def train(view: Any, **params: Any) -> Any:
+    return _workbench().train(view, **params)
+
+
+def predict(model_id: int, view: Any, **params: Any) -> Any:
+    return _workbench().predict(model_id, view, **params)
+
+
+def evaluate(model_id: int, view: Any) -> Any:
+    return _workbench().evaluate(model_id, view)
+
+
+def models() -> list[dict[str, Any]]:
+    return _workbench().models()
+
+
+def model(model_id: int) -> Any:
+    return _workbench().model(model_id)
+
+
 ingest.__doc__ = Workbench.ingest.__doc__
+train.__doc__ = Workbench.train.__doc__
+predict.__doc__ = Workbench.predict.__doc__
+evaluate.__doc__ = Workbench.evaluate.__doc__
+models.__doc__ = Workbench.models.__doc__
+model.__doc__ = Workbench.model.__doc__
 ingest_job.__doc__ = Workbench.ingest_job.__doc__
 dataset.__doc__ = Workbench.dataset.__doc__
 view.__doc__ = Workbench.view.__doc__

@@ -112,6 +112,13 @@ class Workbench:
 
         return list_models(self.catalog)
 
+    def model(self, model_id: int) -> Any:
+        """One model's catalog row: metrics (confusion, per class, per attribute...), classes,
+        the exact training image ids, checkpoint and export paths."""
+        from workbench.training import get_model
+
+        return get_model(self.catalog, model_id)
+
     def dataset(self, name: str) -> View:
         """The whole dataset as a View; narrow it with ``.filter(...)``."""
         return View(self.catalog, name)

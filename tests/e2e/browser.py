@@ -33,6 +33,7 @@ def free_port() -> int:
 
 def jupyter_env(home: Path, settings: Settings) -> dict[str, str]:
     """Jupyter, IPython and matplotlib write caches under $HOME: all of it goes to ``home``."""
+    home.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
     env |= settings.environ() | {
         "HOME": str(home), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
