@@ -100,8 +100,9 @@ class ModelsPanel(widgets.VBox):
         row = get_model(self.state.workbench.catalog, self.choice.value)
         metrics = row.metrics
         self.published.value = row.published
+        top_k = next((k for k in metrics if k.startswith("top") and k.endswith("_accuracy")), "top5_accuracy")
         summary = {
-            "accuracy": metrics.get("accuracy"), "top-5": metrics.get("top5_accuracy"),
+            "accuracy": metrics.get("accuracy"), top_k.removesuffix("_accuracy"): metrics.get(top_k),
             "macro F1": metrics.get("macro_f1"), "test images": metrics.get("n"),
             "train images": len(row.train_image_ids), "train seconds": metrics.get("train_seconds"),
             "image size": row.image_size,
