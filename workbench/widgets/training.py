@@ -61,7 +61,8 @@ class TrainingPanel(widgets.VBox):
             ]
         )
         self.add_class("workbench-training")
-        self._reattach()
+        self._following: str | None = None
+        self.reattach()
 
     def _start(self) -> None:
         view = self.state.view()
@@ -74,16 +75,17 @@ class TrainingPanel(widgets.VBox):
         )  # fmt: skip
         self.attach(job)
 
-    def _reattach(self) -> None:
+    def reattach(self) -> None:
         """A page reload starts a new kernel: find this user's training still under way."""
         jobs = self.state.workbench.jobs
         for state in (RUNNING, QUEUED):
             found = jobs.list(state=state, kind="train")
-            if found:
+            if found and found[0].id != self._following:
                 self.attach(jobs.get(found[0].id))
                 return
 
     def attach(self, job: Job) -> None:
+        self._following = job.id
         self._points = 0
         self.curves.value = b""
         self.job_area.children = [JobWidget(job)]
@@ -98,6 +100,7 @@ class TrainingPanel(widgets.VBox):
             self.curves.value = figure_png(curves_figure(points))
         if not info.finished:
             return
+        self._following = None
         self.start.disabled = False
         if info.state == SUCCEEDED:
             result = info.result or {}
