@@ -82,7 +82,9 @@ class Workbench:
         """Train a classifier on ``view`` (a View or a dataset name) as a job on the torch worker.
 
         ``params``: arch (resnet18), epochs, batch_size, lr, image_size, seed, pretrained,
-        precision ("32-true" or "bf16-mixed"), hflip (False for digits or text), name.
+        precision ("32-true" or "bf16-mixed"), hflip (False for digits or text), name, augmented
+        (True, or names of the dataset's augmented datasets: their copies of the training images
+        join the training split; the model records them).
         """
         if isinstance(view, str):
             view = self.dataset(view)
