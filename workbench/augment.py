@@ -51,8 +51,8 @@ class Param:
     def describe(self) -> str:
         if self.kind == "choice":
             return f"{self.name} (one of {', '.join(self.choices)}; default {self.default})"
-        what = {"probability": "probability", "range": "[lo, hi] within", "integer": "integer"}
-        return f"{self.name} ({what.get(self.kind, 'number')} {_bounds(self)}; default {self.default})"
+        what = {"probability": "probability in", "range": "[lo, hi] within", "integer": "integer in"}
+        return f"{self.name} ({what.get(self.kind, 'number in')} {_bounds(self)}; default {self.default})"
 
     def coerce(self, op: str, value: Any) -> Any:
         where = f"{op}.{self.name}"
@@ -70,20 +70,20 @@ class Param:
         number = self._number(where, value)
         if self.kind == "integer":
             if not float(number).is_integer():
-                raise AugmentError(f"{where} must be an integer {_bounds(self)}; got {value!r}")
+                raise AugmentError(f"{where} must be an integer in {_bounds(self)}; got {value!r}")
             return int(number)
         return number
 
     def _number(self, where: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise AugmentError(f"{where} must be a number {_bounds(self)}; got {value!r}")
+            raise AugmentError(f"{where} must be a number in {_bounds(self)}; got {value!r}")
         if not self.low <= value <= self.high:
-            raise AugmentError(f"{where} must be {_bounds(self)}; got {value!r}")
+            raise AugmentError(f"{where} must be in {_bounds(self)}; got {value!r}")
         return float(value)
 
 
 def _bounds(param: Param) -> str:
-    return f"in [{param.low:g}, {param.high:g}]"
+    return f"[{param.low:g}, {param.high:g}]"
 
 
 @dataclass(frozen=True)
