@@ -13,6 +13,8 @@ with the same recipe over the same generated 96 px JPEGs:
 - the plain pipeline: Pillow decode, torchvision.transforms.v2 on the PIL image, Pillow encode;
 - workbench's ops (OpenCV) on one core, decode + augment + encode, against the plain pipeline
   (target >= 1.5x);
+- the same job in the caller with its process pool (one process per core), reported: the pool's
+  own speed-up, without the worker;
 - last: a whole augment job through the imagery worker (Celery, Postgres, its pool of one process
   per core) against the same job run in one process in the caller (target >= 1.6x on 2 cores).
 """
@@ -140,6 +142,12 @@ def parallel(settings: Settings, tmp: Path, n: int) -> None:
         report = augment_view(bench.catalog, request, processes=1)
         alone = report.images / (time.perf_counter() - start)
         assert report.images == n * COPIES, report
+        request = check_request(bench.catalog, view, RECIPE, COPIES, 0, "in_process_pool")
+        start = time.perf_counter()
+        assert augment_view(bench.catalog, request).images == n * COPIES  # a process per core, here
+        in_pool = n * COPIES / (time.perf_counter() - start)
+        emit("augment in the caller, a process per core", in_pool, "images/s", baseline=alone,
+             ratio=in_pool / alone, n=n * COPIES)  # fmt: skip
         start = time.perf_counter()
         info = view.augment(RECIPE, copies=COPIES, seed=0, name="on_worker").wait(
             timeout=900, show_progress=False
