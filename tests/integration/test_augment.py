@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image as PILImage
 from sqlalchemy import select
 
 from tests import builders, services
@@ -174,6 +175,20 @@ def test_a_failed_run_leaves_nothing_and_frees_the_name(workbench: Workbench, tm
     assert run(workbench, view, "doomed", processes=1).images == 24
 
 
+def test_copies_of_large_images_get_thumbnails_like_ingested_ones(
+    workbench: Workbench, tmp_path: Path
+) -> None:
+    folder = tmp_path / "big" / "cat"
+    folder.mkdir(parents=True)
+    (folder / "large.png").write_bytes(builders.image_bytes(1, size=(300, 200)))
+    workbench.ingest(folder.parent, "big")
+    run(workbench, workbench.dataset("big"), "big-aug", copies=1, processes=1)
+    (copy,) = rows(workbench, "big-aug")
+    thumb = workbench.catalog.store.thumb_path(copy.sha256)
+    assert (copy.width, copy.height, copy.format) == (300, 200, "PNG") and thumb.suffix == ".jpg"
+    assert PILImage.open(thumb).size == (128, 85)
+
+
 def test_the_preview_shows_before_and_after_and_the_job_stores_those_copies(
     workbench: Workbench, tmp_path: Path
 ) -> None:
@@ -238,6 +253,23 @@ def test_a_killed_local_worker_s_augmentation_finishes_exactly_once(
     assert (info.state, info.deliveries) == ("succeeded", 2), info
     assert embedded.dataset("pets4").count() == 8000 and len(set(hashes(embedded, "pets4"))) == 8000
     assert embedded.dataset("pets4").labels() == {"cat": 4000, "dog": 4000}
+
+
+@pytest.mark.slow
+def test_an_aborted_augmentation_leaves_nothing(embedded: Workbench, tmp_path: Path) -> None:
+    folder = builders.image_folder(tmp_path / "pets", {"cat": 1000, "dog": 1000})
+    embedded.ingest(folder, "pets")
+    job = embedded.dataset("pets").augment(RECIPE, copies=4, seed=1, name="stopped")
+    services.until(lambda: 0 < job.info().progress < 0.6, 60, "the augmentation to be part way")
+    job.abort()
+    assert job.wait(timeout=60).state == "aborted"
+    assert [d.name for d in embedded.datasets()] == ["pets"]
+    with embedded.catalog.sessions() as session:
+        assert session.scalars(select(Image).where(Image.source_image_id.is_not(None))).first() is None
+    again = (
+        embedded.dataset("pets").filter(label="cat").augment({"hflip": 1}, name="stopped").wait(timeout=60)
+    )
+    assert again.state == "succeeded" and embedded.dataset("stopped").count() == 1000
 
 
 # -- a real Celery imagery worker on Postgres and RabbitMQ -------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import cv2
 from sqlalchemy import func, select
 
-from workbench.augment import Augmented, Recipe, augment_copies
+from workbench.augment import Augmented, Recipe, augment_copies, decode
 from workbench.catalog import Catalog, Image
 from workbench.catalog.bulk import insert_images
 from workbench.errors import AugmentError
@@ -84,8 +84,7 @@ class CopyMaker:
 
 
 def _thumbnail(data: bytes) -> bytes:
-    from workbench.augment import decode
-
+    """As ingest makes them for images over 128 px: a JPEG the gallery shows instead of the blob."""
     pixels = decode(data)
     height, width = pixels.shape[:2]
     scale = THUMBNAIL_SIZE / max(height, width)
