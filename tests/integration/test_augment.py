@@ -175,6 +175,25 @@ def test_a_failed_run_leaves_nothing_and_frees_the_name(workbench: Workbench, tm
     assert run(workbench, view, "doomed", processes=1).images == 24
 
 
+def test_a_run_taken_over_by_another_worker_keeps_what_it_wrote(workbench: Workbench, tmp_path: Path) -> None:
+    # A stalled worker whose job was reaped learns it at a checkpoint: the dataset is now the
+    # other run's too, so it stops without undoing, and that run finishes it.
+    fashion(workbench, tmp_path)
+    view = workbench.dataset("fashion")
+
+    def lost() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(workbench, view, "shared", processes=1, job_id="job-2", checkpoint=lost, undo=lambda: False)
+    with workbench.catalog.sessions() as session:
+        hidden = session.scalars(select(Dataset).where(Dataset.name == "shared")).one()
+        assert hidden.status == "augmenting"
+    assert [d.name for d in workbench.datasets()] == ["fashion"]
+    finished = run(workbench, view, "shared", processes=1, job_id="job-2")
+    assert (finished.added, finished.images) == (0, 24)
+
+
 def test_copies_of_large_images_get_thumbnails_like_ingested_ones(
     workbench: Workbench, tmp_path: Path
 ) -> None:

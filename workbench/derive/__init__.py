@@ -98,9 +98,11 @@ def augment_view(
     progress: Progress | None = None,
     processes: int | None = None,
     checkpoint: Callable[[], None] | None = None,
+    undo: Callable[[], bool] = lambda: True,
 ) -> AugmentReport:
     """Make the dataset ``request.name``; ``processes`` (default: one per core) make copies in
-    parallel. ``checkpoint`` runs after each chunk; what it raises (an abort) undoes the job."""
+    parallel. ``checkpoint`` runs after each chunk; what it raises (an abort) undoes the job,
+    unless ``undo()`` says no (the job now runs elsewhere, on the same dataset)."""
     started = time.perf_counter()
     view = View.from_json(catalog, request.view)
     recipe = Recipe.parse(request.recipe)
@@ -135,7 +137,8 @@ def augment_view(
     except BaseException:
         if pool is not None:
             pool.close()  # no more blobs behind the undo's back
-        _undo(catalog, dataset_id, new_blobs)
+        if undo():
+            _undo(catalog, dataset_id, new_blobs)
         raise
     finally:
         if pool is not None:
@@ -233,7 +236,7 @@ def augment_job(ctx: Any) -> dict[str, Any]:
 
     report = augment_view(
         ctx.catalog, request, job_id=ctx.job_id, progress=progress, processes=p.get("processes"),
-        checkpoint=ctx.check_abort,
+        checkpoint=ctx.check_abort, undo=lambda: not ctx.lost,
     )  # fmt: skip
     ctx.progress(1.0, report.summary(), milestone=True)
     return report.to_dict()
