@@ -11,8 +11,10 @@ Figures (one JSON line each, as bench_catalog):
 - one epoch with workbench's defaults against torchvision ImageFolder + DataLoader (fp32) reading
   the same images as files: target >= 2x;
 - ONNX Runtime against torch eager inference, images/s at batch 32: target >= 1.4x;
-- achieved FLOP/s of training steps at 224 px against the matmul rate: target >= 0.75.
-Not measured yet: the memory of predicting 100,000 images against 1,000.
+- achieved FLOP/s of training steps at 224 px against the matmul rate: target >= 0.75;
+- the optional int8 export against the float one: images/s at batch 32 and the change in test
+  accuracy, on the digits at 32 px after the demo's training (reported).
+The memory of predicting 100,000 images against 1,000 is bench_inference.py's.
 """
 
 from __future__ import annotations
@@ -132,6 +134,37 @@ def inference(pixels: np.ndarray, tmp: Path) -> None:
          ratio=onnx_rate / eager, target=">= 1.4", passed=onnx_rate / eager >= 1.4)  # fmt: skip
 
 
+def int8_export(tmp: Path, quick: bool) -> None:
+    """Train as the demo does (32 px), export, quantize; speed and test accuracy of both files."""
+    from workbench.ml.predict import OnnxPredictor
+    from workbench.ml.quantize import INT8_FILE, quantize_int8
+
+    pixels, targets, _ = digits_at(32, 1797, tmp / "digits32")
+    order = np.random.default_rng(0).permutation(len(targets))
+    splits = {"train": order[:1437], "val": order[1437:1617], "test": order[1617:]}
+    data = CachedImageData(pixels, targets, splits, batch_size=BATCH, augment=Augment(hflip=False))
+    model, _, _ = fit(data, 10, TrainConfig(epochs=2 if quick else 8, image_size=32), tmp / "ckpt32")
+    sample = next(iter(data.test_dataloader()))[0][:16]
+    export(model.model, tmp / "export32", classes=[str(i) for i in range(10)], image_size=32,
+           mean=IMAGENET_MEAN, std=IMAGENET_STD, check_images=sample)  # fmt: skip
+    quantize_int8(tmp / "export32", (x.numpy() for x, _ in data.val_dataloader()))
+    test = [(x.numpy(), y.numpy()) for x, y in data.test_dataloader()]
+    batch = np.ascontiguousarray(test[0][0][:32])
+    results = {}
+    for name in ("model.onnx", INT8_FILE):
+        predictor = OnnxPredictor(tmp / "export32", model_file=name)
+        right = sum(int((predictor.logits(x).argmax(1) == y).sum()) for x, y in test)
+        predictor.logits(batch)
+        start, reps = time.perf_counter(), 50
+        for _ in range(reps):
+            predictor.logits(batch)
+        results[name] = (reps * 32 / (time.perf_counter() - start), right / len(splits["test"]))
+    (fp32, fp32_acc), (int8, int8_acc) = results["model.onnx"], results[INT8_FILE]
+    emit("inference, int8 ONNX vs float ONNX (batch 32, 32 px)", int8, "images/s", baseline=fp32,
+         ratio=int8 / fp32, accuracy_fp32=fp32_acc, accuracy_int8=int8_acc,
+         accuracy_change=int8_acc - fp32_acc)  # fmt: skip
+
+
 def compute_efficiency(steps: int, channels_last: bool) -> None:
     """Achieved FLOP/s of ResNet18 training steps at 224 px, batch 32, fp32, against the matmul
     rate measured here and now (FLOPs counted as torch.utils.flop_counter does)."""
@@ -190,6 +223,7 @@ def main() -> None:
         emit("epoch, workbench defaults vs ImageFolder + DataLoader (fp32)", ours, "images/s",
              baseline=by_hand, ratio=ours / by_hand, target=">= 2", passed=ours / by_hand >= 2)  # fmt: skip
         inference(pixels, tmp)
+        int8_export(tmp, args.quick)
         for channels_last in (False, True):
             compute_efficiency(2 if args.quick else 5, channels_last)
     print(json.dumps({"summary": "done"}))

@@ -141,5 +141,17 @@ UPDATE datasets SET label_counts = COALESCE((
 
 UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
 
+-- Running upgrade 0002 -> 0003
+
+DROP INDEX ix_images_dataset_split_id;
+
+DROP INDEX ix_images_dataset_sample_key;
+
+ALTER TABLE images DROP COLUMN sample_key;
+
+ALTER TABLE images ALTER COLUMN sha256 TYPE VARCHAR(64) COLLATE "C";
+
+UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
+
 COMMIT;
 

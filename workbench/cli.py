@@ -107,7 +107,9 @@ def _augment(workbench: Workbench, args: argparse.Namespace) -> int:
 def _train(workbench: Workbench, args: argparse.Namespace) -> int:
     params = {"arch": args.arch, "epochs": args.epochs, "image_size": args.image_size,
               "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "hflip": not args.no_hflip,
-              "precision": args.precision, "name": args.model_name or args.name}  # fmt: skip
+              "precision": args.precision, "name": args.model_name or args.name,
+              "pretrained": args.pretrained, "freeze_epochs": args.freeze_epochs,
+              "int8": args.int8}  # fmt: skip
     if args.augmented is not None:  # the flag alone: every augmented child of the dataset
         params["augmented"] = args.augmented or True
     info = _follow(workbench.train(_view(workbench, args), **params), "training", args)
@@ -119,6 +121,10 @@ def _train(workbench: Workbench, args: argparse.Namespace) -> int:
     else:
         print(f"model {model['id']}: test accuracy {model['metrics']['accuracy']:.1%}; "
               f"export in {model['export_dir']}")  # fmt: skip
+        if "int8" in model["metrics"]:
+            int8 = model["metrics"]["int8"]
+            print(f"int8 export {int8['file']}: test accuracy {int8['accuracy']:.1%} "
+                  f"({int8['accuracy_change']:+.1%})")  # fmt: skip
     return 0
 
 
@@ -209,6 +215,38 @@ def _predict_view(workbench: Workbench, args: argparse.Namespace) -> int:
     if info is None:
         return 0
     _print_json(info.result) if args.json else print(info.message)
+    return 0
+
+
+def _evaluate(workbench: Workbench, args: argparse.Namespace) -> int:
+    """Evaluate a model on a (filtered) dataset as a job; the metrics are stored with the model."""
+    from workbench.ml.metrics import confusion_figure
+    from workbench.training import get_model
+
+    view = _view(workbench, args)
+    info = _follow(workbench.evaluate(args.model, view), "evaluation", args)
+    if info is None:
+        return 0
+    metrics = get_model(workbench.catalog, args.model).metrics["evaluations"][view.to_json()]
+    if args.plot:
+        confusion_figure(metrics).savefig(args.plot, dpi=120)
+    if args.json:
+        _print_json(metrics)
+        return 0
+    top = next(key for key in metrics if key.startswith("top") and key.endswith("_accuracy"))
+    top_k = f"{top.removesuffix('_accuracy')} {metrics[top]:.1%}"
+    print(f"model {args.model} on {metrics['n']:,} images: accuracy {metrics['accuracy']:.1%}, "
+          f"{top_k}, macro F1 {metrics['macro_f1']:.3f}")  # fmt: skip
+    print(f"{'class':<24} {'precision':>9} {'recall':>7} {'f1':>6} {'n':>7}")
+    for name, m in metrics["per_class"].items():
+        scores = f"{m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f}"
+        print(f"{name[:24]:<24} {scores} {m['support']:>7,}")
+    for pair in metrics["most_confused"][:5]:
+        print(f"confused: {pair['true']} taken for {pair['predicted']} {pair['count']} times")
+    if metrics.get("unknown_labels"):
+        print(f"{metrics['unknown_labels']:,} images have labels the model never learned (not scored)")
+    if args.plot:
+        print(f"confusion matrix written to {args.plot}")
     return 0
 
 
@@ -395,6 +433,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--precision", default="32-true", help="32-true or bf16-mixed")
     train.add_argument("--no-hflip", action="store_true", help="no mirrored copies (digits, text)")
+    train.add_argument(
+        "--pretrained", action="store_true", help="start from ImageNet weights in the local torch cache"
+    )
+    train.add_argument(
+        "--freeze-epochs", type=int, default=0, metavar="N",
+        help="fine-tune: train only the classifier head for the first N epochs (default: 0)",
+    )  # fmt: skip
+    train.add_argument("--int8", action="store_true", help="also export model.int8.onnx (static int8)")
     train.add_argument("--model-name", help="the model's name (default: the dataset's)")
     train.add_argument(
         "--augmented", nargs="*", metavar="NAME",
@@ -425,6 +471,14 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--no-wait", action="store_true", help="with --dataset: queue and return")
     predict.add_argument("--top", type=int, default=3)
     predict.add_argument("--json", action="store_true")
+
+    evaluation = command("evaluate", _evaluate, "score a model on a dataset (a job); kept with the model")
+    evaluation.add_argument("model", type=int, help="the model id")
+    evaluation.add_argument("name", help="the dataset")
+    evaluation.add_argument("--filter", help='a JSON filter, e.g. \'{"split": "test"}\'')
+    evaluation.add_argument("--plot", help="write the confusion matrix to this PNG file")
+    evaluation.add_argument("--no-wait", action="store_true", help="queue the job and return")
+    evaluation.add_argument("--json", action="store_true", help="print every metric as JSON")
 
     jobs = command("jobs", _jobs, "list your jobs, newest first")
     jobs.add_argument("--state", help="only jobs in this state (queued, running, succeeded, ...)")

@@ -9,6 +9,7 @@ the last one), evaluates on the test split, exports ONNX and records one ``model
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import shutil
 import time
@@ -39,6 +40,8 @@ TRAIN_PARAMS = (
     "precision",
     "hflip",
     "augmented",
+    "freeze_epochs",
+    "int8",
 )
 
 
@@ -125,6 +128,11 @@ def train_job(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
             f"unknown training parameters {sorted(unknown)}; known: {', '.join(TRAIN_PARAMS)}"
         )
     config = TrainConfig(**{k: params[k] for k in asdict(TrainConfig()) if k in params})
+    if not 0 <= config.freeze_epochs < config.epochs:
+        raise TrainingError(
+            f"freeze_epochs must be at least 0 and fewer than epochs ({config.epochs}), "
+            f"got {config.freeze_epochs}: the backbone has to train for an epoch at least"
+        )
     view = View.from_json(catalog, params["view"])
     records = frozen_records(view)
     splits = split_indices(records, config.seed)
@@ -201,6 +209,9 @@ def train_job(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         check_images=sample,
     )
     metrics["export"] = exported
+    if params.get("int8"):
+        ctx.progress(1.0, "quantizing to int8", milestone=True)
+        metrics["int8"] = _int8_export(workdir / "export", data, metrics["accuracy"])
     torch.save({"state_dict": model.state_dict()}, workdir / "export" / "model.ckpt")
     train_ids = sorted(int(cache.ids[i]) for i in keep["train"])
     model_id = _record_model(
@@ -216,6 +227,22 @@ def train_job(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         workdir / "export",
     )
     return {"model_id": model_id, "accuracy": metrics["accuracy"], "export_dir": str(workdir / "export")}
+
+
+def _int8_export(export_dir: Path, data: Any, accuracy: float) -> dict[str, Any]:
+    """Quantize the export, calibrated on validation images, and score it on the test images."""
+    from workbench.ml.predict import OnnxPredictor
+    from workbench.ml.quantize import INT8_FILE, quantize_int8
+
+    calibration = (images.numpy() for images, _ in itertools.islice(data.val_dataloader(), 8))
+    quantize_int8(export_dir, calibration)
+    predictor = OnnxPredictor(export_dir, model_file=INT8_FILE)
+    right = total = 0
+    for images, labels in data.test_dataloader():
+        right += int((predictor.logits(images.numpy()).argmax(1) == labels.numpy()).sum())
+        total += len(labels)
+    int8_accuracy = right / max(1, total)
+    return {"file": INT8_FILE, "accuracy": int8_accuracy, "accuracy_change": int8_accuracy - accuracy}
 
 
 def _logits(model, batches) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
@@ -298,7 +325,9 @@ def compare_models(catalog: Catalog, model_ids: list[int]) -> list[dict[str, Any
 def _summary(row: Model) -> dict[str, Any]:
     metrics = row.metrics or {}
     headline = {
-        k: metrics[k] for k in ("accuracy", "top5_accuracy", "macro_f1", "n", "train_seconds") if k in metrics
+        k: metrics[k]
+        for k in ("accuracy", "top5_accuracy", "macro_f1", "n", "train_seconds", "int8")
+        if k in metrics
     }
     return {
         "id": row.id,

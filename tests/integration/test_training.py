@@ -37,7 +37,8 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workbench]:
 
 @pytest.fixture(scope="module")
 def trained(digits: Workbench) -> dict[str, Any]:
-    info = digits.train("digits", name="digits", epochs=8, image_size=32, hflip=False).wait(timeout=600)
+    job = digits.train("digits", name="digits", epochs=8, image_size=32, hflip=False, int8=True)
+    info = job.wait(timeout=600)
     assert info.state == "succeeded", info.error
     return next(m for m in digits.models() if m["id"] == info.result["model_id"])
 
@@ -62,6 +63,7 @@ import json, sys
 import numpy as np, onnxruntime as ort
 from PIL import Image
 export, cases = sys.argv[1], json.loads(sys.argv[2])
+model_file = sys.argv[3] if len(sys.argv) > 3 else "model.onnx"
 labels = json.load(open(export + "/labels.json"))
 pre = json.load(open(export + "/preprocess.json"))
 h, w = pre["image_size"]
@@ -69,7 +71,7 @@ mean = np.array(pre["mean"], np.float32).reshape(1, 3, 1, 1)
 std = np.array(pre["std"], np.float32).reshape(1, 3, 1, 1)
 batch = np.stack([np.asarray(Image.open(p).convert("RGB").resize((w, h), Image.BILINEAR)) for p, _ in cases])
 x = ((batch.transpose(0, 3, 1, 2).astype(np.float32) / 255) - mean) / std
-session = ort.InferenceSession(export + "/model.onnx", providers=["CPUExecutionProvider"])
+session = ort.InferenceSession(export + "/" + model_file, providers=["CPUExecutionProvider"])
 logits = session.run(None, {session.get_inputs()[0].name: x})[0]
 right = sum(labels[i] == label for i, (_, label) in zip(logits.argmax(1), cases))
 ours = sorted(m for m in sys.modules if m.split(".")[0] in ("workbench", "torch", "torchvision"))
@@ -77,13 +79,28 @@ print(json.dumps({"accuracy": right / len(cases), "ours": ours}))
 """
 
 
+def _cases(digits: Workbench) -> list[tuple[str, str]]:
+    """Held-back test images as (file, label)."""
+    test = digits.dataset("digits").filter(split="test")
+    return [(str(digits.catalog.store.blob_path(r.sha256)), r.label) for r in test]
+
+
+def test_the_int8_export_is_scored_and_loads_like_the_float_one(digits: Workbench, trained: dict) -> None:
+    int8 = trained["metrics"]["int8"]
+    assert int8["file"] == "model.int8.onnx" and int8["accuracy"] >= 0.95, int8
+    assert abs(int8["accuracy_change"] - (int8["accuracy"] - trained["metrics"]["accuracy"])) < 1e-9
+    export = Path(trained["export_dir"])
+    program = [sys.executable, "-c", EXPORT_USER, str(export), json.dumps(_cases(digits)), "model.int8.onnx"]
+    done = subprocess.run(program, capture_output=True, text=True, timeout=120, cwd="/")
+    assert done.returncode == 0, done.stderr
+    assert abs(json.loads(done.stdout)["accuracy"] - int8["accuracy"]) <= 0.01
+
+
 def test_the_export_needs_only_onnxruntime_numpy_and_pillow(digits: Workbench, trained: dict) -> None:
     export = Path(trained["export_dir"])
-    assert sorted(p.name for p in export.iterdir()) == ["labels.json", "model.ckpt", "model.onnx",
-                                                         "preprocess.json"]  # fmt: skip
-    test = list(digits.dataset("digits").filter(split="test"))
-    cases = [(str(digits.catalog.store.blob_path(r.sha256)), r.label) for r in test]
-    done = subprocess.run([sys.executable, "-c", EXPORT_USER, str(export), json.dumps(cases)],
+    assert sorted(p.name for p in export.iterdir()) == ["labels.json", "model.ckpt", "model.int8.onnx",
+                                                         "model.onnx", "preprocess.json"]  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", EXPORT_USER, str(export), json.dumps(_cases(digits))],
                           capture_output=True, text=True, timeout=120, cwd="/")  # fmt: skip
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -101,6 +118,11 @@ def test_the_export_needs_only_onnxruntime_numpy_and_pillow(digits: Workbench, t
 def test_views_that_cannot_be_trained_fail_with_a_reason(digits: Workbench, spec: dict, reason: str) -> None:
     info = digits.train(digits.dataset("digits").filter(spec), epochs=1).wait(timeout=120)
     assert info.state == "failed" and reason in (info.error or ""), info
+
+
+def test_a_fine_tune_that_never_trains_the_backbone_is_refused(digits: Workbench) -> None:
+    info = digits.train("digits", epochs=2, freeze_epochs=2).wait(timeout=120)
+    assert info.state == "failed" and "freeze_epochs must be" in (info.error or ""), info
 
 
 def test_a_class_without_validation_images_is_refused(digits: Workbench, tmp_path: Path) -> None:
@@ -180,6 +202,30 @@ def test_evaluating_on_another_view_stores_metrics_with_the_model(digits: Workbe
     stored = get_model(digits.catalog, trained["id"]).metrics["evaluations"][odd.to_json()]
     assert stored["n"] == odd.count() and set(stored["per_class"]) == set(map(str, range(10)))
     assert {c for c, m in stored["per_class"].items() if m["support"]} == {"1", "3", "5", "7", "9"}
+
+
+def test_the_cli_evaluates_and_plots_the_confusion_matrix(
+    digits: Workbench, trained: dict, tmp_path: Path
+) -> None:
+    plot = tmp_path / "confusion.png"
+    spec = json.dumps({"split": "test", "label": ["3", "8"]})
+    shown = services.cli(
+        digits.settings, "evaluate", str(trained["id"]), "digits", "--filter", spec, "--plot", str(plot)
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "accuracy" in shown.stdout and f"confusion matrix written to {plot}" in shown.stdout
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    as_json = services.cli(
+        digits.settings, "evaluate", str(trained["id"]), "digits", "--filter", spec, "--json"
+    )
+    metrics = json.loads(as_json.stdout)
+    expected = digits.dataset("digits").filter(json.loads(spec)).count()
+    assert (
+        metrics["n"] == expected
+        and metrics["per_class"]["3"]["support"] + metrics["per_class"]["8"]["support"] == expected
+    )
+    missing = services.cli(digits.settings, "evaluate", "999999", "digits")
+    assert missing.returncode == 2 and "999999" in missing.stderr
 
 
 def test_the_registry_publishes_compares_and_deletes(digits: Workbench, trained: dict) -> None:

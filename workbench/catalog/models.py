@@ -27,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 BigId = BigInteger().with_variant(Integer, "sqlite")
 # JSONB (and its GIN index) on Postgres, JSON text on SQLite.
 Json = JSON().with_variant(JSONB(), "postgresql")
+Sha256 = String(64).with_variant(String(64, collation="C"), "postgresql")
 
 
 class Base(DeclarativeBase):
@@ -70,8 +71,6 @@ class Image(Base):
     __table_args__ = (
         UniqueConstraint("dataset_id", "sha256", name="uq_images_dataset_sha256"),
         Index("ix_images_dataset_label_id", "dataset_id", "label", "id"),
-        Index("ix_images_dataset_split_id", "dataset_id", "split", "id"),
-        Index("ix_images_dataset_sample_key", "dataset_id", "sample_key"),
         Index(
             "ix_images_attributes_gin",
             "attributes",
@@ -85,7 +84,8 @@ class Image(Base):
         BigId, ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False
     )
     owner: Mapped[str] = mapped_column(String(128), nullable=False)
-    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    # Bytewise order on Postgres as on SQLite: the seeded sample walks this column's index.
+    sha256: Mapped[str] = mapped_column(Sha256, nullable=False)
     label: Mapped[str] = mapped_column(String(256), nullable=False)
     split: Mapped[str | None] = mapped_column(String(16))
     width: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -94,9 +94,6 @@ class Image(Base):
     bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
     original_name: Mapped[str] = mapped_column(Text, nullable=False)
     attributes: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
-    # A uniform 52-bit number derived from the sha256: seeded sampling walks this index from a
-    # seed-chosen point instead of sorting the table by random().
-    sample_key: Mapped[int] = mapped_column(BigInteger, nullable=False)
     source_image_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("images.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = _now()
 

@@ -27,13 +27,23 @@ def _resnet(factory: Callable[..., nn.Module]) -> Callable[[int], nn.Module]:
 
 
 ARCHITECTURES: dict[str, tuple[Callable[[int], nn.Module], str]] = {
-    # name -> (builder, torchvision weights enum name)
+    # name -> (builder, torchvision weights enum name); the classifier head is in HEADS
     "resnet18": (_resnet(torchvision.models.resnet18), "ResNet18_Weights"),
     "resnet34": (_resnet(torchvision.models.resnet34), "ResNet34_Weights"),
     "resnet50": (_resnet(torchvision.models.resnet50), "ResNet50_Weights"),
     "mobilenet_v3_small": (_resnet(torchvision.models.mobilenet_v3_small), "MobileNet_V3_Small_Weights"),
     "efficientnet_b0": (_resnet(torchvision.models.efficientnet_b0), "EfficientNet_B0_Weights"),
 }
+
+
+# The attribute holding each architecture's classifier head; everything else is the backbone.
+HEADS = {"resnet18": "fc", "resnet34": "fc", "resnet50": "fc", "mobilenet_v3_small": "classifier",
+         "efficientnet_b0": "classifier"}  # fmt: skip
+
+
+def backbone(model: nn.Module, arch: str) -> list[nn.Module]:
+    """The modules of ``model`` that a fine-tune freezes: all but the classifier head."""
+    return [module for name, module in model.named_children() if name != HEADS[arch]]
 
 
 def build(arch: str, num_classes: int, *, pretrained: bool = False) -> nn.Module:

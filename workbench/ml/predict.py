@@ -13,7 +13,7 @@ from PIL import Image
 
 
 class OnnxPredictor:
-    def __init__(self, export_dir: Path, *, threads: int = 0) -> None:
+    def __init__(self, export_dir: Path, *, threads: int = 0, model_file: str = "model.onnx") -> None:
         export_dir = Path(export_dir)
         self.classes: list[str] = json.loads((export_dir / "labels.json").read_text())
         pre = json.loads((export_dir / "preprocess.json").read_text())
@@ -23,7 +23,7 @@ class OnnxPredictor:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0: ONNX Runtime's choice (a thread per core)
         self.session = ort.InferenceSession(
-            str(export_dir / "model.onnx"), options, providers=["CPUExecutionProvider"]
+            str(export_dir / model_file), options, providers=["CPUExecutionProvider"]
         )
         self.input = self.session.get_inputs()[0].name
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from pytorch_lightning.callbacks import BaseFinetuning, Callback, EarlyStopping, ModelCheckpoint
 from torch import nn
 
-from workbench.ml.models import build
+from workbench.ml.models import backbone, build
 
 log = logging.getLogger(__name__)
 Report = Callable[[float, str, dict[str, Any]], None]  # (fraction, message, metrics)
@@ -40,6 +40,9 @@ class TrainConfig:
     precision: str = "32-true"  # or "bf16-mixed" (CPU autocast)
     channels_last: bool = False
     patience: int = 5  # early stopping: epochs without a better val accuracy
+    # Fine-tune mode: only the classifier head learns for this many epochs, then the whole model
+    # (0: full training from the start). Meant for pretrained weights.
+    freeze_epochs: int = 0
 
 
 class Classifier(pl.LightningModule):
@@ -133,6 +136,25 @@ class JobCallback(Callback):
             self.on_epoch(point)
 
 
+class FrozenBackboneFirst(Callback):
+    """Freeze the backbone for the first ``epochs`` epochs, then train everything.
+
+    Decided from the epoch number at every epoch start, so a run resumed from a checkpoint lands
+    in the right phase. All parameters stay in the optimizer from the start: AdamW skips the ones
+    without gradients, and the one-cycle schedule keeps a single parameter group.
+    """
+
+    def __init__(self, epochs: int, arch: str) -> None:
+        self.epochs, self.arch = epochs, arch
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        modules = backbone(module.model, self.arch)
+        if trainer.current_epoch < self.epochs:
+            BaseFinetuning.freeze(modules, train_bn=False)
+        else:
+            BaseFinetuning.make_trainable(modules)
+
+
 def fit(
     data: pl.LightningDataModule,
     num_classes: int,
@@ -171,6 +193,8 @@ def fit(
     callbacks.append(
         JobCallback(report or (lambda *a: None), should_stop or (lambda: False), history, on_epoch)
     )
+    if config.freeze_epochs:
+        callbacks.append(FrozenBackboneFirst(config.freeze_epochs, config.arch))
     trainer = pl.Trainer(
         max_epochs=config.epochs,
         accelerator="auto",

@@ -106,18 +106,16 @@ class View:
     def sample(self, n: int, seed: int = 0) -> list[ImageRecord]:
         """``n`` images picked uniformly at random, the same ones for the same seed.
 
-        Walks the sample-key index from a seed-chosen point (wrapping around once) instead of
-        sorting the whole view by random(): the keys are a hash of the content, so any stretch of
-        them is a uniform draw whatever the labels.
+        Walks the (dataset_id, sha256) index from a seed-chosen hash (wrapping around once)
+        instead of sorting the whole view by random(): content hashes are uniform, so any stretch
+        of them is a uniform draw whatever the labels.
         """
-        start = int(hashlib.sha256(f"sample:{seed}".encode()).hexdigest()[:13], 16)
-        after = self._records(
-            self._select().where(Image.sample_key >= start).order_by(Image.sample_key).limit(n)
-        )
+        start = hashlib.sha256(f"sample:{seed}".encode()).hexdigest()
+        after = self._records(self._select().where(Image.sha256 >= start).order_by(Image.sha256).limit(n))
         if len(after) == n:
             return after
         before = self._records(
-            self._select().where(Image.sample_key < start).order_by(Image.sample_key).limit(n - len(after))
+            self._select().where(Image.sha256 < start).order_by(Image.sha256).limit(n - len(after))
         )
         return after + before
 
