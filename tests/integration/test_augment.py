@@ -343,4 +343,4 @@ def test_training_uses_the_copies_of_training_images_and_records_them(
     assert len(model.train_image_ids) == 3 * len(train_sources)
     assert model.metrics["augmented_images"] == 2 * len(train_sources)
     refused = embedded.train(view, epochs=1, image_size=16, augmented=["nope"]).wait(timeout=120)
-    assert refused.state == "failed" and "its are: digits-rot" in (refused.error or "")
+    assert refused.state == "failed" and "those are: digits-rot" in (refused.error or "")

@@ -29,6 +29,8 @@ from workbench.ingest.chunk import default_processes
 from workbench.jobs.records import FINISHED
 from workbench.views import ImageRecord, View
 
+__all__ = ["AugmentReport", "AugmentRequest", "augment_view", "check_request", "submit_augment"]
+
 Progress = Callable[[int, int], None]  # (copies done, copies in all)
 CHUNK_IMAGES = 512  # copies per chunk: the unit of progress, abort and resumption
 MAX_COPIES = 100
@@ -248,6 +250,3 @@ def submit_augment(view: View, recipe: Any, *, copies: int, seed: int, name: str
 
     request = check_request(view.catalog, view, recipe, copies, seed, name)
     return submit(view.catalog, "augment", {**asdict(request), **options})
-
-
-__all__ = ["AugmentReport", "AugmentRequest", "augment_view", "check_request", "submit_augment"]

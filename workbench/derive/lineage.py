@@ -36,7 +36,7 @@ def augmented_children(catalog: Catalog, dataset_id: int, wanted: Any) -> list[t
     unknown = [name for name in wanted if name not in names]
     if unknown:
         valid = ", ".join(names) or "none yet"
-        raise AugmentError(f"{unknown[0]!r} is not an augmented dataset of this one; its are: {valid}")
+        raise AugmentError(f"{unknown[0]!r} is not an augmented dataset of this one; those are: {valid}")
     return [child for child in children if child[1] in wanted]
 
 
