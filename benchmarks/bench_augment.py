@@ -15,6 +15,8 @@ with the same recipe over the same generated 96 px JPEGs:
   (target >= 1.5x);
 - the same job in the caller with its process pool (one process per core), reported: the pool's
   own speed-up, without the worker;
+- CPU time per copy of the caller's pool (parent and workers) against one process: load does
+  not change it, so it says what the pool costs and what share of it is serial (the parent);
 - last: a whole augment job through the imagery worker (Celery, Postgres, its pool of one process
   per core) against the same job run in one process in the caller (target >= 1.6x on 2 cores).
 """
@@ -26,6 +28,7 @@ import hashlib
 import io
 import os
 import random
+import resource
 import tempfile
 import time
 from collections.abc import Callable
@@ -130,6 +133,16 @@ def per_core(files: list[bytes], hashes: list[str]) -> None:
          floor_ratio=round(mine / floor, 3), n=len(files), load=load)  # fmt: skip
 
 
+def cpu_seconds(*, children: bool = True) -> float:
+    """User + system CPU of this process, plus its exited children (the pool's workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    total = own.ru_utime + own.ru_stime
+    if children:
+        reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+        total += reaped.ru_utime + reaped.ru_stime
+    return total
+
+
 def parallel(settings: Settings, tmp: Path, n: int) -> None:
     """One augment job through the imagery worker against the same job in this process."""
     bench = Workbench(settings)
@@ -138,16 +151,25 @@ def parallel(settings: Settings, tmp: Path, n: int) -> None:
         bench.ingest(tmp / "images", "source")
         view = bench.dataset("source")
         request = check_request(bench.catalog, view, RECIPE, COPIES, 0, "in_process")
-        start = time.perf_counter()
+        cpu, start = cpu_seconds(), time.perf_counter()
         report = augment_view(bench.catalog, request, processes=1)
-        alone = report.images / (time.perf_counter() - start)
+        alone, alone_cpu = report.images / (time.perf_counter() - start), cpu_seconds() - cpu
         assert report.images == n * COPIES, report
         request = check_request(bench.catalog, view, RECIPE, COPIES, 0, "in_process_pool")
-        start = time.perf_counter()
+        parent, cpu, start = cpu_seconds(children=False), cpu_seconds(), time.perf_counter()
         assert augment_view(bench.catalog, request).images == n * COPIES  # a process per core, here
-        in_pool = n * COPIES / (time.perf_counter() - start)
+        in_pool, pool_cpu = n * COPIES / (time.perf_counter() - start), cpu_seconds() - cpu
+        parent_share = (cpu_seconds(children=False) - parent) / pool_cpu
         emit("augment in the caller, a process per core", in_pool, "images/s", baseline=alone,
              ratio=in_pool / alone, n=n * COPIES)  # fmt: skip
+        # CPU time depends far less than wall time on what else runs: the pool's extra work over
+        # one process, and the parent's serial share (Amdahl), bound the speed-up on an idle machine.
+        efficiency = alone_cpu / pool_cpu
+        cores = os.cpu_count() or 1
+        bound = min(1.0, efficiency) / (parent_share + (1 - parent_share) / cores)
+        emit("CPU per copy: one process vs the caller's pool (parent + workers; Postgres not counted)",
+             pool_cpu / report.images * 1e6, "us", baseline=alone_cpu / report.images * 1e6, ratio=efficiency,
+             parent_share=round(parent_share, 3), idle_bound=round(bound, 2))  # fmt: skip
         start = time.perf_counter()
         info = view.augment(RECIPE, copies=COPIES, seed=0, name="on_worker").wait(
             timeout=900, show_progress=False
