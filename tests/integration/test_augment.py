@@ -4,6 +4,7 @@ dataset with its augmented children."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from tests import builders, services
 from tests.integration.test_jobs import bench, broker_url, job_settings, start_worker  # noqa: F401
 from workbench.api import Workbench
+from workbench.augment import Recipe
 from workbench.catalog import Dataset, Image
 from workbench.config import JobTimings, Settings
 from workbench.derive import augment_view, check_request
@@ -110,7 +112,7 @@ def test_a_chunk_processed_twice_or_a_job_run_again_adds_nothing(
     first = run(workbench, view, "twice", copies=2, seed=3, processes=1, job_id="job-1")
     with workbench.catalog.sessions() as session:
         dataset_id = workbench.catalog.dataset_row(session, "twice").id
-    again = augment_chunk(workbench.catalog, dataset_id, list(view), check_recipe(), 3, 2)
+    again = augment_chunk(workbench.catalog, dataset_id, list(view), Recipe.parse(RECIPE), 3, 2)
     assert (again.inserted, again.existing) == (0, 24)
     resumed = run(workbench, view, "twice", copies=2, seed=3, processes=1, job_id="job-1")  # a redelivery
     assert (first.added, resumed.added, resumed.images) == (24, 0, 24)
@@ -123,12 +125,6 @@ def test_a_chunk_processed_twice_or_a_job_run_again_adds_nothing(
         session.get_one(Dataset, dataset_id).status = "augmenting"
     refilled = run(workbench, view, "twice", copies=2, seed=3, processes=1, job_id="job-1")
     assert (refilled.added, refilled.images) == (5, 24)
-
-
-def check_recipe():  # type: ignore[no-untyped-def]
-    from workbench.augment import Recipe
-
-    return Recipe.parse(RECIPE)
 
 
 def test_bad_requests_fail_at_once_and_queue_nothing(workbench: Workbench, tmp_path: Path) -> None:
@@ -217,15 +213,11 @@ def test_the_preview_shows_before_and_after_and_the_job_stores_those_copies(
     assert len(figure.axes) == 3 * 4 and figure.axes[0].get_ylabel() == "before"
     assert [ax.get_title() for ax in figure.axes[4:6]] == ["copy 0", "copy 0"]
     figure.savefig(tmp_path / "preview.png")  # renders
-    shown = {builders_sha(m.data) for _, made in preview_copies(view, RECIPE, 4, 9, 2) for m in made}
+    shown = {
+        hashlib.sha256(m.data).hexdigest() for _, made in preview_copies(view, RECIPE, 4, 9, 2) for m in made
+    }
     run(workbench, view, "previewed", copies=2, seed=9, processes=1)
     assert len(shown) == 8 and shown <= set(hashes(workbench, "previewed"))
-
-
-def builders_sha(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
 
 
 # -- the embedded default: SQLite and the local worker ---------------------------------------------------
