@@ -84,7 +84,9 @@ class Workbench:
         ``params``: arch (resnet18), epochs, batch_size, lr, image_size, seed, pretrained,
         precision ("32-true" or "bf16-mixed"), hflip (False for digits or text), name,
         freeze_epochs (fine-tune: only the head learns for that many epochs, then everything),
-        int8 (also export a static int8 ``model.int8.onnx``, scored on the test images).
+        int8 (also export a static int8 ``model.int8.onnx``, scored on the test images), augmented
+        (True, or names of the dataset's augmented datasets: their copies of the training images
+        join the training split; the model records them).
         """
         if isinstance(view, str):
             view = self.dataset(view)

@@ -93,12 +93,25 @@ def _print_report(report: dict[str, Any], summary: str, as_json: bool) -> int:
     return 0
 
 
+def _augment(workbench: Workbench, args: argparse.Namespace) -> int:
+    """A derived dataset as a job on the imagery queue; the request is checked before queueing."""
+    recipe = Path(args.recipe).read_text() if args.recipe.endswith(".json") else args.recipe
+    job = _view(workbench, args).augment(recipe, copies=args.copies, seed=args.seed, name=args.new_name)
+    info = _follow(job, "augmentation", args)
+    if info is None:
+        return 0
+    _print_json(info.result) if args.json else print(info.message)
+    return 0
+
+
 def _train(workbench: Workbench, args: argparse.Namespace) -> int:
     params = {"arch": args.arch, "epochs": args.epochs, "image_size": args.image_size,
               "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "hflip": not args.no_hflip,
               "precision": args.precision, "name": args.model_name or args.name,
               "pretrained": args.pretrained, "freeze_epochs": args.freeze_epochs,
               "int8": args.int8}  # fmt: skip
+    if args.augmented is not None:  # the flag alone: every augmented child of the dataset
+        params["augmented"] = args.augmented or True
     info = _follow(workbench.train(_view(workbench, args), **params), "training", args)
     if info is None:
         return 0
@@ -410,6 +423,20 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--json", action="store_true", help="print the report as JSON")
     ingest.add_argument("--no-wait", action="store_true", help="queue the ingest as a job and return")
 
+    augment = command("augment", _augment, "augment a dataset into a new one (a job on the imagery queue)")
+    augment.add_argument("name", help="the dataset to augment")
+    augment.add_argument("--filter", help="a JSON filter: augment only these images")
+    augment.add_argument(
+        "--recipe", required=True, help='JSON, e.g. \'{"hflip": 0.5, "rotate": 15}\', or a .json file'
+    )
+    augment.add_argument("--copies", type=int, default=1, help="augmented copies of each image (default: 1)")
+    augment.add_argument(
+        "--seed", type=int, default=0, help="the same seed gives the same images (default: 0)"
+    )
+    augment.add_argument("--name", dest="new_name", required=True, help="the new dataset's name")
+    augment.add_argument("--json", action="store_true", help="print the report as JSON")
+    augment.add_argument("--no-wait", action="store_true", help="queue the job and return")
+
     train = command("train", _train, "train a classifier on a dataset (a job on the torch worker)")
     train.add_argument("name", help="the dataset")
     train.add_argument("--filter", help="a JSON filter of the dataset to train on")
@@ -432,6 +459,10 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     train.add_argument("--int8", action="store_true", help="also export model.int8.onnx (static int8)")
     train.add_argument("--model-name", help="the model's name (default: the dataset's)")
+    train.add_argument(
+        "--augmented", nargs="*", metavar="NAME",
+        help="also train on these augmented children of the dataset (no names: all of them)",
+    )  # fmt: skip
     train.add_argument("--no-wait", action="store_true", help="queue the job and return")
     train.add_argument("--json", action="store_true")
 

@@ -29,3 +29,7 @@ class FilterError(WorkbenchError):
 
 class JobError(WorkbenchError):
     """A job could not be submitted, or ended failed."""
+
+
+class AugmentError(WorkbenchError):
+    """An augmentation recipe or request is invalid (unknown op, bad parameter, empty view...)."""

@@ -39,6 +39,7 @@ TRAIN_PARAMS = (
     "pretrained",
     "precision",
     "hflip",
+    "augmented",
     "freeze_epochs",
     "int8",
 )
@@ -88,6 +89,26 @@ def leakage(records: list[ImageRecord], splits: dict[str, np.ndarray]) -> int:
     return len(train & held_out)
 
 
+def with_augmented(
+    catalog: Catalog, view: View, wanted: Any, records: list[ImageRecord], splits: dict[str, np.ndarray]
+) -> tuple[list[ImageRecord], dict[str, np.ndarray], list[str]]:
+    """Add the augmented copies of the view's training images (from the augmented datasets
+    ``wanted``: True for all) to the training split only, so no copy of a validation or test
+    image is trained on and no copy is judged. Returns the records, splits and dataset names."""
+    if not wanted:
+        return records, splits, []
+    from workbench.derive.lineage import augmented_children, copies_of
+
+    children = augmented_children(catalog, view.dataset_id, wanted)
+    extra = copies_of(catalog, [i for i, _ in children], {records[i].id for i in splits["train"]})
+    added = np.arange(len(records), len(records) + len(extra), dtype=np.int64)
+    return (
+        records + extra,
+        {**splits, "train": np.concatenate([splits["train"], added])},
+        [n for _, n in children],
+    )
+
+
 def train_job(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """The ``train`` job kind (torch worker, ``training`` queue)."""
     import torch
@@ -115,6 +136,8 @@ def train_job(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     view = View.from_json(catalog, params["view"])
     records = frozen_records(view)
     splits = split_indices(records, config.seed)
+    view_ids = {r.id for r in records}
+    records, splits, augmented = with_augmented(catalog, view, params.get("augmented"), records, splits)
     leaked = leakage(records, splits)
     classes = sorted({r.label for r in records})
     ctx.progress(0.0, f"{len(records):,} images, {len(classes)} classes; decoding", milestone=True)
@@ -168,6 +191,7 @@ def train_job(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         attributes=[by_id[i].attributes for i in test_ids.tolist()],
     )
     metrics |= {
+        "augmented_images": len(records) - len(view_ids),
         "epochs": history.epochs,
         "leakage": leaked,
         "train_seconds": round(train_seconds, 1),
@@ -196,7 +220,7 @@ def train_job(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         params.get("name") or view.dataset,
         config,
         classes,
-        json.loads(view.to_json()),
+        {**json.loads(view.to_json()), **({"augmented": augmented} if augmented else {})},
         train_ids,
         metrics,
         best,

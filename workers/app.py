@@ -52,6 +52,11 @@ def ingest(self, job_id: str) -> str | None:  # type: ignore[no-untyped-def]
     return _run(self.request.hostname, job_id)
 
 
+@app.task(name="workbench.augment", bind=True)
+def augment(self, job_id: str) -> str | None:  # type: ignore[no-untyped-def]
+    return _run(self.request.hostname, job_id)
+
+
 @app.task(name="workbench.train", bind=True)
 def train(self, job_id: str) -> str | None:  # type: ignore[no-untyped-def]
     return _run(self.request.hostname, job_id)

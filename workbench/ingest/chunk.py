@@ -122,11 +122,11 @@ _PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
 def _start_worker(path: Path, store: BlobStore, limits: Limits) -> None:
     global _worker_preparer
-    _die_with_parent()
+    die_with_parent()
     _worker_preparer = ImagePreparer(FileReader(path, limits), store, limits)
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """A worker whose parent was killed would wait on its task queue forever (and keep what it
     inherited, such as the local worker's lock): on Linux, have the kernel kill it too."""
     if sys.platform.startswith("linux"):

@@ -44,6 +44,13 @@ def ingest_job(ctx: JobContext) -> dict[str, Any]:
     return report.to_dict()
 
 
+def augment(ctx: JobContext) -> dict[str, Any]:
+    """A derived dataset on the imagery queue; an abort removes it, a redelivery resumes it."""
+    from workbench.derive import augment_job
+
+    return augment_job(ctx)
+
+
 def train(ctx: JobContext) -> dict[str, Any]:
     """Training on the torch worker; an abort keeps the checkpoints (see workbench.training)."""
     from workbench.training import train_job
@@ -66,5 +73,6 @@ def evaluate(ctx: JobContext) -> dict[str, Any]:
 
 
 KINDS: dict[str, JobFunction] = {
-    "ping": ping, "ingest": ingest_job, "train": train, "predict": predict, "evaluate": evaluate,
+    "ping": ping, "ingest": ingest_job, "augment": augment, "train": train, "predict": predict,
+    "evaluate": evaluate,
 }  # fmt: skip

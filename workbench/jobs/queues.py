@@ -18,6 +18,7 @@ QUEUES = ("imagery", "training", "inference")
 TASKS: dict[str, tuple[str, str]] = {
     "ping": ("workbench.ping", "imagery"),
     "ingest": ("workbench.ingest", "imagery"),
+    "augment": ("workbench.augment", "imagery"),
     "train": ("workbench.train", "training"),
     "predict": ("workbench.predict", "inference"),
     "evaluate": ("workbench.evaluate", "inference"),

@@ -82,6 +82,12 @@ class JobContext:
     def should_abort(self) -> bool:
         return self._abort.is_set()
 
+    @property
+    def lost(self) -> bool:
+        """Whether another worker has taken the job over (it was reaped while this one stalled):
+        then what this run wrote is that run's too, and must not be undone."""
+        return self._lost
+
     def check_abort(self) -> None:
         if self._abort.is_set():
             raise JobAborted("lost to another worker" if self._lost else "aborted on request")

@@ -145,6 +145,20 @@ class View:
 
         return thumbnail_grid(self.catalog.store, self.sample(n, seed))
 
+    def augment_preview(self, recipe: Any, n: int = 8, seed: int = 0, copies: int = 1):  # type: ignore[no-untyped-def]
+        """A before/after grid of ``recipe`` on ``n`` sampled images, computed here (no job): the
+        copies shown are exactly what ``augment`` with the same seed stores."""
+        from workbench.views.preview import augment_preview
+
+        return augment_preview(self, recipe, n=n, seed=seed, copies=copies)
+
+    def augment(self, recipe: Any, *, copies: int = 1, seed: int = 0, name: str):  # type: ignore[no-untyped-def]
+        """A job on the imagery queue writing ``copies`` augmented copies of every image into a new
+        dataset ``name`` (kind ``augmented``, linked to this one); bad input fails here, at once."""
+        from workbench.derive import submit_augment
+
+        return submit_augment(self, recipe, copies=copies, seed=seed, name=name)
+
     def __repr__(self) -> str:
         return f"View({self.dataset!r}, {self.spec!r})"
 

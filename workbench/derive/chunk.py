@@ -1,0 +1,201 @@
+"""Augment one chunk of source images: read, augment, hash and store each copy, then insert.
+
+The per-image work (``CopyMaker``) touches only blobs, so it runs in forked worker processes
+(``CopyPool``, one per core, one chunk ahead of the parent, as ingest's PreparePool); inserting
+rows stays in the calling process. Every copy is a pure function of (recipe, seed, source, copy
+index), so a chunk run twice makes the same files and the (dataset, sha256) key keeps one row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import cv2
+from sqlalchemy import func, select
+
+from workbench.augment import Augmented, Recipe, augment_copies, decode
+from workbench.catalog import Catalog, Image
+from workbench.catalog.bulk import insert_images
+from workbench.errors import AugmentError
+from workbench.ingest.chunk import die_with_parent
+from workbench.storage import THUMBNAIL_SIZE, BlobStore
+from workbench.views import ImageRecord
+
+
+class Made(NamedTuple):
+    """One stored copy: its row's own columns, and whether its blob is new (for an undo)."""
+
+    source_id: int
+    copy: int
+    sha256: str
+    width: int
+    height: int
+    format: str
+    bytes: int
+    new_blob: bool
+
+
+class Failed(NamedTuple):
+    source_id: int
+    reason: str
+
+
+@dataclass
+class ChunkResult:
+    inserted: int = 0
+    existing: int = 0  # copies already in the dataset (a redelivered or resumed chunk)
+    skipped: list[Failed] = field(default_factory=list)
+    new_blobs: list[str] = field(default_factory=list)
+
+
+class CopyMaker:
+    """Makes and stores the copies of source images; no database access."""
+
+    def __init__(self, store: BlobStore, recipe: Recipe, seed: int, copies: int) -> None:
+        self.store, self.recipe, self.seed, self.copies = store, recipe, seed, copies
+
+    def run(self, sources: list[tuple[int, str, str]]) -> list[Made | Failed]:
+        """``sources``: (image id, sha256, format) of each source image."""
+        out: list[Made | Failed] = []
+        for source_id, sha256, fmt in sources:
+            try:
+                data = self.store.read(sha256)
+                made = augment_copies(data, sha256, fmt, self.recipe, self.seed, range(self.copies))
+            except (OSError, AugmentError) as exc:
+                out.append(Failed(source_id, f"{type(exc).__name__}: {exc}"))
+                continue
+            out += [self._store(source_id, copy, image) for copy, image in enumerate(made)]
+        return out
+
+    def _store(self, source_id: int, copy: int, image: Augmented) -> Made:
+        sha256 = hashlib.sha256(image.data).hexdigest()
+        new_blob = self.store.put(sha256, image.data)
+        if max(image.width, image.height) > THUMBNAIL_SIZE:
+            self.store.put_thumbnail(sha256, _thumbnail(image.data))
+        return Made(
+            source_id, copy, sha256, image.width, image.height, image.format, len(image.data), new_blob
+        )
+
+
+def _thumbnail(data: bytes) -> bytes:
+    """As ingest makes them for images over 128 px: a JPEG the gallery shows instead of the blob."""
+    pixels = decode(data)
+    height, width = pixels.shape[:2]
+    scale = THUMBNAIL_SIZE / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    return cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+
+
+class CopyPool:
+    """CopyMakers in ``processes`` forked workers (fork: ready in milliseconds, and they never
+    touch the parent's database connections)."""
+
+    SUB_BATCH_IMAGES = 32  # per task: enough to amortise the pipe, small enough to balance
+
+    def __init__(self, maker: CopyMaker, processes: int) -> None:
+        self._per_task = max(1, self.SUB_BATCH_IMAGES // maker.copies)
+        self._executor = ProcessPoolExecutor(
+            processes, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker,
+            initargs=(maker,),
+        )  # fmt: skip
+
+    def run_all(self, chunks: Iterable[list[tuple[int, str, str]]]) -> Iterator[list[Made | Failed]]:
+        """Each chunk's results in order, the next chunk already being made meanwhile."""
+        pending: deque[Iterator[list[Made | Failed]]] = deque()
+        for chunk in chunks:
+            parts = [chunk[i : i + self._per_task] for i in range(0, len(chunk), self._per_task)]
+            pending.append(self._executor.map(_run_in_worker, parts))
+            if len(pending) > 1:
+                yield [made for part in pending.popleft() for made in part]
+        while pending:
+            yield [made for part in pending.popleft() for made in part]
+
+    def close(self) -> None:
+        self._executor.shutdown(cancel_futures=True)
+
+
+_worker_maker: CopyMaker | None = None
+
+
+def _start_worker(maker: CopyMaker) -> None:
+    global _worker_maker
+    die_with_parent()
+    _worker_maker = maker
+
+
+def _run_in_worker(sources: list[tuple[int, str, str]]) -> list[Made | Failed]:
+    assert _worker_maker is not None, "CopyPool workers start with _start_worker"
+    return _worker_maker.run(sources)
+
+
+# -- the database side ---------------------------------------------------------------------------
+def pending_sources(
+    catalog: Catalog, dataset_id: int, records: list[ImageRecord], copies: int
+) -> list[ImageRecord]:
+    """The records whose copies are not all in the dataset yet: a resumed job skips the rest."""
+    query = (
+        select(Image.source_image_id, func.count())
+        .where(Image.dataset_id == dataset_id, Image.source_image_id.in_([r.id for r in records]))
+        .group_by(Image.source_image_id)
+    )
+    with catalog.sessions() as session:
+        done = {source for source, n in session.execute(query) if n >= copies}
+    return [r for r in records if r.id not in done]
+
+
+def insert_made(
+    catalog: Catalog, dataset_id: int, sources: dict[int, ImageRecord], made: list[Made | Failed]
+) -> ChunkResult:
+    """Insert the copies not yet in the dataset, with their source's label, split and attributes."""
+    result = ChunkResult()
+    copies = []
+    for entry in made:
+        if isinstance(entry, Failed):
+            result.skipped.append(entry)
+            continue
+        copies.append(entry)
+        if entry.new_blob:
+            result.new_blobs.append(entry.sha256)
+    existing = _existing(catalog, dataset_id, [c.sha256 for c in copies])
+    rows = [_row(catalog, dataset_id, sources[c.source_id], c) for c in copies if c.sha256 not in existing]
+    with catalog.transaction() as session:
+        result.inserted = insert_images(session, rows)
+    result.existing = len(copies) - result.inserted
+    return result
+
+
+def augment_chunk(
+    catalog: Catalog, dataset_id: int, records: list[ImageRecord], recipe: Recipe, seed: int, copies: int
+) -> ChunkResult:
+    """Make and insert one chunk in this process: what a redelivered chunk runs again."""
+    maker = CopyMaker(catalog.store, recipe, seed, copies)
+    made = maker.run([source_tuple(r) for r in records])
+    return insert_made(catalog, dataset_id, {r.id: r for r in records}, made)
+
+
+def source_tuple(record: ImageRecord) -> tuple[int, str, str]:
+    return record.id, record.sha256, record.format
+
+
+def _row(catalog: Catalog, dataset_id: int, source: ImageRecord, made: Made) -> dict[str, Any]:
+    return {
+        "dataset_id": dataset_id, "owner": catalog.user, "sha256": made.sha256, "label": source.label,
+        "split": source.split, "width": made.width, "height": made.height, "format": made.format,
+        "bytes": made.bytes, "original_name": f"{source.original_name}#aug{made.copy}",
+        "attributes": source.attributes, "source_image_id": source.id,
+    }  # fmt: skip
+
+
+def _existing(catalog: Catalog, dataset_id: int, hashes: list[str]) -> set[str]:
+    if not hashes:
+        return set()
+    with catalog.sessions() as session:
+        query = select(Image.sha256).where(Image.dataset_id == dataset_id, Image.sha256.in_(hashes))
+        return set(session.scalars(query))
