@@ -29,3 +29,7 @@ class FilterError(WorkbenchError):
 
 class JobError(WorkbenchError):
     """A job could not be submitted, or ended failed."""
+
+
+class ReportError(WorkbenchError):
+    """A report could not be made: an unknown kind or parameter, a failing cell, a dead kernel."""
