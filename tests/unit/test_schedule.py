@@ -38,8 +38,8 @@ def _load(tmp_path: Path, text: str) -> list[ScheduleEntry]:
 def test_a_schedule_file_becomes_beat_entries(tmp_path: Path) -> None:
     models, dataset = _load(tmp_path, GOOD)
     assert (models.kind, models.published, models.keep, models.user) == ("model", True, 30, "tester")
-    assert (dataset.params, dataset.every, dataset.user) == ({"dataset": "digits", "filter": {"split": "test"}},
-                                                             604800.0, "ada")  # fmt: skip
+    assert dataset.params == {"dataset": "digits", "filter": {"split": "test"}}
+    assert (dataset.every, dataset.user) == (604800.0, "ada")
     schedule = beat_schedule([models, dataset])
     assert schedule["published-models"]["task"] == "workbench.scheduled_reports"
     assert schedule["published-models"]["options"] == {"queue": "imagery"}
@@ -50,22 +50,25 @@ def test_a_schedule_file_becomes_beat_entries(tmp_path: Path) -> None:
     assert ScheduleEntry.from_message(json.loads(json.dumps(message))) == dataset
 
 
+HEAD = '[[report]]\nname = "a"\nkind = "model"\n'
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("[[report]\n", "not valid TOML"),
         ("title = 'x'\n", "a list of \\[\\[report\\]\\] tables"),
-        ('[[report]]\nname = "a"\nkind = "model"\ncron = "0 7 * * *"\ncolour = 1\n', "unknown keys \\['colour'\\]"),
+        (HEAD + 'cron = "0 7 * * *"\ncolour = 1\n', "unknown keys \\['colour'\\]"),
         ('[[report]]\nname = "a"\nkind = "weather"\nevery = 1\n', "kind must be one of model, dataset"),
-        ('[[report]]\nname = "a"\nkind = "model"\n', "either cron"),
-        ('[[report]]\nname = "a"\nkind = "model"\nevery = 5\ncron = "* * * * *"\n', "either cron"),
-        ('[[report]]\nname = "a"\nkind = "model"\ncron = "0 7 * *"\n', "five fields"),
-        ('[[report]]\nname = "a"\nkind = "model"\ncron = "0 25 * * *"\n', "not valid"),
-        ('[[report]]\nname = "a"\nkind = "model"\nevery = -1\n', "above 0"),
-        ('[[report]]\nname = "a"\nkind = "model"\nevery = 9\nkeep = 0\n', "at least 1"),
-        ('[[report]]\nname = "a"\nkind = "dataset"\nevery = 9\npublished = true\n', "published = true is for model"),
-        ('[[report]]\nname = "a"\nkind = "model"\nevery = 9\nparams = { "x=1#" = 2 }\n', "its parameters: model_id"),
-        ('[[report]]\nname = "a"\nkind = "model"\nevery = 9\n[[report]]\nname = "a"\nkind = "model"\nevery = 9\n',
+        (HEAD + '', "either cron"),
+        (HEAD + 'every = 5\ncron = "* * * * *"\n', "either cron"),
+        (HEAD + 'cron = "0 7 * *"\n', "five fields"),
+        (HEAD + 'cron = "0 25 * * *"\n', "not valid"),
+        (HEAD + 'every = -1\n', "above 0"),
+        (HEAD + 'every = 9\nkeep = 0\n', "at least 1"),
+        (HEAD.replace("model", "dataset") + "every = 9\npublished = true\n", "published = true is for model"),
+        (HEAD + 'every = 9\nparams = { "x=1#" = 2 }\n', "its parameters: model_id"),
+        (HEAD + 'every = 9\n[[report]]\nname = "a"\nkind = "model"\nevery = 9\n',
          "repeated: a"),
     ],
 )  # fmt: skip
@@ -75,5 +78,14 @@ def test_a_bad_schedule_says_what_to_fix(tmp_path: Path, text: str, message: str
 
 
 def test_a_missing_schedule_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ReportError, match="cannot read the schedule .*nothing.toml"):
+    with pytest.raises(ReportError, match=r"cannot read the schedule .*nothing\.toml"):
         load_schedule(tmp_path / "nothing.toml", Settings(data_dir=tmp_path))
+
+
+def test_the_compose_file_s_schedule_is_valid(tmp_path: Path) -> None:
+    path = Path(__file__).parents[2] / "docker" / "reports.toml"
+    entries = load_schedule(path, Settings(data_dir=tmp_path, user="workbench"))
+    assert [(e.name, e.kind, e.published) for e in entries] == [
+        ("published-models", "model", True),
+        ("weekly-comparison", "comparison", False),
+    ]
