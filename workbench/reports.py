@@ -13,22 +13,23 @@ reports beyond the kept count. The notebooks are in ``settings.report_notebooks`
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from workbench.catalog import Catalog
 from workbench.catalog.models import Report
 from workbench.errors import NotFoundError, ReportError, WorkbenchError
-from workbench.report_params import check_parameters, declared_parameters
-from workbench.report_run import execute_notebook
+from workbench.report_params import check_parameters
+from workbench.report_run import ReportStopped, execute_notebook
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from workbench.jobs import Job
+
 # kind -> notebook file in settings.report_notebooks; one place to add a report.
 REPORTS: dict[str, str] = {
     "model": "model_report.ipynb",
@@ -50,11 +51,6 @@ def notebook_for(catalog: Catalog, kind: str) -> Path:
     return path
 
 
-def parameters_of(catalog: Catalog, kind: str) -> dict[str, dict[str, str]]:
-    """The parameters a report's notebook declares: name -> {default, help, ...}."""
-    return declared_parameters(notebook_for(catalog, kind))
-
-
 def run_report(
     catalog: Catalog,
     kind: str,
@@ -63,8 +59,10 @@ def run_report(
     job_id: str | None = None,
     keep: int | None = None,
     progress: Progress | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> dict[str, Any]:
-    """Make one report here (a kernel of its own) and return its row as a dict."""
+    """Make one report here (a kernel of its own) and return its row as a dict. When
+    ``should_stop()`` turns true the kernel is killed and ReportStopped raised."""
     notebook = notebook_for(catalog, kind)
     params = check_parameters(notebook, params or {})
     keep = catalog.settings.report_keep if keep is None else keep
@@ -75,7 +73,11 @@ def run_report(
     say = progress or (lambda fraction, message: None)
     say(0.0, f"executing {notebook.name}")
     try:
-        files = execute_notebook(notebook, params, out_dir, env=catalog.settings.environ(), progress=say)
+        files = execute_notebook(
+            notebook, params, out_dir, env=catalog.settings.environ(), progress=say, should_stop=should_stop
+        )
+    except ReportStopped:
+        raise
     except WorkbenchError as exc:
         raise ReportError(f"the {kind} report failed: {exc}") from exc
     row = _record(catalog, kind, params, files.notebook, files.html, job_id)
@@ -85,22 +87,31 @@ def run_report(
 
 
 def report_job(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """The ``report`` job kind: ``{"report": kind, "params": {...}, "keep": n}``."""
+    """The ``report`` job kind: ``{"report": kind, "params": {...}, "keep": n}``. An abort kills
+    the kernel at once (a cell cannot check for it) and keeps the partial notebook."""
+    from workbench.jobs.runner import JobAborted
+
     unknown = set(ctx.params) - {"report", "params", "keep"}
     if unknown or "report" not in ctx.params:
         raise ReportError(f'a report job takes "report", "params" and "keep"; got {sorted(ctx.params)}')
-    row = run_report(
-        ctx.catalog,
-        ctx.params["report"],
-        ctx.params.get("params") or {},
-        job_id=ctx.job_id,
-        keep=ctx.params.get("keep"),
-        progress=lambda fraction, message: ctx.progress(fraction, message, milestone=True),
-    )
+    try:
+        row = run_report(
+            ctx.catalog,
+            ctx.params["report"],
+            ctx.params.get("params") or {},
+            job_id=ctx.job_id,
+            keep=ctx.params.get("keep"),
+            progress=lambda fraction, message: ctx.progress(fraction, message, milestone=True),
+            should_stop=ctx.should_abort,
+        )
+    except ReportStopped as exc:
+        raise JobAborted(str(exc)) from None
     return {"report_id": row["id"], "html_path": row["html_path"], "notebook_path": row["notebook_path"]}
 
 
-def submit_report(catalog: Catalog, kind: str, params: dict[str, Any] | None = None, keep: int | None = None):  # type: ignore[no-untyped-def]
+def submit_report(
+    catalog: Catalog, kind: str, params: dict[str, Any] | None = None, keep: int | None = None
+) -> Job:
     """Queue a report as a job (imagery queue); its parameters are checked before anything is queued."""
     from workbench.jobs import client
 

@@ -333,3 +333,17 @@ def test_a_killed_kernel_is_told_apart_from_an_error_in_the_notebook(
     assert "not an error in the notebook" in error and "raised" not in error
     outputs = _outputs(Path(error.rsplit("The partial notebook: ", 1)[1]))
     assert "waiting" in outputs and "never reached" not in outputs
+
+
+def test_aborting_a_report_job_kills_its_kernel_and_ends_it_aborted(
+    planted: Workbench, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "kernel.pid"
+    job = submit_report(planted.catalog, "dataset", {"pid_file": str(pid_file)})
+    services.until(lambda: pid_file.exists() and pid_file.read_text(), 180, "the kernel to write its pid")
+    kernel = Path(f"/proc/{pid_file.read_text()}/status")
+    job.abort()  # the cell sleeps for ten minutes: only killing the kernel stops it
+    info = job.wait(timeout=120)
+    assert info.state == "aborted" and "stopped on request" in info.message, info
+    services.until(lambda: not kernel.exists() or "zombie" in kernel.read_text(), 30, "the kernel to be gone")
+    assert not any(r["job_id"] == job.id for r in list_reports(planted.catalog))
