@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from IPython.display import HTML, Image
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from sqlalchemy import select
 
 from workbench.catalog import Catalog
@@ -39,6 +40,7 @@ def summary(catalog: Catalog, models: list[Model]) -> HTML:
                 "macro_f1": m.get("macro_f1"),
                 "train_seconds": m.get("train_seconds"),
                 "same": "yes" if row["same_training_images"] else "no",
+                "published": "yes" if row["published"] else "no",
             }
         )
     return table(
@@ -51,7 +53,7 @@ def summary(catalog: Catalog, models: list[Model]) -> HTML:
             ("train_images", "training images", number),
             ("accuracy", "test accuracy", percent),
             ("macro_f1", "macro F1", number),
-            ("train_seconds", "training s", number),
+            ("train_seconds", "training s", seconds),
             ("same", "same images as the first", text),
             ("published", "published", text),
         ],
@@ -74,8 +76,13 @@ def figure(models: list[Model]) -> Image:
         points = (model.metrics or {}).get("epochs") or []
         lines.plot([p["epoch"] for p in points], [p.get("val_acc") for p in points], marker="o", label=label)
     lines.set(title="validation accuracy", xlabel="epoch", ylim=(0, 1.02))
+    lines.xaxis.set_major_locator(MaxNLocator(integer=True))
     lines.legend()
     return png(fig)
+
+
+def seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
 
 
 def per_class_f1(models: list[Model]) -> HTML:
