@@ -64,6 +64,7 @@ RUN pip install -c /tmp/requirements.lock 'celery[redis]==5.6.3'
 COPY . /src
 RUN pip install -c /src/requirements.lock /src \
     && if [ -d /src/workers ]; then cp -a /src/workers /app/workers; fi \
+    && if [ -d /src/notebooks/reports ]; then mkdir -p /app/notebooks && cp -a /src/notebooks/reports /app/notebooks/; fi \
     && chown -R workbench:workbench /app \
     && rm -rf /src /tmp/requirements.lock
 

@@ -323,6 +323,113 @@ def _worker(workbench: Workbench, args: argparse.Namespace) -> int:
     os.execvp(command[0], command)
 
 
+def _report(workbench: Workbench, args: argparse.Namespace) -> int:
+    """Make a report: here on the embedded default, else (or with --no-wait) as a job."""
+    from workbench.reports import run_report, submit_report
+
+    params = _report_params(args)
+    if workbench.settings.embedded and not args.no_wait:
+        row = run_report(workbench.catalog, args.kind, params, keep=args.keep)
+    else:
+        info = _follow(
+            submit_report(workbench.catalog, args.kind, params, args.keep), f"{args.kind} report", args
+        )
+        if info is None:
+            return 0
+        row = next(
+            r for r in _reports_of(workbench, args.kind) if r["id"] == (info.result or {}).get("report_id")
+        )
+    if args.out:
+        row["copied_to"] = _copy_report(row, Path(args.out))
+    if args.json:
+        _print_json(row)
+    else:
+        print(f"{args.kind} report {row['id']}: {row.get('copied_to') or row['html_path']}")
+    return 0
+
+
+def _report_params(args: argparse.Namespace) -> dict[str, Any]:
+    if args.kind == "model":
+        return {} if args.model is None else {"model_id": args.model}
+    if args.kind == "comparison":
+        return {"model_ids": args.models} if args.models else {}
+    params: dict[str, Any] = {} if args.name is None else {"dataset": args.name}
+    if args.filter:
+        try:
+            params["filter"] = json.loads(args.filter)
+        except json.JSONDecodeError as exc:
+            raise WorkbenchError(f"--filter is not valid JSON: {exc}") from exc
+    return params
+
+
+def _reports_of(workbench: Workbench, kind: str | None = None) -> list[dict[str, Any]]:
+    from workbench.reports import list_reports
+
+    return list_reports(workbench.catalog, kind)
+
+
+def _copy_report(row: dict[str, Any], out: Path) -> str:
+    """Copy the HTML and the executed notebook into ``out``; returns the HTML's new path."""
+    import shutil
+
+    out.mkdir(parents=True, exist_ok=True)
+    for key in ("notebook_path", "html_path"):
+        shutil.copy2(row[key], out / Path(row[key]).name)
+    return str(out / Path(row["html_path"]).name)
+
+
+def _reports(workbench: Workbench, args: argparse.Namespace) -> int:
+    rows = _reports_of(workbench, args.kind)
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("no reports yet: make one with `workbench report model` (or dataset, compare)")
+    for row in rows:
+        params = json.dumps(row["params"], ensure_ascii=False)
+        print(
+            f"{row['id']:>4} {row['kind']:<10} {row['created_at'][:19]}  {params[:40]:<40} {row['html_path']}"
+        )
+    return 0
+
+
+def _scheduler(workbench: Workbench, args: argparse.Namespace) -> int:
+    """Celery beat with a schedule file; or, with --run, one entry now (what a cron line calls)."""
+    from workbench.schedule import load_schedule, run_entry, submit_entry
+
+    settings = workbench.settings
+    entries = {entry.name: entry for entry in load_schedule(Path(args.schedule), settings)}
+    if args.run:
+        missing = [name for name in args.run if name not in entries]
+        if missing:
+            raise WorkbenchError(f"{args.schedule} has no report named {', '.join(missing)}; "
+                                 f"its reports: {', '.join(entries)}")  # fmt: skip
+        failures: list[str] = []
+        for name in args.run:
+            entry = entries[name]
+            if settings.embedded:
+                made, failed = run_entry(workbench.catalog, entry)
+                failures += failed
+                for row in made:
+                    print(f"{name}: {row['kind']} report {row['id']}: {row['html_path']}")
+            else:
+                for job_id in submit_entry(settings, entry):
+                    print(f"{name}: queued as job {job_id}")
+        if failures:
+            raise WorkbenchError("; ".join(failures))
+        return 0
+    if settings.embedded:
+        raise WorkbenchError(
+            "the scheduler is Celery beat and needs a broker (WORKBENCH_BROKER_URL); on the embedded "
+            f"default run entries from cron: workbench scheduler --schedule {args.schedule} --run NAME"
+        )
+    from workbench.schedule import run_beat
+
+    workbench.close()
+    run_beat(settings, list(entries.values()), loglevel=args.loglevel)
+    return 0
+
+
 def _datasets(workbench: Workbench, args: argparse.Namespace) -> int:
     rows = workbench.datasets()
     if args.json:
@@ -520,6 +627,38 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--queues", default="imagery", help="imagery, training, inference (comma-separated)")
     worker.add_argument("--concurrency", type=int, default=1, help="jobs run at once (default: 1)")
     worker.add_argument("--loglevel", default="INFO")
+
+    report = command("report", _report, "make a report: a notebook executed and saved as HTML")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--out", help="also copy the HTML and the executed notebook into this folder")
+    common.add_argument("--keep", type=int, help="reports kept per kind and parameters (default: 10)")
+    common.add_argument("--no-wait", action="store_true", help="queue the report as a job and return")
+    common.add_argument("--json", action="store_true", help="print the report's record as JSON")
+    kinds = report.add_subparsers(required=True, metavar="KIND", dest="kind")
+    model_report = kinds.add_parser(
+        "model", parents=[common], help="metrics, curves, confusion, mistakes and lineage of a model"
+    )
+    model_report.add_argument("model", type=int, nargs="?", help="the model id (default: the newest)")
+    dataset_report = kinds.add_parser(
+        "dataset", parents=[common], help="balance, sizes, attributes, samples, duplicates"
+    )
+    dataset_report.add_argument("name", nargs="?", help="the dataset (default: the newest)")
+    dataset_report.add_argument("--filter", help='a JSON filter, e.g. \'{"split": "test"}\'')
+    compare_report = kinds.add_parser("compare", parents=[common], help="models side by side")
+    compare_report.add_argument("models", type=int, nargs="*", help="model ids (default: the five newest)")
+    compare_report.set_defaults(kind="comparison")
+
+    reports = command("reports", _reports, "list your reports, newest first")
+    reports.add_argument(
+        "--kind", choices=["model", "dataset", "comparison"], help="only reports of this kind"
+    )
+    reports.add_argument("--json", action="store_true")
+
+    scheduler = command("scheduler", _scheduler, "make reports on a schedule (Celery beat; see README)")
+    scheduler.add_argument("--schedule", required=True, help="the schedule file (TOML; see README)")
+    scheduler.add_argument("--run", action="append", metavar="NAME",
+                           help="make this entry's reports now and exit (for cron); repeatable")  # fmt: skip
+    scheduler.add_argument("--loglevel", default="INFO")
 
     listing = command("datasets", _datasets, "list your datasets")
     listing.add_argument("--json", action="store_true")

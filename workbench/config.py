@@ -15,6 +15,9 @@ from pathlib import Path
 from workbench.errors import ConfigError
 
 DEFAULT_DATA_DIR = ".workbench"
+# The report notebooks of a source checkout (an editable install); an installed package points
+# WORKBENCH_REPORT_NOTEBOOKS at its copy (the worker image: /app/notebooks/reports).
+DEFAULT_REPORT_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks" / "reports"
 
 
 @dataclass(frozen=True)
@@ -54,9 +57,14 @@ class Settings:
     user: str = "local"
     limits: Limits = field(default_factory=Limits)
     jobs: JobTimings = field(default_factory=JobTimings)
+    report_notebooks: Path = DEFAULT_REPORT_NOTEBOOKS  # model_report.ipynb, dataset_report.ipynb...
+    report_keep: int = 10  # reports kept per kind and parameters; older ones are deleted
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().absolute())
+        object.__setattr__(self, "report_notebooks", Path(self.report_notebooks).expanduser().absolute())
+        if self.report_keep < 1:
+            raise ConfigError("WORKBENCH_REPORT_KEEP must be at least 1 (the report just made)")
         object.__setattr__(self, "database_url", normalise_database_url(self.database_url))
         if not self.user.strip():
             raise ConfigError("WORKBENCH_USER is empty: set it to a user name or unset it")
@@ -92,6 +100,8 @@ class Settings:
                 stale_seconds=_number(env, "WORKBENCH_JOB_STALE_SECONDS", 60.0),
                 max_deliveries=int(_number(env, "WORKBENCH_JOB_MAX_DELIVERIES", 3)),
             ),
+            report_notebooks=Path(env.get("WORKBENCH_REPORT_NOTEBOOKS") or DEFAULT_REPORT_NOTEBOOKS),
+            report_keep=int(_number(env, "WORKBENCH_REPORT_KEEP", 10)),
         )
 
     def environ(self) -> dict[str, str]:
@@ -105,6 +115,8 @@ class Settings:
             "WORKBENCH_JOB_HEARTBEAT_SECONDS": str(self.jobs.heartbeat_seconds),
             "WORKBENCH_JOB_STALE_SECONDS": str(self.jobs.stale_seconds),
             "WORKBENCH_JOB_MAX_DELIVERIES": str(self.jobs.max_deliveries),
+            "WORKBENCH_REPORT_NOTEBOOKS": str(self.report_notebooks),
+            "WORKBENCH_REPORT_KEEP": str(self.report_keep),
         }
 
 

@@ -33,3 +33,7 @@ class JobError(WorkbenchError):
 
 class AugmentError(WorkbenchError):
     """An augmentation recipe or request is invalid (unknown op, bad parameter, empty view...)."""
+
+
+class ReportError(WorkbenchError):
+    """A report could not be made: an unknown kind or parameter, a failing cell, a dead kernel."""

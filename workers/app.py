@@ -19,7 +19,7 @@ from workbench.catalog import Catalog
 from workbench.catalog.models import Job as JobRow
 from workbench.config import Settings
 from workbench.jobs.kinds import KINDS
-from workbench.jobs.queues import TASKS, celery_config, client_app
+from workbench.jobs.queues import SCHEDULED_REPORTS, TASKS, celery_config, client_app
 from workbench.jobs.reaper import requeue_stale_jobs
 from workbench.jobs.runner import run_job
 
@@ -70,6 +70,19 @@ def predict(self, job_id: str) -> str | None:  # type: ignore[no-untyped-def]
 @app.task(name="workbench.evaluate", bind=True)
 def evaluate(self, job_id: str) -> str | None:  # type: ignore[no-untyped-def]
     return _run(self.request.hostname, job_id)
+
+
+@app.task(name="workbench.report", bind=True)
+def report(self, job_id: str) -> str | None:  # type: ignore[no-untyped-def]
+    return _run(self.request.hostname, job_id)
+
+
+@app.task(name=SCHEDULED_REPORTS[0])
+def scheduled_reports(entry: dict) -> list[str]:  # type: ignore[type-arg]
+    """Sent by Celery beat (``workbench scheduler``): queue the report jobs of one schedule entry."""
+    from workbench.schedule import ScheduleEntry, submit_entry
+
+    return submit_entry(settings, ScheduleEntry.from_message(entry))
 
 
 assert {task for task, _ in TASKS.values()} <= set(app.tasks), "every job kind needs its task"

@@ -34,11 +34,12 @@ SERVICES = {
     "redis",
     "imagery-worker",
     "torch-worker",
+    "beat",
     "jupyterlab",
     "voila",
     "flower",
 }
-WORKBENCH_SERVICES = {"imagery-worker", "torch-worker", "jupyterlab", "voila"}
+WORKBENCH_SERVICES = {"imagery-worker", "torch-worker", "beat", "jupyterlab", "voila"}
 BACKING_SERVICES = {"postgres", "rabbitmq", "redis"}
 NAMED_VOLUMES = {"postgres-data", "rabbitmq-data", "workbench-data"}
 PUBLISHED = {"jupyterlab": 8888, "voila": 8866, "flower": 5555}
@@ -197,6 +198,21 @@ def test_workers_consume_their_queues(config: dict[str, Any]) -> None:
         assert _option(torch, "--concurrency", "-c") == "1"
     voila = " ".join(_as_list(config["services"]["voila"]["command"]))
     assert voila.startswith("voila ") and "notebooks/dashboard.ipynb" in voila
+
+
+def test_beat_runs_the_report_schedule_as_the_notebooks_user(config: dict[str, Any]) -> None:
+    beat = config["services"]["beat"]
+    assert _as_list(beat["command"])[:2] == ["workbench", "scheduler"]
+    schedule = _option(_as_list(beat["command"]), "--schedule")
+    assert (str(ROOT / "docker" / "reports.toml"), schedule) in _mounts(beat)
+    assert (
+        beat["environment"]["WORKBENCH_USER"]
+        == config["services"]["jupyterlab"]["environment"]["WORKBENCH_USER"]
+    )
+    for name in WORKBENCH_SERVICES:  # where every container finds the report notebooks
+        assert (
+            config["services"][name]["environment"]["WORKBENCH_REPORT_NOTEBOOKS"] == "/app/notebooks/reports"
+        )
 
 
 def test_credentials_come_only_from_variables(config: dict[str, Any], rendered: str) -> None:

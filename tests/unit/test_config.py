@@ -46,3 +46,12 @@ def test_overriding_the_data_dir_moves_the_embedded_catalog(tmp_path: Path) -> N
 def test_bad_settings_say_what_to_fix(variables: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(variables)
+
+
+def test_report_settings_travel_to_workers(tmp_path: Path) -> None:
+    settings = Settings.from_env({"WORKBENCH_REPORT_NOTEBOOKS": str(tmp_path), "WORKBENCH_REPORT_KEEP": "3"})
+    assert (settings.report_notebooks, settings.report_keep) == (tmp_path, 3)
+    assert Settings.from_env(settings.environ()) == settings
+    assert Settings.from_env({}).report_notebooks == Path(__file__).parents[2] / "notebooks" / "reports"
+    with pytest.raises(ConfigError, match="WORKBENCH_REPORT_KEEP must be at least 1"):
+        Settings.from_env({"WORKBENCH_REPORT_KEEP": "0"})

@@ -72,7 +72,14 @@ def evaluate(ctx: JobContext) -> dict[str, Any]:
     return evaluate_job(ctx)
 
 
+def report(ctx: JobContext) -> dict[str, Any]:
+    """A report notebook executed by papermill, kept as HTML (see workbench.reports)."""
+    from workbench.reports import report_job
+
+    return report_job(ctx)
+
+
 KINDS: dict[str, JobFunction] = {
     "ping": ping, "ingest": ingest_job, "augment": augment, "train": train, "predict": predict,
-    "evaluate": evaluate,
+    "evaluate": evaluate, "report": report,
 }  # fmt: skip

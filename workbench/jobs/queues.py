@@ -22,7 +22,11 @@ TASKS: dict[str, tuple[str, str]] = {
     "train": ("workbench.train", "training"),
     "predict": ("workbench.predict", "inference"),
     "evaluate": ("workbench.evaluate", "inference"),
+    # CPU, Pillow and matplotlib, minutes at most: never behind hours of training (docs/decisions.md).
+    "report": ("workbench.report", "imagery"),
 }
+# Celery beat's task: submits the report jobs of one schedule entry (workbench.schedule).
+SCHEDULED_REPORTS = ("workbench.scheduled_reports", "imagery")
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -40,7 +44,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         "task_queues": [Queue(name, durable=True) for name in QUEUES],
         "task_default_queue": "imagery",
-        "task_routes": {task: {"queue": queue} for task, queue in TASKS.values()},
+        "task_routes": {task: {"queue": queue} for task, queue in [*TASKS.values(), SCHEDULED_REPORTS]},
         "task_default_delivery_mode": "persistent",
         "broker_connection_retry_on_startup": True,
         "broker_heartbeat": 30,
