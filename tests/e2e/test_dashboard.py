@@ -248,3 +248,49 @@ def test_a_200_mb_zip_ingests_from_a_path_on_the_server(settings: Settings, tmp_
         expect(page.locator(".workbench-dataset-choice select")).to_contain_text(
             f"large ({n:,} images, 2 labels)"
         )
+
+
+def test_a_person_previews_an_augmentation_makes_the_dataset_and_opens_a_report(
+    settings: Settings, tmp_path: Path, digit_files: list[tuple[Path, str]]
+) -> None:
+    from playwright.sync_api import expect
+
+    folder = tmp_path / "folder"
+    for path, label in digit_files[:120]:
+        (folder / label).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, folder / label / path.name)
+    bench = Workbench(settings)
+    bench.ingest(folder, "digits")
+    bench.close()
+    with dashboard(settings, tmp_path / "home") as served, chromium() as browser:
+        page = new_page(browser)
+        page.goto(served.url + "?dataset=digits")
+        expect(page.locator(".workbench-dataset-choice select")).to_contain_text("digits (120 images")
+
+        open_tab(page, "Augment")
+        page.locator(".workbench-recipe textarea").fill('{"rotate": 20, "nonsense": 1}')
+        page.get_by_role("button", name="Preview").click()
+        expect(status(page, "augment")).to_contain_text("nonsense", timeout=60 * SECONDS)  # names the bad op
+        page.locator(".workbench-recipe textarea").fill('{"rotate": 20, "blur": 0.5}')
+        page.get_by_role("button", name="Preview").click()
+        expect(status(page, "augment")).to_contain_text("preview: 6 images", timeout=60 * SECONDS)
+        expect(page.locator(".workbench-augment-preview")).to_have_attribute("src", re.compile("^blob:"))
+        page.locator(".workbench-augment-name input").fill("digits-rotated")
+        page.get_by_role("button", name="Create dataset").click()
+        expect(status(page, "augment")).to_contain_text(
+            "'digits-rotated' made: 240 images", timeout=300 * SECONDS
+        )
+        expect(page.locator(".workbench-dataset-choice select")).to_contain_text("digits-rotated (240 images")
+        page.screenshot(path=str(tmp_path / "augment.png"), full_page=True)
+
+        open_tab(page, "Reports")
+        page.get_by_role("button", name="Make report").click()
+        expect(status(page, "reports")).to_contain_text(
+            re.compile(r"report \d+ ready"), timeout=300 * SECONDS
+        )
+        page.get_by_role("button", name="Open").click()
+        link = page.locator("a.workbench-report-link")
+        expect(link).to_be_visible()
+        response = page.request.get(served.url + link.get_attribute("href"))
+        assert response.status == 200 and "<html" in response.text()
+        page.screenshot(path=str(tmp_path / "reports.png"), full_page=True)

@@ -8,16 +8,18 @@ from pathlib import Path
 import ipywidgets as widgets
 
 from workbench.api import Workbench
+from workbench.widgets.augment import AugmentPanel
 from workbench.widgets.datasets import DatasetPicker
 from workbench.widgets.filters import FilterPanel
 from workbench.widgets.gallery import Gallery
 from workbench.widgets.models import ModelsPanel
 from workbench.widgets.predict import PredictPanel
+from workbench.widgets.reports import ReportsPanel
 from workbench.widgets.state import DashboardState
 from workbench.widgets.stats import StatsPanel
 from workbench.widgets.training import TrainingPanel
 
-TABS = ("Data", "Train", "Models", "Predict")
+TABS = ("Data", "Augment", "Train", "Models", "Predict", "Reports")
 
 
 class Dashboard(widgets.VBox):
@@ -39,9 +41,11 @@ class Dashboard(widgets.VBox):
         self.filters = FilterPanel(self.state)
         self.gallery = Gallery(self.state)
         self.stats = StatsPanel(self.state)
+        self.augment = AugmentPanel(self.state)
         self.training = TrainingPanel(self.state)
         self.models = ModelsPanel(self.state, downloads, downloads_url)
         self.predict = PredictPanel(self.state)
+        self.reports = ReportsPanel(self.state, downloads, downloads_url)
         explore = widgets.Tab(
             [self.gallery, self.stats], titles=("Images", "Statistics"), layout=widgets.Layout(width="100%")
         )
@@ -51,7 +55,8 @@ class Dashboard(widgets.VBox):
                 explore,
             ]
         )
-        self.tabs = widgets.Tab([data, self.training, self.models, self.predict], titles=TABS)
+        panels = [data, self.augment, self.training, self.models, self.predict, self.reports]
+        self.tabs = widgets.Tab(panels, titles=TABS)
         self.tabs.add_class("workbench-tabs")
         super().__init__(
             [widgets.HTML("<h2 style='margin:4px 0'>workbench</h2>"), self.tabs],

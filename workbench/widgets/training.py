@@ -42,6 +42,7 @@ class TrainingPanel(widgets.VBox):
         self.image_size = widgets.Dropdown(options=[32, 64, 96, 128, 224], value=32, description="Image size")
         self.lr = widgets.FloatLogSlider(value=2e-3, base=10, min=-5, max=-1, description="Learning rate")
         self.hflip = widgets.Checkbox(value=False, description="mirrored copies (not for digits or text)")
+        self.augmented = widgets.Checkbox(value=False, description="add the dataset's augmented copies")
         self.start = widgets.Button(description="Start training", icon="play", button_style="success")
         self.start.add_class("workbench-start-training")
         self.status = Status("training")
@@ -53,7 +54,7 @@ class TrainingPanel(widgets.VBox):
         super().__init__(
             [
                 widgets.HBox([self.arch, self.epochs, self.image_size]),
-                widgets.HBox([self.lr, self.hflip]),
+                widgets.HBox([self.lr, self.hflip, self.augmented]),
                 self.start,
                 self.status,
                 self.job_area,
@@ -71,7 +72,7 @@ class TrainingPanel(widgets.VBox):
             return
         job = self.state.workbench.train(
             view, arch=self.arch.value, epochs=self.epochs.value, image_size=self.image_size.value,
-            lr=self.lr.value, hflip=self.hflip.value,
+            lr=self.lr.value, hflip=self.hflip.value, augmented=self.augmented.value,
         )  # fmt: skip
         self.attach(job)
 

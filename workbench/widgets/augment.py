@@ -1,0 +1,88 @@
+"""Augment the current view: write a recipe, see it on a few images at once, then make a derived
+dataset as a job (its images linked to their sources, the recipe and seed stored)."""
+
+from __future__ import annotations
+
+import json
+
+import ipywidgets as widgets
+
+from workbench.errors import AugmentError
+from workbench.jobs.records import SUCCEEDED, JobInfo
+from workbench.jobs.widget import JobWidget
+from workbench.widgets.common import Status, figure_png, guarded
+from workbench.widgets.state import DashboardState, follow
+
+DEFAULT_RECIPE = {
+    "hflip": 0.5,
+    "rotate": 15,
+    "color_jitter": 0.2,
+    "random_resized_crop": {"scale": [0.7, 1.0]},
+}
+
+
+class AugmentPanel(widgets.VBox):
+    def __init__(self, state: DashboardState) -> None:
+        self.state = state
+        self.recipe = widgets.Textarea(
+            value=json.dumps(DEFAULT_RECIPE, indent=1), description="Recipe",
+            layout=widgets.Layout(width="520px", height="140px"),
+        )  # fmt: skip
+        self.recipe.add_class("workbench-recipe")
+        self.seed = widgets.BoundedIntText(value=0, min=0, max=2**31 - 1, description="Seed")
+        self.copies = widgets.BoundedIntText(value=2, min=1, max=50, description="Copies")
+        self.name = widgets.Text(placeholder="new dataset name", description="Name")
+        self.name.add_class("workbench-augment-name")
+        self.preview_button = widgets.Button(description="Preview", icon="eye")
+        self.create = widgets.Button(description="Create dataset", icon="clone", button_style="success")
+        self.status = Status("augment")
+        self.preview = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.preview.add_class("workbench-augment-preview")
+        self.job_area = widgets.VBox()
+        self.preview_button.on_click(guarded(self.status)(lambda _: self._preview()))
+        self.create.on_click(guarded(self.status)(lambda _: self._create()))
+        super().__init__(
+            [
+                self.recipe,
+                widgets.HBox([self.seed, self.copies]),
+                widgets.HBox([self.name, self.preview_button, self.create]),
+                self.status,
+                self.job_area,
+                self.preview,
+            ]
+        )
+
+    def _parsed(self) -> dict:
+        try:
+            return json.loads(self.recipe.value)
+        except json.JSONDecodeError as exc:
+            raise AugmentError(f"the recipe is not valid JSON: {exc}") from exc
+
+    def _view(self):  # type: ignore[no-untyped-def]
+        view = self.state.view()
+        if view is None:
+            raise AugmentError("choose or bring a dataset first (Data tab)")
+        return view
+
+    def _preview(self) -> None:
+        view = self._view()
+        self.preview.value = figure_png(view.augment_preview(self._parsed(), n=6, seed=self.seed.value))
+        self.status.ok(f"preview: 6 images of {view.dataset!r} before and after")
+
+    def _create(self) -> None:
+        name = self.name.value.strip()
+        view = self._view()
+        job = view.augment(self._parsed(), copies=self.copies.value, seed=self.seed.value, name=name)
+        self.job_area.children = [JobWidget(job)]
+        self.status.busy(f"writing {self.copies.value} copies of {view.count():,} images into {name!r}…")
+        follow(job, lambda info: self._reading(info, name))
+
+    def _reading(self, info: JobInfo, name: str) -> None:
+        if not info.finished:
+            return
+        if info.state == SUCCEEDED:
+            made = (info.result or {}).get("images")
+            self.status.ok(f"dataset {name!r} made" + (f": {made:,} images" if made is not None else ""))
+            self.state.datasets_changed += 1
+        else:
+            self.status.error(f"augmentation {info.state}: {info.error or info.message}")
