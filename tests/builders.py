@@ -8,6 +8,7 @@ import struct
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -151,3 +152,16 @@ def fashion_catalogue(root: Path, n: int = 12) -> tuple[Path, Path]:
             }
         )
     return images, styles_csv(root / "styles.csv", rows)
+
+
+def digits_workbench(root: Path, jobs: Any) -> Any:
+    """A Workbench on the embedded default under ``root`` with scikit-learn's digits ingested
+    (labels from the CSV, a seeded 0.8/0.1/0.1 split): what the training and report tests share."""
+    from workbench.api import Workbench
+    from workbench.config import Settings
+    from workbench.demo import write_digits
+
+    bench = Workbench(Settings(data_dir=root / "data", user="tester", jobs=jobs))
+    images, labels = write_digits(root / "source")
+    bench.ingest(images, "digits", labels_csv=labels, label_column="digit", split="0.8,0.1,0.1", seed=0)
+    return bench

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from workbench.api import Workbench
-from workbench.config import Settings
+from workbench.config import JobTimings, Settings
+
+if TYPE_CHECKING:
+    from tests.services import Worker
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "WORKBENCH_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -119,3 +123,61 @@ def env_for(settings: Settings) -> dict[str, str]:
     if settings.database_url:
         env["WORKBENCH_DATABASE_URL"] = settings.database_url
     return env
+
+
+# Short job timings for tests that kill workers: a lost job is seen in seconds, not a minute.
+FAST_JOBS = JobTimings(heartbeat_seconds=0.5, stale_seconds=3.0, max_deliveries=3)
+
+
+@pytest.fixture
+def broker_url() -> Iterator[str]:
+    """A throwaway RabbitMQ vhost (deleted after), with Redis checked to be up."""
+    from tests import services
+
+    try:
+        services.check_redis()
+        vhost = services.throwaway_vhost()
+        url = vhost.__enter__()
+    except Exception as exc:
+        _unavailable("RabbitMQ/Redis", exc)
+    try:
+        yield url
+    finally:
+        vhost.__exit__(None, None, None)
+
+
+@pytest.fixture
+def job_settings(postgres_url: str, broker_url: str, tmp_path: Path) -> Settings:
+    """The distributed setup: the real Postgres (tables emptied), RabbitMQ and Redis."""
+    from tests import services
+
+    _empty_tables(postgres_url)
+    services.flush_test_redis()
+    return Settings(
+        data_dir=tmp_path / "data", database_url=postgres_url, broker_url=broker_url,
+        result_backend=services.REDIS_URL, user="tester", jobs=FAST_JOBS,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def bench(job_settings: Settings) -> Iterator[Workbench]:
+    workbench = Workbench(job_settings)
+    yield workbench
+    workbench.close()
+
+
+@pytest.fixture
+def start_worker(job_settings: Settings, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    """Start real Celery workers on ``job_settings``; all are stopped at the end of the test."""
+    from tests.services import Worker
+
+    started: list[Worker] = []
+
+    def start(**options: object) -> Worker:
+        worker = Worker(job_settings, tmp_path / f"worker{len(started)}.log", **options)  # type: ignore[arg-type]
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()

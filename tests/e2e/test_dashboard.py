@@ -3,7 +3,6 @@ clicking through it as a person would, on the embedded default (SQLite and the l
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 import re
@@ -21,7 +20,6 @@ from tests import services
 from tests.e2e.browser import chromium, dashboard
 from workbench.api import Workbench
 from workbench.config import Settings
-from workbench.demo import write_digits
 
 pytestmark = pytest.mark.slow
 TABS = ("Data", "Train", "Models", "Predict")
@@ -33,14 +31,6 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
     settings = Settings(data_dir=tmp_path / "data", database_url="", user="tester")
     yield settings
     services.kill_local_worker(settings)
-
-
-@pytest.fixture(scope="module")
-def digit_files(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, str]]:
-    """The digits as files with their labels, and nothing else."""
-    images, labels_csv = write_digits(tmp_path_factory.mktemp("digits"))
-    with labels_csv.open() as handle:
-        return [(images / f"{row['id']}.png", row["digit"]) for row in csv.DictReader(handle)]
 
 
 def image_folder_zip(files: list[tuple[Path, str]], target: Path) -> Path:
@@ -68,6 +58,19 @@ def upload(page, button: str, path: Path) -> None:  # type: ignore[no-untyped-de
     chooser.value.set_files(str(path))
 
 
+def ingest_zip(page, archive: Path, name: str, expected: str) -> None:  # type: ignore[no-untyped-def]
+    """Upload ``archive`` through the Data tab, ingest it as ``name``, wait for ``expected``."""
+    from playwright.sync_api import expect
+
+    upload(page, "Zip of images", archive)
+    expect(page.get_by_role("button", name=re.compile(r"Zip of images \(1\)"))).to_be_visible(
+        timeout=120 * SECONDS
+    )
+    page.locator(".workbench-new-name input").fill(name)
+    page.get_by_role("button", name="Ingest").click()
+    expect(status(page, "datasets")).to_contain_text(expected, timeout=600 * SECONDS)
+
+
 def status(page, panel: str):  # type: ignore[no-untyped-def]
     return page.locator(f".workbench-status-{panel}")
 
@@ -85,11 +88,7 @@ def test_a_person_uploads_filters_trains_judges_predicts_and_downloads(
         page.goto(served.url)
         expect(page.locator(".workbench-tabs")).to_be_visible(timeout=120 * SECONDS)
 
-        upload(page, "Zip of images", archive)
-        expect(page.get_by_role("button", name=re.compile(r"Zip of images \(1\)"))).to_be_visible()
-        page.locator(".workbench-new-name input").fill("digits")
-        page.get_by_role("button", name="Ingest").click()
-        expect(status(page, "datasets")).to_contain_text("600 images ingested", timeout=180 * SECONDS)
+        ingest_zip(page, archive, "digits", "600 images ingested")
         expect(page.locator(".workbench-dataset-choice select")).to_contain_text(
             "digits (600 images, 10 labels)"
         )
@@ -165,15 +164,17 @@ def test_a_reload_mid_training_finds_the_job_and_its_progress_again(
         job = bench.jobs.list(kind="train")[0]
         services.until(lambda: bench.jobs.get(job.id).info().progress > 0, 180, "training progress")
 
+        waiting = bench.jobs.submit("ping", {"steps": 1})  # queued behind the training
         page.reload()
         expect(page.locator(".workbench-tabs")).to_be_visible(timeout=120 * SECONDS)
+        expect(page.locator(".workbench-under-way")).to_contain_text(waiting.id[:12])  # other jobs too
         open_tab(page, "Train")
         title = page.locator(".workbench-training .workbench-job-state").locator("xpath=..")
         expect(title).to_contain_text(job.id[:12], timeout=60 * SECONDS)
         expect(page.locator(".workbench-training .workbench-job-state")).to_have_text("running")
         expect(title).to_contain_text(re.compile(r"running [1-9]\d*%"), timeout=120 * SECONDS)
 
-        page.get_by_role("button", name="Abort").click()
+        page.locator(".workbench-training").get_by_role("button", name="Abort").click()
         expect(page.locator(".workbench-training .workbench-job-state")).to_have_text(
             "aborted", timeout=180 * SECONDS
         )
@@ -223,13 +224,7 @@ def test_a_zip_over_the_websocket_default_uploads_from_the_browser(
         page = new_page(browser)
         page.goto(served.url)
         expect(page.locator(".workbench-tabs")).to_be_visible(timeout=120 * SECONDS)
-        upload(page, "Zip of images", tmp_path / "big.zip")
-        expect(page.get_by_role("button", name=re.compile(r"Zip of images \(1\)"))).to_be_visible(
-            timeout=120 * SECONDS
-        )
-        page.locator(".workbench-new-name input").fill("big")
-        page.get_by_role("button", name="Ingest").click()
-        expect(status(page, "datasets")).to_contain_text(f"{n:,} images ingested", timeout=600 * SECONDS)
+        ingest_zip(page, tmp_path / "big.zip", "big", f"{n:,} images ingested")
 
 
 def test_a_200_mb_zip_ingests_from_a_path_on_the_server(settings: Settings, tmp_path: Path) -> None:
@@ -294,3 +289,11 @@ def test_a_person_previews_an_augmentation_makes_the_dataset_and_opens_a_report(
         response = page.request.get(served.url + link.get_attribute("href"))
         assert response.status == 200 and "<html" in response.text()
         page.screenshot(path=str(tmp_path / "reports.png"), full_page=True)
+
+        page.goto(served.url + "?dataset=digits-rotated")  # a link into a live view opens on it
+        chosen = page.locator(".workbench-dataset-choice select")
+        expect(chosen).to_contain_text("digits-rotated", timeout=120 * SECONDS)
+        assert chosen.evaluate("s => s.options[s.selectedIndex].text").startswith(
+            "digits-rotated (240 images"
+        )
+        expect(status(page, "gallery")).to_contain_text("(240 images)")

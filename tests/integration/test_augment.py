@@ -14,11 +14,11 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 
 from tests import builders, services
-from tests.integration.test_jobs import bench, broker_url, job_settings, start_worker  # noqa: F401
+from tests.conftest import FAST_JOBS as FAST
 from workbench.api import Workbench
 from workbench.augment import Recipe
 from workbench.catalog import Dataset, Image
-from workbench.config import JobTimings, Settings
+from workbench.config import Settings
 from workbench.derive import augment_view, check_request
 from workbench.derive.chunk import augment_chunk
 from workbench.errors import AugmentError
@@ -26,7 +26,6 @@ from workbench.views.preview import preview_copies
 
 RECIPE = {"hflip": 0.5, "rotate": 15, "color_jitter": 0.2, "random_resized_crop": {"scale": [0.7, 1.0]},
           "cutout": 0.3}  # fmt: skip
-FAST = JobTimings(heartbeat_seconds=0.5, stale_seconds=3.0, max_deliveries=3)
 
 
 def fashion(workbench: Workbench, tmp_path: Path, n: int = 12) -> None:
@@ -287,8 +286,8 @@ def test_an_aborted_augmentation_leaves_nothing(embedded: Workbench, tmp_path: P
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_the_imagery_worker_makes_the_bytes_this_process_makes_and_survives_a_kill(
-    bench: Workbench,  # noqa: F811
-    start_worker,  # noqa: F811
+    bench: Workbench,
+    start_worker,
     tmp_path: Path,
 ) -> None:
     folder = builders.image_folder(tmp_path / "pets", {"cat": 1200, "dog": 800}, fmt="JPEG")

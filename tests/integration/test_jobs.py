@@ -9,67 +9,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import builders, services
-from tests.conftest import _unavailable
+from tests.conftest import FAST_JOBS as FAST
 from workbench.api import Workbench
-from workbench.config import JobTimings, Settings
 from workbench.errors import JobError
 from workbench.jobs import Job
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-FAST = JobTimings(heartbeat_seconds=0.5, stale_seconds=3.0, max_deliveries=3)
-
-
-@pytest.fixture
-def broker_url() -> Iterator[str]:
-    try:
-        services.check_redis()
-        vhost = services.throwaway_vhost()
-        url = vhost.__enter__()
-    except Exception as exc:
-        _unavailable("RabbitMQ/Redis", exc)
-    try:
-        yield url
-    finally:
-        vhost.__exit__(None, None, None)
-
-
-@pytest.fixture
-def job_settings(postgres_url: str, broker_url: str, tmp_path: Path) -> Settings:
-    from tests.conftest import _empty_tables
-
-    _empty_tables(postgres_url)
-    services.flush_test_redis()
-    return Settings(
-        data_dir=tmp_path / "data", database_url=postgres_url, broker_url=broker_url,
-        result_backend=services.REDIS_URL, user="tester", jobs=FAST,
-    )  # fmt: skip
-
-
-@pytest.fixture
-def bench(job_settings: Settings) -> Iterator[Workbench]:
-    workbench = Workbench(job_settings)
-    yield workbench
-    workbench.close()
-
-
-@pytest.fixture
-def start_worker(job_settings: Settings, tmp_path: Path) -> Iterator[Callable[..., services.Worker]]:
-    started: list[services.Worker] = []
-
-    def start(**options: object) -> services.Worker:
-        worker = services.Worker(job_settings, tmp_path / f"worker{len(started)}.log", **options)  # type: ignore[arg-type]
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
 
 
 def test_progress_is_seen_at_several_values_then_the_job_succeeds(bench: Workbench, start_worker) -> None:

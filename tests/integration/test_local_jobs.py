@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests import builders, services
+from tests.conftest import FAST_JOBS as FAST
 from workbench.api import Workbench
-from workbench.config import JobTimings, Settings
+from workbench.config import Settings
 
 pytestmark = pytest.mark.slow
-FAST = JobTimings(heartbeat_seconds=0.5, stale_seconds=3.0, max_deliveries=3)
 
 
 @pytest.fixture

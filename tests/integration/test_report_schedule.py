@@ -8,19 +8,16 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import builders, services
-from tests.conftest import _empty_tables, _unavailable
 from workbench.api import Workbench
-from workbench.config import JobTimings, Settings
+from workbench.config import Settings
 from workbench.reports import list_reports
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-FAST = JobTimings(heartbeat_seconds=0.5, stale_seconds=3.0, max_deliveries=3)
 SCHEDULE = """
 [[report]]
 name = "pets-often"
@@ -32,24 +29,11 @@ keep = 2
 
 
 @pytest.fixture
-def job_settings(postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+def job_settings(job_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """conftest's distributed setup, with the report kernels' runtime files under tmp_path."""
     for name in ("JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR"):  # kernels write here, not under $HOME
         monkeypatch.setenv(name, str(tmp_path / name.lower()))
-    try:
-        services.check_redis()
-        vhost = services.throwaway_vhost()
-        broker_url = vhost.__enter__()
-    except Exception as exc:
-        _unavailable("RabbitMQ/Redis", exc)
-    _empty_tables(postgres_url)
-    services.flush_test_redis()
-    try:
-        yield Settings(
-            data_dir=tmp_path / "data", database_url=postgres_url, broker_url=broker_url,
-            result_backend=services.REDIS_URL, user="tester", jobs=FAST,
-        )  # fmt: skip
-    finally:
-        vhost.__exit__(None, None, None)
+    return job_settings
 
 
 def _scheduler(settings: Settings, schedule: Path, log: Path) -> subprocess.Popen[bytes]:

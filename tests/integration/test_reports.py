@@ -23,10 +23,10 @@ from typing import Any
 import nbformat
 import pytest
 
-from tests import services
+from tests import builders, services
+from tests.conftest import FAST_JOBS as FAST
 from workbench.api import Workbench
-from workbench.config import JobTimings, Settings
-from workbench.demo import write_digits
+from workbench.config import Settings
 from workbench.errors import ReportError
 from workbench.reports import REPORTS, list_reports, report_html_path, run_report, submit_report
 from workbench.training import get_model, set_published
@@ -35,7 +35,6 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks" / "reports"
 FIXTURES = REPO / "tests" / "fixtures" / "notebooks"
-FAST = JobTimings(heartbeat_seconds=0.5, stale_seconds=3.0, max_deliveries=3)
 # An embedded PNG. nbconvert re-serializes the page with sorted attributes (alt, class, src), so
 # not literally '<img src="data:image/png;base64,'; figure outputs carry a class, thumbnails none.
 PNG = re.compile(r'<img\b[^>]*\bsrc="data:image/png;base64,[A-Za-z0-9+/]{100}')
@@ -62,9 +61,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def digits(home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workbench]:
     root = tmp_path_factory.mktemp("digits")
-    bench = Workbench(Settings(data_dir=root / "data", user="tester", jobs=FAST))
-    images, csv = write_digits(root / "source")
-    bench.ingest(images, "digits", labels_csv=csv, label_column="digit", split="0.8,0.1,0.1", seed=0)
+    bench = builders.digits_workbench(root, FAST)
     yield bench
     bench.close()
     services.kill_local_worker(bench.settings)

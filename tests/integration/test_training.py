@@ -16,20 +16,16 @@ from typing import Any
 import pytest
 
 from tests import builders, services
+from tests.conftest import FAST_JOBS as FAST
 from workbench.api import Workbench
-from workbench.config import JobTimings, Settings
-from workbench.demo import write_digits
 
 pytestmark = pytest.mark.slow
-FAST = JobTimings(heartbeat_seconds=0.5, stale_seconds=3.0, max_deliveries=3)
 
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workbench]:
     root = tmp_path_factory.mktemp("digits")
-    bench = Workbench(Settings(data_dir=root / "data", user="tester", jobs=FAST))
-    images, csv = write_digits(root / "source")
-    bench.ingest(images, "digits", labels_csv=csv, label_column="digit", split="0.8,0.1,0.1", seed=0)
+    bench = builders.digits_workbench(root, FAST)
     yield bench
     bench.close()
     services.kill_local_worker(bench.settings)

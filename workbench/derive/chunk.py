@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from workbench.augment import Augmented, Recipe, augment_copies, decode
 from workbench.catalog import Catalog, Image
 from workbench.catalog.bulk import insert_images
 from workbench.errors import AugmentError
-from workbench.ingest.chunk import die_with_parent
+from workbench.ingest.chunk import die_with_parent, existing_hashes, map_chunks
 from workbench.storage import THUMBNAIL_SIZE, BlobStore
 from workbench.views import ImageRecord
 
@@ -108,14 +107,7 @@ class CopyPool:
 
     def run_all(self, chunks: Iterable[list[tuple[int, str, str]]]) -> Iterator[list[Made | Failed]]:
         """Each chunk's results in order, the next chunk already being made meanwhile."""
-        pending: deque[Iterator[list[Made | Failed]]] = deque()
-        for chunk in chunks:
-            parts = [chunk[i : i + self._per_task] for i in range(0, len(chunk), self._per_task)]
-            pending.append(self._executor.map(_run_in_worker, parts))
-            if len(pending) > 1:
-                yield [made for part in pending.popleft() for made in part]
-        while pending:
-            yield [made for part in pending.popleft() for made in part]
+        return map_chunks(self._executor, _run_in_worker, chunks, self._per_task)
 
     def close(self) -> None:
         self._executor.shutdown(cancel_futures=True)
@@ -163,7 +155,7 @@ def insert_made(
         copies.append(entry)
         if entry.new_blob:
             result.new_blobs.append(entry.sha256)
-    existing = _existing(catalog, dataset_id, [c.sha256 for c in copies])
+    existing = existing_hashes(catalog, dataset_id, [c.sha256 for c in copies])
     rows = [_row(catalog, dataset_id, sources[c.source_id], c) for c in copies if c.sha256 not in existing]
     with catalog.transaction() as session:
         result.inserted = insert_images(session, rows)
@@ -191,11 +183,3 @@ def _row(catalog: Catalog, dataset_id: int, source: ImageRecord, made: Made) -> 
         "bytes": made.bytes, "original_name": f"{source.original_name}#aug{made.copy}",
         "attributes": source.attributes, "source_image_id": source.id,
     }  # fmt: skip
-
-
-def _existing(catalog: Catalog, dataset_id: int, hashes: list[str]) -> set[str]:
-    if not hashes:
-        return set()
-    with catalog.sessions() as session:
-        query = select(Image.sha256).where(Image.dataset_id == dataset_id, Image.sha256.in_(hashes))
-        return set(session.scalars(query))

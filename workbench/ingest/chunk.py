@@ -15,11 +15,11 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 
@@ -30,6 +30,9 @@ from workbench.ingest.items import Item, SkipFile, Skipped
 from workbench.ingest.probe import probe
 from workbench.ingest.sources import FileReader
 from workbench.storage import BlobStore
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -98,22 +101,31 @@ class PreparePool:
         )
 
     def run_all(self, chunks: Iterable[list[Item]]) -> Iterator[list[Prepared | Skipped]]:
-        """Each chunk's results, in order, while the next chunk is already being prepared.
-
-        One chunk of lookahead keeps both cores busy during the caller's insert; more would only
-        write blobs an undo cannot know about if the caller fails.
-        """
-        pending: deque[Iterator[list[Prepared | Skipped]]] = deque()
-        for chunk in chunks:
-            parts = [chunk[i : i + self.SUB_BATCH] for i in range(0, len(chunk), self.SUB_BATCH)]
-            pending.append(self._executor.map(_prepare_in_worker, parts))
-            if len(pending) > 1:
-                yield [result for part in pending.popleft() for result in part]
-        while pending:
-            yield [result for part in pending.popleft() for result in part]
+        """Each chunk's results, in order, while the next chunk is already being prepared."""
+        return map_chunks(self._executor, _prepare_in_worker, chunks, self.SUB_BATCH)
 
     def close(self) -> None:
         self._executor.shutdown(cancel_futures=True)
+
+
+def map_chunks(
+    executor: ProcessPoolExecutor, function: Callable[[list[T]], list[R]], chunks: Iterable[list[T]],
+    per_task: int,
+) -> Iterator[list[R]]:  # fmt: skip
+    """``function`` over each chunk in tasks of ``per_task`` items; each chunk's results in order.
+
+    One chunk of lookahead keeps both cores busy during the caller's insert; more would only
+    write blobs an undo cannot know about if the caller fails.
+    """
+    pending: deque[Iterator[list[R]]] = deque()
+    for chunk in chunks:
+        pending.append(
+            executor.map(function, [chunk[i : i + per_task] for i in range(0, len(chunk), per_task)])
+        )
+        if len(pending) > 1:
+            yield [result for part in pending.popleft() for result in part]
+    while pending:
+        yield [result for part in pending.popleft() for result in part]
 
 
 _worker_preparer: ImagePreparer | None = None
@@ -166,7 +178,7 @@ def insert_prepared(catalog: Catalog, dataset_id: int, prepared: list[Prepared |
         else:
             unique[entry.row["sha256"]] = entry
 
-    existing = _existing(catalog, dataset_id, list(unique))
+    existing = existing_hashes(catalog, dataset_id, list(unique))
     result.duplicates += len(existing)
     rows = [
         {**entry.row, "dataset_id": dataset_id, "owner": catalog.user}
@@ -182,7 +194,8 @@ def insert_prepared(catalog: Catalog, dataset_id: int, prepared: list[Prepared |
     return result
 
 
-def _existing(catalog: Catalog, dataset_id: int, hashes: list[str]) -> set[str]:
+def existing_hashes(catalog: Catalog, dataset_id: int, hashes: list[str]) -> set[str]:
+    """Which of ``hashes`` the dataset holds already (a redelivered chunk skips them)."""
     if not hashes:
         return set()
     with catalog.sessions() as session:

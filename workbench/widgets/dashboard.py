@@ -8,6 +8,8 @@ from pathlib import Path
 import ipywidgets as widgets
 
 from workbench.api import Workbench
+from workbench.jobs import QUEUED, RUNNING
+from workbench.jobs.widget import JobWidget
 from workbench.widgets.augment import AugmentPanel
 from workbench.widgets.datasets import DatasetPicker
 from workbench.widgets.filters import FilterPanel
@@ -59,6 +61,17 @@ class Dashboard(widgets.VBox):
         self.tabs = widgets.Tab(panels, titles=TABS)
         self.tabs.add_class("workbench-tabs")
         super().__init__(
-            [widgets.HTML("<h2 style='margin:4px 0'>workbench</h2>"), self.tabs],
+            [widgets.HTML("<h2 style='margin:4px 0'>workbench</h2>"), self._under_way(), self.tabs],
             layout=widgets.Layout(width="100%"),
         )
+
+    def _under_way(self) -> widgets.VBox:
+        """Jobs still queued or running when the page opened (a reload, another tab): followed
+        live again. Training is shown with its curves in the Train tab instead."""
+        jobs = self.state.workbench.jobs
+        found = [
+            info for state in (RUNNING, QUEUED) for info in jobs.list(state=state) if info.kind != "train"
+        ]
+        box = widgets.VBox([JobWidget(jobs.get(info.id)) for info in found])
+        box.add_class("workbench-under-way")
+        return box
