@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from urllib.parse import parse_qs
 
-ALLOWED_PARAMETERS = ("dataset", "model")
+ALLOWED_PARAMETERS = ("dataset",)
 
 
 def page_parameters() -> dict[str, str]:
