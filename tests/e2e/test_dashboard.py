@@ -293,7 +293,8 @@ def test_a_person_previews_an_augmentation_makes_the_dataset_and_opens_a_report(
         page.goto(served.url + "?dataset=digits-rotated")  # a link into a live view opens on it
         chosen = page.locator(".workbench-dataset-choice select")
         expect(chosen).to_contain_text("digits-rotated", timeout=120 * SECONDS)
-        assert chosen.evaluate("s => s.options[s.selectedIndex].text").startswith(
-            "digits-rotated (240 images"
-        )
+        selected = chosen.evaluate("s => s.options[s.selectedIndex].text").replace(
+            "\xa0", " "
+        )  # widgets' nbsp
+        assert selected.startswith("digits-rotated (240 images"), selected
         expect(status(page, "gallery")).to_contain_text("(240 images)")
