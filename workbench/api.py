@@ -82,7 +82,8 @@ class Workbench:
         """Train a classifier on ``view`` (a View or a dataset name) as a job on the torch worker.
 
         ``params``: arch (resnet18), epochs, batch_size, lr, image_size, seed, pretrained,
-        precision ("32-true" or "bf16-mixed"), hflip (False for digits or text), name,
+        precision ("auto": bf16 where the CPU has it, "32-true" or "bf16-mixed"), hflip (False
+        for digits or text), name,
         freeze_epochs (fine-tune: only the head learns for that many epochs, then everything),
         int8 (also export a static int8 ``model.int8.onnx``, scored on the test images), augmented
         (True, or names of the dataset's augmented datasets: their copies of the training images

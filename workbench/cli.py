@@ -555,7 +555,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--lr", type=float, default=2e-3)
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--precision", default="32-true", help="32-true or bf16-mixed")
+    train.add_argument(
+        "--precision", default="auto", choices=["auto", "32-true", "bf16-mixed"],
+        help="auto (default): bf16 autocast where the CPU has bf16 arithmetic, else fp32",
+    )  # fmt: skip
     train.add_argument("--no-hflip", action="store_true", help="no mirrored copies (digits, text)")
     train.add_argument(
         "--pretrained", action="store_true", help="start from ImageNet weights in the local torch cache"

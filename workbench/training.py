@@ -127,7 +127,10 @@ def train_job(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         raise TrainingError(
             f"unknown training parameters {sorted(unknown)}; known: {', '.join(TRAIN_PARAMS)}"
         )
-    config = TrainConfig(**{k: params[k] for k in asdict(TrainConfig()) if k in params})
+    try:
+        config = TrainConfig(**{k: params[k] for k in asdict(TrainConfig()) if k in params})
+    except ValueError as error:
+        raise TrainingError(str(error)) from None
     if not 0 <= config.freeze_epochs < config.epochs:
         raise TrainingError(
             f"freeze_epochs must be at least 0 and fewer than epochs ({config.epochs}), "

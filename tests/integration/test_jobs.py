@@ -173,7 +173,7 @@ def test_a_killed_torch_worker_s_training_resumes_on_another_worker(
     images, csv = write_digits(tmp_path / "digits")
     bench.ingest(images, "digits", labels_csv=csv, label_column="digit", split="0.8,0.1,0.1")
     first = start_worker(queues="training")
-    job = bench.train("digits", name="resumed", epochs=4, image_size=16, hflip=False)
+    job = bench.train("digits", name="resumed", epochs=10, image_size=16, hflip=False)
     checkpoint = bench.settings.data_dir / "models" / job.id / "checkpoints" / "last.ckpt"
     services.until(
         lambda: checkpoint.exists() and job.info().progress < 0.7, 300, "a checkpoint mid-training"
@@ -184,4 +184,4 @@ def test_a_killed_torch_worker_s_training_resumes_on_another_worker(
     assert (info.state, info.deliveries) == ("succeeded", 2), info
     assert [m["name"] for m in bench.models()] == ["resumed"]
     epochs = [p["epoch"] for p in info.metrics["curves"]["epochs"]]
-    assert epochs[-1] == 4 and epochs.count(1) == 1  # resumed, not started over
+    assert epochs[-1] == 10 and epochs.count(1) == 1  # resumed, not started over

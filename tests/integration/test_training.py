@@ -121,6 +121,11 @@ def test_a_fine_tune_that_never_trains_the_backbone_is_refused(digits: Workbench
     assert info.state == "failed" and "freeze_epochs must be" in (info.error or ""), info
 
 
+def test_an_unknown_precision_fails_before_any_work(digits: Workbench) -> None:
+    info = digits.train("digits", epochs=1, precision="fp16").wait(timeout=120)
+    assert info.state == "failed" and "precision must be auto or one of" in (info.error or ""), info
+
+
 def test_a_class_without_validation_images_is_refused(digits: Workbench, tmp_path: Path) -> None:
     folder = builders.image_folder(tmp_path / "pets", {"cat": 20, "dog": 20, "rare": 1})
     digits.ingest(folder, "pets", split="0.8,0.1,0.1")  # one 'rare' image: it lands in train
@@ -140,7 +145,7 @@ def test_abort_mid_training_keeps_its_checkpoint(digits: Workbench) -> None:
 
 
 def test_a_killed_training_resumes_from_its_checkpoint_and_records_one_model(digits: Workbench) -> None:
-    job = digits.train("digits", name="resumed", epochs=4, image_size=16, hflip=False)
+    job = digits.train("digits", name="resumed", epochs=10, image_size=16, hflip=False)
     checkpoint = digits.settings.data_dir / "models" / job.id / "checkpoints" / "last.ckpt"
     services.until(
         lambda: checkpoint.exists() and job.info().progress < 0.7, 300, "a checkpoint mid-training"
@@ -150,7 +155,7 @@ def test_a_killed_training_resumes_from_its_checkpoint_and_records_one_model(dig
     assert (info.state, info.deliveries) == ("succeeded", 2), info
     assert [m["name"] for m in digits.models()].count("resumed") == 1
     epochs = [p["epoch"] for p in info.metrics["curves"]["epochs"]]
-    assert epochs[-1] == 4 and epochs.count(1) == 1  # the second run did not start over
+    assert epochs[-1] == 10 and epochs.count(1) == 1  # the second run did not start over
 
 
 def test_the_cli_lists_exports_and_predicts_with_a_model(

@@ -19,6 +19,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import BaseFinetuning, Callback, EarlyStopping, ModelCheckpoint
+from pytorch_lightning.plugins.io import AsyncCheckpointIO
 from torch import nn
 
 from workbench.ml.models import backbone, build
@@ -37,12 +38,31 @@ class TrainConfig:
     image_size: int = 32
     seed: int = 0
     pretrained: bool = False
-    precision: str = "32-true"  # or "bf16-mixed" (CPU autocast)
-    channels_last: bool = False
+    # "auto": bf16 autocast where the CPU does bf16 in hardware, else fp32 (see native_bf16)
+    precision: str = "auto"
+    channels_last: bool = True  # oneDNN's preferred layout for CPU convolutions
     patience: int = 5  # early stopping: epochs without a better val accuracy
     # Fine-tune mode: only the classifier head learns for this many epochs, then the whole model
     # (0: full training from the start). Meant for pretrained weights.
     freeze_epochs: int = 0
+
+    def __post_init__(self) -> None:
+        # Resolved here so a recorded config says what actually ran.
+        if self.precision == "auto":
+            object.__setattr__(self, "precision", "bf16-mixed" if native_bf16() else "32-true")
+        if self.precision not in PRECISIONS:
+            choices = ", ".join(PRECISIONS)
+            raise ValueError(f"precision must be auto or one of {choices}, got {self.precision!r}")
+
+
+PRECISIONS = ("32-true", "bf16-mixed")
+
+
+def native_bf16() -> bool:
+    """Whether this CPU has bf16 arithmetic (AVX512_BF16 or AMX). Without it bf16 autocast is
+    emulated and trains slower than fp32 (measured: 86 s against 66 s on the digits)."""
+    capabilities = torch.cpu.get_capabilities()
+    return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
 
 
 class Classifier(pl.LightningModule):
@@ -180,16 +200,23 @@ def fit(
         config.channels_last,
     )
     history = History()
+    # The best epoch's weights only (what is kept and exported); the last epoch's full state
+    # (optimizer, schedule, loops) is what a redelivered job resumes from.
     best = ModelCheckpoint(
         dirpath=checkpoint_dir,
         filename="best",
         monitor="val_acc",
         mode="max",
-        save_last=True,
         save_top_k=1,
+        save_weights_only=True,
         enable_version_counter=False,
     )
-    callbacks: list[Callback] = [best, EarlyStopping(monitor="val_acc", mode="max", patience=config.patience)]
+    last = ModelCheckpoint(dirpath=checkpoint_dir, filename="last", enable_version_counter=False)
+    callbacks: list[Callback] = [
+        best,
+        last,
+        EarlyStopping(monitor="val_acc", mode="max", patience=config.patience),
+    ]
     callbacks.append(
         JobCallback(report or (lambda *a: None), should_stop or (lambda: False), history, on_epoch)
     )
@@ -207,10 +234,13 @@ def fit(
         num_sanity_val_steps=0,
         deterministic=False,
         default_root_dir=checkpoint_dir,
+        # Checkpoints are written by a thread while the next epoch trains; each write is still
+        # atomic (a temporary file renamed), so a kill mid-write leaves the previous one whole.
+        plugins=[AsyncCheckpointIO()],
     )
-    last = checkpoint_dir / "last.ckpt"
-    trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.exists() else None)
-    best_path = Path(best.best_model_path) if best.best_model_path else last
+    resume = checkpoint_dir / "last.ckpt"
+    trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume.exists() else None)
+    best_path = Path(best.best_model_path) if best.best_model_path else resume
     module.load_state_dict(load_checkpoint_weights(best_path))
     module.eval()
     return module, best_path, history
