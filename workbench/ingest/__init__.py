@@ -31,7 +31,7 @@ from workbench.ingest.split import assign_splits, parse_fractions
 __all__ = ["IngestReport", "ingest"]
 
 Progress = Callable[[int, int], None]  # (images done, images in all)
-CHUNK_SIZE = 256
+CHUNK_SIZE = 1024  # images per insert (a transaction) and per progress step
 
 
 def ingest(
@@ -73,9 +73,13 @@ def ingest(
         else:
             preparer = ImagePreparer(source.reader, catalog.store, catalog.settings.limits)
             prepared_chunks = map(preparer.run, _batched(items, CHUNK_SIZE))
+        held: set[str] | None = set() if created else None  # a new dataset holds what we add
         try:
             for prepared in prepared_chunks:
-                _merge(done, insert_prepared(catalog, dataset_id, prepared))
+                result = insert_prepared(catalog, dataset_id, prepared, held)
+                if held is not None:
+                    held.update(result.inserted)
+                _merge(done, result)
                 if progress is not None:
                     progress(len(done.inserted) + done.duplicates + len(done.skipped), len(items))
                 if checkpoint is not None:

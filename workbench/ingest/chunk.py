@@ -163,8 +163,14 @@ def ingest_chunk(catalog: Catalog, reader: FileReader, dataset_id: int, items: l
     return insert_prepared(catalog, dataset_id, prepared)
 
 
-def insert_prepared(catalog: Catalog, dataset_id: int, prepared: list[Prepared | Skipped]) -> ChunkResult:
-    """Dedupe prepared images (within the chunk and against the dataset) and bulk-insert the rest."""
+def insert_prepared(
+    catalog: Catalog, dataset_id: int, prepared: list[Prepared | Skipped], held: set[str] | None = None
+) -> ChunkResult:
+    """Dedupe prepared images (within the chunk and against the dataset) and bulk-insert the rest.
+
+    ``held``: every hash the dataset holds, when the caller knows them (a dataset its own run
+    created), which saves a query per chunk; None asks the database.
+    """
     result = ChunkResult()
     unique: dict[str, Prepared] = {}
     for entry in prepared:
@@ -178,7 +184,8 @@ def insert_prepared(catalog: Catalog, dataset_id: int, prepared: list[Prepared |
         else:
             unique[entry.row["sha256"]] = entry
 
-    existing = existing_hashes(catalog, dataset_id, list(unique))
+    hashes = list(unique)
+    existing = existing_hashes(catalog, dataset_id, hashes) if held is None else held & unique.keys()
     result.duplicates += len(existing)
     rows = [
         {**entry.row, "dataset_id": dataset_id, "owner": catalog.user}
