@@ -77,6 +77,10 @@ class BlobStore:
             if os.stat(name).st_size == len(data):
                 return False
             fd = os.open(name, os.O_WRONLY | os.O_TRUNC)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        try:  # plain descriptors: a file object costs more than writing a small blob
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
         return True

@@ -48,13 +48,18 @@ class FileReader:
             if exc.errno == errno.ELOOP:
                 raise SkipFile("symbolic link (not followed)") from exc
             raise SkipFile(f"cannot read: {exc.strerror}") from exc
-        with os.fdopen(fd, "rb") as handle:
+        try:  # plain descriptors: a file object costs more than reading a small image
             size = os.fstat(fd).st_size
             if size > self.limits.max_image_bytes:
                 raise SkipFile(
                     f"file too large ({size:,} bytes; the limit is {self.limits.max_image_bytes:,})"
                 )
-            return handle.read()
+            data = os.read(fd, size + 1)  # a regular file gives all it has in one read
+        finally:
+            os.close(fd)
+        if len(data) != size:
+            raise SkipFile("the file changed while it was read")
+        return data
 
     def close(self) -> None:
         if self.zip is not None:
