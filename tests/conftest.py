@@ -147,16 +147,18 @@ def broker_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def job_settings(postgres_url: str, broker_url: str, tmp_path: Path) -> Settings:
-    """The distributed setup: the real Postgres (tables emptied), RabbitMQ and Redis."""
+def job_settings(postgres_url: str, broker_url: str, tmp_path: Path) -> Iterator[Settings]:
+    """The distributed setup: the real Postgres (tables emptied), RabbitMQ and Redis (the tests'
+    database, emptied before and after)."""
     from tests import services
 
     _empty_tables(postgres_url)
     services.flush_test_redis()
-    return Settings(
+    yield Settings(
         data_dir=tmp_path / "data", database_url=postgres_url, broker_url=broker_url,
         result_backend=services.REDIS_URL, user="tester", jobs=FAST_JOBS,
     )  # fmt: skip
+    services.flush_test_redis()
 
 
 @pytest.fixture
