@@ -184,8 +184,8 @@ def insert_prepared(
         else:
             unique[entry.row["sha256"]] = entry
 
-    hashes = list(unique)
-    existing = existing_hashes(catalog, dataset_id, hashes) if held is None else held & unique.keys()
+    known = held if held is not None else existing_hashes(catalog, dataset_id, list(unique))
+    existing = known & unique.keys()
     result.duplicates += len(existing)
     rows = [
         {**entry.row, "dataset_id": dataset_id, "owner": catalog.user}

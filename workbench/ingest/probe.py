@@ -74,7 +74,7 @@ def _small_jpeg(data: bytes, limits: Limits) -> Probed | None:
     size = _jpeg_frame_size(data)
     if size is None or max(size) > THUMBNAIL_SIZE or size[0] * size[1] > limits.max_image_pixels:
         return None
-    if data.rfind(_JPEG_END_OF_IMAGE) < data.rfind(_JPEG_START_OF_SCAN):
+    if _jpeg_cut_short(data):
         return None
     return Probed(size[0], size[1], "JPEG", None)
 
@@ -118,14 +118,18 @@ def _formats(data: bytes) -> tuple[str, ...]:
 def _check_body(image: Image.Image, data: bytes) -> None:
     """Raise OSError/SyntaxError when the image data is cut short or damaged."""
     if image.format == "JPEG":
-        # Entropy-coded data escapes every 0xFF, so the last SOS marker is the last scan's and an
-        # end-of-image marker after it means the scan was not cut short.
-        if data.rfind(_JPEG_END_OF_IMAGE) < data.rfind(_JPEG_START_OF_SCAN):
+        if _jpeg_cut_short(data):
             raise OSError("image file is truncated (no end-of-image marker after the last scan)")
     elif image.format == "PNG":
         Image.open(io.BytesIO(data), formats=("PNG",)).verify()  # verify spends its image
     else:
         image.load()
+
+
+def _jpeg_cut_short(data: bytes) -> bool:
+    # Entropy-coded data escapes every 0xFF, so the last SOS marker is the last scan's and an
+    # end-of-image marker after it means the scan was not cut short.
+    return data.rfind(_JPEG_END_OF_IMAGE) < data.rfind(_JPEG_START_OF_SCAN)
 
 
 def _too_many_pixels(width: int, height: int, limits: Limits) -> str:
