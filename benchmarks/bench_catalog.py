@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, delete, func, select
 
 from workbench.api import Workbench
 from workbench.catalog import Catalog, Dataset, Image, db
@@ -248,6 +248,23 @@ def bench_queries(catalog: Catalog, where: str, n: int, reps: int, targets: bool
              n=n, **extra)  # fmt: skip
 
 
+def bench_delete(catalog: Catalog, where: str, n: int, rng: np.random.Generator) -> None:
+    """A failed ingest's undo in a big catalog: delete a dataset of 1,000 images and its rows,
+    which makes the database look up each image's augmented copies and predictions."""
+    with catalog.transaction() as session:
+        doomed = Dataset(owner=USER, name="doomed", kind="source", status="ingesting", source="generated",
+                         attribute_types=ATTRIBUTE_TYPES)  # fmt: skip
+        session.add(doomed)
+        session.flush()
+        insert_images(session, styles_rows(rng, doomed.id, 0, 1_000))
+    start = time.perf_counter()
+    with catalog.transaction() as session:
+        session.execute(delete(Image).where(Image.dataset_id == doomed.id))
+        session.execute(delete(Dataset).where(Dataset.id == doomed.id))
+    ms = (time.perf_counter() - start) * 1000
+    emit(f"{where}: delete a dataset of 1,000 images", ms, "ms", n=n)
+
+
 @contextmanager
 def throwaway_database(server: str) -> Iterator[str]:
     """A fresh database ``bench_<random>`` on ``server``, dropped on the way out whatever happened."""
@@ -279,6 +296,7 @@ def bench_postgres(args: argparse.Namespace, tmp: Path, rng: np.random.Generator
             emit("postgres: bulk metadata insert", rate, "rows/s", ratio=rate / 50_000,
                  target=">= 50000 rows/s", passed=rate >= 50_000, n=args.pg_rows, batch=BATCH)  # fmt: skip
             bench_queries(catalog, "postgres", args.pg_rows, args.reps, targets=True)
+            bench_delete(catalog, "postgres", args.pg_rows, rng)
         finally:
             catalog.dispose()
     return version
@@ -291,6 +309,7 @@ def bench_sqlite(args: argparse.Namespace, tmp: Path, rng: np.random.Generator) 
         rate = load_rows(catalog, args.sqlite_rows, rng, args.vacuum)
         emit("sqlite: bulk metadata insert", rate, "rows/s", n=args.sqlite_rows, batch=BATCH)
         bench_queries(catalog, "sqlite", args.sqlite_rows, args.reps, targets=False)
+        bench_delete(catalog, "sqlite", args.sqlite_rows, rng)
     finally:
         catalog.dispose()
 

@@ -153,5 +153,13 @@ ALTER TABLE images ALTER COLUMN sha256 TYPE VARCHAR(64) COLLATE "C";
 
 UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
 
+-- Running upgrade 0003 -> 0004
+
+CREATE INDEX ix_images_source_image_id ON images (source_image_id) WHERE source_image_id IS NOT NULL;
+
+CREATE INDEX ix_predictions_image_id ON predictions (image_id);
+
+UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
+
 COMMIT;
 

@@ -77,6 +77,13 @@ class Image(Base):
             postgresql_using="gin",
             postgresql_ops={"attributes": "jsonb_path_ops"},
         ),
+        # Deleting an image finds its augmented copies through this (migration 0004).
+        Index(
+            "ix_images_source_image_id",
+            "source_image_id",
+            postgresql_where=text("source_image_id IS NOT NULL"),
+            sqlite_where=text("source_image_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -149,7 +156,10 @@ class Prediction(Base):
     """A model's answer for one image; unique per model and image so re-runs upsert."""
 
     __tablename__ = "predictions"
-    __table_args__ = (UniqueConstraint("model_id", "image_id", name="uq_predictions_model_image"),)
+    __table_args__ = (
+        UniqueConstraint("model_id", "image_id", name="uq_predictions_model_image"),
+        Index("ix_predictions_image_id", "image_id"),  # deleting an image deletes its predictions
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     owner: Mapped[str] = mapped_column(String(128), nullable=False)
