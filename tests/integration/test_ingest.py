@@ -158,6 +158,23 @@ def test_csv_problems_are_reported_never_fatal(workbench: Workbench, tmp_path: P
     assert report.ingested == 6
 
 
+def test_csv_with_nan_and_inf_ingests_a_readable_dataset(workbench: Workbench, tmp_path: Path) -> None:
+    images, styles = builders.fashion_catalogue(tmp_path / "fashion", n=3)
+    lines = styles.read_text().splitlines()
+    lines[1] = lines[1].replace(",2011,", ",nan,")
+    lines[2] = lines[2].replace(",2012,", ",inf,")
+    styles.write_text("\n".join(lines) + "\n")
+    report = workbench.ingest(images, "fashion", labels_csv=styles, label_column="articleType")
+    assert report.ingested == 3
+    assert [i["reason"] for i in report.csv_issues] == [
+        "year: 'nan' is not a finite number; left out",
+        "year: 'inf' is not a finite number; left out",
+    ]
+    view = workbench.dataset("fashion")
+    assert [r.attributes.get("year") for r in view.page()] == [None, None, 2013]
+    assert view.filter(year__exists=True).count() == 1
+
+
 def test_csv_without_the_label_column_is_refused_with_the_columns(
     workbench: Workbench, tmp_path: Path
 ) -> None:

@@ -24,6 +24,23 @@ def test_columns_are_typed_and_empty_cells_left_out(tmp_path: Path) -> None:
     assert table.labels == {"1": "a", "2": "b"}
 
 
+def test_nan_and_inf_in_a_number_column_are_left_out_and_reported(tmp_path: Path) -> None:
+    # JSON has no nan or inf: stored, they made the dataset unreadable (SQLite) or the COPY fail.
+    text = "id,kind,year,weight,note\n1,a,2012,1.5,nan\n2,b,nan,inf,x\n3,a,2014,-Infinity,y\n"
+    table = read_attributes(_csv(tmp_path, text), "kind")
+    assert table.types == {"id": "int", "year": "int", "weight": "float", "note": "str"}
+    assert table.rows == {
+        "1": {"id": 1, "year": 2012, "weight": 1.5, "note": "nan"},
+        "2": {"id": 2, "note": "x"},
+        "3": {"id": 3, "year": 2014, "note": "y"},
+    }
+    assert [(i["row"], i["reason"]) for i in table.issues] == [
+        (3, "year: 'nan' is not a finite number; left out"),
+        (3, "weight: 'inf' is not a finite number; left out"),
+        (4, "weight: '-Infinity' is not a finite number; left out"),
+    ]
+
+
 def test_bad_rows_are_reported_with_their_line(tmp_path: Path) -> None:
     text = "id,kind\n1,a\n1,b\n2\n3,\n,c\n4,d,extra\n5,e\n"
     table = read_attributes(_csv(tmp_path, "\ufeff" + text, "styles_bad_rows.csv"), "kind")

@@ -2,13 +2,15 @@
 
 Each column other than the id becomes a typed attribute: a column whose every value is an integer
 holds ints, likewise floats, anything else strings. Empty cells are left out, so ``exists`` means
-something. Bad rows are reported with their line number and skipped; they never stop the ingest.
+something; so are nan and inf in a number column (JSON has no such numbers), each reported. Bad
+rows are reported with their line number and skipped; they never stop the ingest.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +43,7 @@ def read_attributes(path: Path, label_column: str, id_column: str = "id") -> Att
             )
     table = AttributeTable(label_column=label_column)
     raw: dict[str, dict[str, str]] = {}
+    lines: dict[str, int] = {}
     for line, values in records:
         if len(values) != len(header):
             table.issues.append(
@@ -59,14 +62,21 @@ def read_attributes(path: Path, label_column: str, id_column: str = "id") -> Att
         elif not row[label_column]:
             table.issues.append({"row": line, "reason": f"empty label in {label_column!r}; row skipped"})
         else:
-            raw[key] = row
+            raw[key], lines[key] = row, line
     table.types = {column: _infer_type(v[column] for v in raw.values()) for column in header}
     table.types.pop(label_column)
     for key, row in raw.items():
         table.labels[key] = row[label_column]
-        table.rows[key] = {
-            column: _convert(row[column], kind) for column, kind in table.types.items() if row[column]
-        }
+        attributes = table.rows[key] = {}
+        for column, kind in table.types.items():
+            if not row[column]:
+                continue
+            value = _convert(row[column], kind)
+            if value is None:
+                reason = f"{column}: {row[column]!r} is not a finite number; left out"
+                table.issues.append({"row": lines[key], "reason": reason})
+            else:
+                attributes[column] = value
     return table
 
 
@@ -102,16 +112,17 @@ def _infer_type(values: Any) -> str:
         if kind == "int" and _INT.match(value):
             continue
         try:
-            float(value)
-            kind = "float"
+            number = float(value)
         except ValueError:
             return "str"
+        if math.isfinite(number):  # nan and inf are left out, not what makes a column float
+            kind = "float"
     return kind
 
 
 def _convert(value: str, kind: str) -> Any:
-    if kind == "int":
-        return int(value)
-    if kind == "float":
-        return float(value)
-    return value
+    """The cell as its column's type; None for nan or inf in a number column."""
+    if kind == "str":
+        return value
+    number = int(value) if kind == "int" and _INT.match(value) else float(value)
+    return number if math.isfinite(number) else None
