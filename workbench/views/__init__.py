@@ -191,7 +191,8 @@ class View:
         # A Core connection, not an ORM session: these are plain rows, and the ORM's result
         # machinery cost more than the query for a sample of a thousand.
         with self.catalog.engine.connect() as connection:
-            return [ImageRecord._make(row) for row in connection.execute(query)]
+            # fetchall: one driver call, not one per row through the result's iterator.
+            return list(map(ImageRecord._make, connection.execute(query).fetchall()))
 
     def _scalar(self, query: Select) -> Any:  # type: ignore[type-arg]
         with self.catalog.sessions() as session:
