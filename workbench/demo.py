@@ -71,8 +71,10 @@ def _trained_model(workbench: Workbench) -> dict:  # type: ignore[type-arg]
     if existing:
         print(f"model {existing[-1]['id']} was trained by an earlier run")
         return existing[-1]
-    print("training a ResNet18 on the digits (8 epochs at 32 px) on the local worker...")
-    job = workbench.train(DATASET, name=MODEL_NAME, epochs=8, image_size=32, hflip=False, seed=0)
+    print("training a ResNet18 on the digits (8 epochs at 32 px, batches of 128) on the local worker...")
+    job = workbench.train(
+        DATASET, name=MODEL_NAME, epochs=8, image_size=32, batch_size=128, hflip=False, seed=0
+    )
     info = job.wait()
     if info.state != "succeeded":
         raise WorkbenchError(f"training job {job.id} {info.state}: {info.error or info.message}")

@@ -33,7 +33,9 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workbench]:
 
 @pytest.fixture(scope="module")
 def trained(digits: Workbench) -> dict[str, Any]:
-    job = digits.train("digits", name="digits", epochs=8, image_size=32, hflip=False, int8=True)
+    job = digits.train(
+        "digits", name="digits", epochs=8, image_size=32, batch_size=128, hflip=False, int8=True
+    )
     info = job.wait(timeout=600)
     assert info.state == "succeeded", info.error
     return next(m for m in digits.models() if m["id"] == info.result["model_id"])
