@@ -61,3 +61,21 @@ def test_grouped_and_biased_convolutions_are_left_alone() -> None:
     model = nn.Sequential(nn.Conv2d(8, 8, 3, groups=8, bias=False), nn.Conv2d(8, 8, 1, bias=True))
     use_for_small_maps(model)
     assert [type(m) for m in model] == [nn.Conv2d, nn.Conv2d]
+
+
+def test_under_bf16_autocast_the_weight_gradient_is_summed_in_fp32_and_stays_finite() -> None:
+    """oneDNN's bf16 weight gradient of these layers sometimes came back non-finite (see the
+    module); under autocast the path is taken too, and its gradient is close to fp32's."""
+    torch.manual_seed(0)
+    plain = nn.Conv2d(64, 32, 3, 2, 1, bias=False)
+    small = use_for_small_maps(copy.deepcopy(plain))
+    x = torch.randn(8, 64, 2, 2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = small(x)
+    assert out.dtype == torch.bfloat16 and type(out.grad_fn).__name__ == "_GemmWeightGradConvBackward"
+    grad = torch.randn(out.shape)
+    out.float().backward(grad)
+    plain(x).backward(grad)  # fp32 throughout: the reference
+    assert small.weight.grad is not None and small.weight.grad.dtype == torch.float32
+    assert torch.isfinite(small.weight.grad).all()
+    torch.testing.assert_close(small.weight.grad, plain.weight.grad, rtol=0.05, atol=0.05)
