@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import json
 import os
 import random
 import resource
@@ -33,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
@@ -44,7 +46,9 @@ from workbench.api import Workbench
 from workbench.augment import JPEG_QUALITY, Recipe, augment_copies
 from workbench.catalog import db
 from workbench.config import JobTimings, Settings
-from workbench.derive import augment_view, check_request
+from workbench.derive import augment_view
+from workbench.jobs.kind import registered
+from workbench.views import View
 
 RECIPE = {"hflip": 0.5, "rotate": 15, "color_jitter": 0.2, "random_resized_crop": {"scale": [0.7, 1.0]},
           "blur": 0.2, "grayscale": 0.1, "cutout": 0.5}  # fmt: skip
@@ -143,6 +147,12 @@ def cpu_seconds(*, children: bool = True) -> float:
     return total
 
 
+def augment_request(bench: Workbench, view: View, name: str, processes: int | None = None) -> Any:
+    raw = {"view": json.loads(view.to_json()), "recipe": RECIPE, "copies": COPIES, "name": name,
+           "processes": processes}  # fmt: skip
+    return registered()["augment"].parse(raw, bench.catalog)
+
+
 def parallel(settings: Settings, tmp: Path, n: int) -> None:
     """One augment job through the imagery worker against the same job in this process."""
     bench = Workbench(settings)
@@ -150,12 +160,12 @@ def parallel(settings: Settings, tmp: Path, n: int) -> None:
     try:
         bench.ingest(tmp / "images", "source")
         view = bench.dataset("source")
-        request = check_request(bench.catalog, view, RECIPE, COPIES, 0, "in_process")
+        request = augment_request(bench, view, "in_process", processes=1)
         cpu, start = cpu_seconds(), time.perf_counter()
-        report = augment_view(bench.catalog, request, processes=1)
+        report = augment_view(bench.catalog, request)
         alone, alone_cpu = report.images / (time.perf_counter() - start), cpu_seconds() - cpu
         assert report.images == n * COPIES, report
-        request = check_request(bench.catalog, view, RECIPE, COPIES, 0, "in_process_pool")
+        request = augment_request(bench, view, "in_process_pool")
         parent, cpu, start = cpu_seconds(children=False), cpu_seconds(), time.perf_counter()
         assert augment_view(bench.catalog, request).images == n * COPIES  # a process per core, here
         in_pool, pool_cpu = n * COPIES / (time.perf_counter() - start), cpu_seconds() - cpu
@@ -171,7 +181,7 @@ def parallel(settings: Settings, tmp: Path, n: int) -> None:
              pool_cpu / report.images * 1e6, "us", baseline=alone_cpu / report.images * 1e6, ratio=efficiency,
              parent_share=round(parent_share, 3), idle_bound=round(bound, 2))  # fmt: skip
         start = time.perf_counter()
-        info = view.augment(RECIPE, copies=COPIES, seed=0, name="on_worker").wait(
+        info = bench.augment(view, RECIPE, copies=COPIES, seed=0, name="on_worker").wait(
             timeout=900, show_progress=False
         )
         pooled = n * COPIES / (time.perf_counter() - start)

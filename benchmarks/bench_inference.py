@@ -38,14 +38,14 @@ from pathlib import Path
 from workbench.catalog import Catalog
 from workbench.catalog.models import Job
 from workbench.config import Settings
-from workbench.jobs.kinds import KINDS
+from workbench.kinds import load_kinds
 from workbench.jobs.runner import run_job
 catalog = Catalog(Settings(data_dir=Path(sys.argv[1]), user="bench"))
 job_id = uuid.uuid4().hex
 params = {"model_id": int(sys.argv[2]), "view": {"dataset": sys.argv[3], "filter": {}}}
 with catalog.transaction() as session:
     session.add(Job(id=job_id, owner="bench", kind="predict", params=params))
-assert run_job(catalog, job_id, "bench", KINDS) == "succeeded"
+assert run_job(catalog, job_id, "bench", load_kinds()) == "succeeded"
 print(json.dumps({"peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 

@@ -92,7 +92,7 @@ def job_latency(bench: Workbench, n: int) -> list[float]:
     latencies = []
     for _ in range(n):
         before = time.time()
-        job = bench.jobs.submit("ping", {"steps": 0})
+        job = bench.submit("ping", {"steps": 0})
         info = job.wait(timeout=60, show_progress=False)
         assert info.state == "succeeded" and info.started_at is not None, info
         started = info.started_at
@@ -120,11 +120,11 @@ def embedded_latency(data_dir: Path, n: int) -> None:
 
 def drain(bench: Workbench, n: int) -> tuple[float, int]:
     start = time.perf_counter()
-    jobs = [bench.jobs.submit("ping", {"steps": 0}) for _ in range(n)]
+    jobs = [bench.submit("ping", {"steps": 0}) for _ in range(n)]
     wanted = {job.id for job in jobs}
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
-        finished = {info.id for info in bench.jobs.list(state="succeeded", limit=10 * n)} & wanted
+        finished = {info.id for info in bench.jobs(state="succeeded", limit=10 * n)} & wanted
         if len(finished) == n:
             break
         time.sleep(0.2)

@@ -40,9 +40,10 @@ from PIL import Image
 
 from benchmarks.bench_catalog import emit
 from workbench.demo import write_digits
+from workbench.ml.config import TrainConfig, native_bf16
 from workbench.ml.data import IMAGENET_MEAN, IMAGENET_STD, Augment, CachedImageData
 from workbench.ml.export import export
-from workbench.ml.train import TrainConfig, fit, native_bf16
+from workbench.ml.train import fit
 
 SIZE, BATCH = 64, 64
 ROUNDS = 2  # tries per side of the epoch figures

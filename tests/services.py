@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -150,6 +151,19 @@ def kill_local_worker(settings: Settings) -> None:
         with contextlib.suppress(ProcessLookupError):  # it may have left by itself meanwhile
             os.kill(pid, signal.SIGKILL)
         until(lambda: local_worker_pid(settings) is None, 30, "the local worker to go")
+
+
+def queue_around_the_client(bench: Any, kind: str, params: dict[str, Any]) -> Any:
+    """A jobs row written straight into the catalog, as no client would: the worker must check its
+    parameters itself (the row is its input). Embedded only: the local worker claims it."""
+    from workbench.catalog.models import Job as JobRow
+    from workbench.jobs.local import ensure_local_worker
+
+    job_id = uuid.uuid4().hex
+    with bench.catalog.transaction() as session:
+        session.add(JobRow(id=job_id, owner=bench.catalog.user, kind=kind, params=params))
+    ensure_local_worker(bench.settings)
+    return bench.job(job_id)
 
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

@@ -1,4 +1,9 @@
-"""The small Python API a notebook uses: ``wb.ingest``, ``wb.dataset``, ``wb.datasets``."""
+"""The one entry point for every operation: ``bench = wb.connect()``, then ``bench.<verb>(...)``.
+
+Each method is a thin door onto the module that does the work (ingest, views, derive, training,
+inference, registry, reports, jobs); the CLI, the widgets and the REST API all go through here.
+Heavy work returns a ``Job`` at once; ``job.wait()`` blocks.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,26 @@ import datetime as dt
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
+from workbench import registry, reports
 from workbench.catalog import Catalog, Dataset, Image
+from workbench.catalog.datasets import DatasetStatus
+from workbench.catalog.models import Model
 from workbench.config import Settings
+from workbench.errors import ReportError
 from workbench.ingest import IngestReport, Progress
 from workbench.ingest import ingest as run_ingest
-from workbench.jobs import Job, Jobs
+from workbench.jobs import client
+from workbench.jobs.client import Job
+from workbench.jobs.records import JobInfo
+from workbench.kinds import load_kinds
 from workbench.views import View
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True)
@@ -32,12 +47,14 @@ class DatasetInfo:
 
 
 class Workbench:
-    """A connection to one catalog as one user; the module-level functions use a default one."""
+    """A connection to one catalog as one user."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings.from_env()
         self.catalog = Catalog(self.settings)
+        load_kinds(self.settings.job_modules)
 
+    # -- datasets --------------------------------------------------------------------------------
     def ingest(
         self,
         path: str | Path,
@@ -51,76 +68,19 @@ class Workbench:
         progress: Progress | None = None,
         processes: int | None = None,
     ) -> IngestReport:
-        """Bring a folder or zip of labelled images (optionally with a CSV) into the catalog."""
+        """Bring a folder or zip of labelled images (optionally with a CSV) into the catalog, here."""
         return run_ingest(
-            self.catalog,
-            path,
-            name,
-            labels_csv=labels_csv,
-            label_column=label_column,
-            id_column=id_column,
-            split=split,
-            seed=seed,
-            progress=progress,
-            processes=processes,
-        )
-
-    @property
-    def jobs(self) -> Jobs:
-        """Submit and follow jobs: ``.submit(kind, params)``, ``.get(id)``, ``.list()``."""
-        return Jobs(self.catalog)
+            self.catalog, path, name, labels_csv=labels_csv, label_column=label_column,
+            id_column=id_column, split=split, seed=seed, progress=progress, processes=processes,
+        )  # fmt: skip
 
     def ingest_job(self, path: str | Path, name: str, **options: Any) -> Job:
-        """The same ingest as a job on a worker (the imagery queue): returns at once; the job
-        displays as a live widget in a notebook, ``.wait()`` blocks."""
+        """The same ingest as a job on a worker (the imagery queue). ``options``: those of
+        ``ingest`` but ``progress``; the paths must be readable where the worker runs."""
         params = {"path": str(Path(path).absolute()), "name": name, **options}
         if params.get("labels_csv") is not None:
             params["labels_csv"] = str(Path(params["labels_csv"]).absolute())
-        return self.jobs.submit("ingest", params)
-
-    def train(self, view: View | str, **params: Any) -> Job:
-        """Train a classifier on ``view`` (a View or a dataset name) as a job on the torch worker.
-
-        ``params``: arch (resnet18), epochs, batch_size, lr, image_size, seed, pretrained,
-        precision ("auto": bf16 where the CPU has it, "32-true" or "bf16-mixed"), hflip (False
-        for digits or text), name,
-        freeze_epochs (fine-tune: only the head learns for that many epochs, then everything),
-        int8 (also export a static int8 ``model.int8.onnx``, scored on the test images), augmented
-        (True, or names of the dataset's augmented datasets: their copies of the training images
-        join the training split; the model records them).
-        """
-        if isinstance(view, str):
-            view = self.dataset(view)
-        return self.jobs.submit("train", {"view": json.loads(view.to_json()), **params})
-
-    def predict(self, model_id: int, view: View | str, **params: Any) -> Job:
-        """Predict every image of ``view`` with model ``model_id`` (ONNX Runtime, a job on the
-        inference queue); predictions are upserted per (model, image)."""
-        if isinstance(view, str):
-            view = self.dataset(view)
-        return self.jobs.submit(
-            "predict", {"model_id": model_id, "view": json.loads(view.to_json()), **params}
-        )
-
-    def evaluate(self, model_id: int, view: View | str) -> Job:
-        """Evaluate model ``model_id`` on ``view`` (a job): accuracy, per class, confusion,
-        per attribute; stored with the model under ``metrics["evaluations"]``."""
-        if isinstance(view, str):
-            view = self.dataset(view)
-        return self.jobs.submit("evaluate", {"model_id": model_id, "view": json.loads(view.to_json())})
-
-    def models(self) -> list[dict[str, Any]]:
-        """Your models, oldest first, with their headline metrics and export directory."""
-        from workbench.training import list_models
-
-        return list_models(self.catalog)
-
-    def model(self, model_id: int) -> Any:
-        """One model's catalog row: metrics (confusion, per class, per attribute...), classes,
-        the exact training image ids, checkpoint and export paths."""
-        from workbench.training import get_model
-
-        return get_model(self.catalog, model_id)
+        return self.submit("ingest", params)
 
     def dataset(self, name: str) -> View:
         """The whole dataset as a View; narrow it with ``.filter(...)``."""
@@ -131,24 +91,136 @@ class Workbench:
         return View.from_json(self.catalog, spec)
 
     def datasets(self) -> list[DatasetInfo]:
+        """Your datasets, by name, with their image and label counts."""
         parent = Dataset.__table__.alias("parent")
         query = (
             select(
-                Dataset.name,
-                Dataset.kind,
-                func.count(Image.id),
-                func.count(Image.label.distinct()),
-                parent.c.name,
-                Dataset.created_at,
+                Dataset.name, Dataset.kind, func.count(Image.id), func.count(Image.label.distinct()),
+                parent.c.name, Dataset.created_at,
             )
             .outerjoin(Image, Image.dataset_id == Dataset.id)
             .outerjoin(parent, parent.c.id == Dataset.parent_id)
-            .where(Dataset.owner == self.catalog.user, Dataset.status == "ready")
+            .where(Dataset.owner == self.catalog.user, Dataset.status == DatasetStatus.READY)
             .group_by(Dataset.id, parent.c.name)
             .order_by(Dataset.name)
-        )
+        )  # fmt: skip
         with self.catalog.sessions() as session:
             return [DatasetInfo(*row) for row in session.execute(query).all()]
 
+    # -- augmentation ----------------------------------------------------------------------------
+    def augment_preview(self, view: View, recipe: Any, n: int = 8, seed: int = 0, copies: int = 1) -> Figure:
+        """A before/after grid of ``recipe`` on ``n`` sampled images, computed here (no job): the
+        copies shown are exactly what ``augment`` with the same seed stores."""
+        from workbench.views.preview import augment_preview
+
+        return augment_preview(view, recipe, n=n, seed=seed, copies=copies)
+
+    def augment(
+        self, view: View, recipe: Any, *, name: str, copies: int = 1, seed: int = 0, **options: Any
+    ) -> Job:
+        """A job on the imagery queue writing ``copies`` augmented copies of every image of
+        ``view`` into a new dataset ``name`` (kind ``augmented``, linked to the view's dataset)."""
+        raw = {"view": _spec(view), "recipe": recipe, "copies": copies, "seed": seed, "name": name}
+        return self.submit("augment", {**raw, **options})
+
+    # -- training and inference --------------------------------------------------------------------
+    def train(self, view: View | str, **params: Any) -> Job:
+        """Train a classifier on ``view`` (a View or a dataset name) as a job on the torch worker.
+        ``params``: those of ``TrainConfig`` (arch, epochs, batch_size, lr, image_size, seed,
+        precision, hflip, freeze_epochs...; ``workbench train --help`` lists them), and name,
+        augmented (True, or names of the dataset's augmented datasets whose copies of training
+        images join the training split), int8 (also export ``model.int8.onnx``)."""
+        return self.submit("train", {"view": _spec(self._view(view)), **params})
+
+    def predict(self, model_id: int, view: View | str, **params: Any) -> Job:
+        """Predict every image of ``view`` with model ``model_id`` (ONNX Runtime, a job on the
+        inference queue); predictions are upserted per (model, image)."""
+        return self.submit("predict", {"model_id": model_id, "view": _spec(self._view(view)), **params})
+
+    def evaluate(self, model_id: int, view: View | str) -> Job:
+        """Evaluate model ``model_id`` on ``view`` (a job): accuracy, per class, confusion,
+        per attribute; stored with the model under ``metrics["evaluations"]``."""
+        return self.submit("evaluate", {"model_id": model_id, "view": _spec(self._view(view))})
+
+    # -- the model registry -------------------------------------------------------------------------
+    def models(self) -> list[dict[str, Any]]:
+        """Your models, oldest first, with their headline metrics and export directory."""
+        return registry.list_models(self.catalog)
+
+    def model(self, model_id: int) -> Model:
+        """One model: metrics (confusion, per class, per attribute...), classes, the exact
+        training image ids, checkpoint and export paths."""
+        return registry.get_model(self.catalog, model_id)
+
+    def publish(self, model_id: int) -> None:
+        registry.publish(self.catalog, model_id)
+
+    def unpublish(self, model_id: int) -> None:
+        registry.unpublish(self.catalog, model_id)
+
+    def delete_model(self, model_id: int) -> None:
+        """Delete a model with its files (checkpoints and export)."""
+        registry.delete_model(self.catalog, model_id)
+
+    def compare(self, model_ids: list[int]) -> list[dict[str, Any]]:
+        """One row of metrics per model, and whether each saw exactly the first one's images."""
+        return registry.compare_models(self.catalog, model_ids)
+
+    # -- reports ------------------------------------------------------------------------------------
+    def report(
+        self, kind: str, params: dict[str, Any] | None = None, *, keep: int | None = None
+    ) -> dict[str, Any]:
+        """Make a report and return its record (``html_path``...): in this process on the
+        embedded default, as a job on a worker otherwise (waiting for it)."""
+        if self.settings.embedded:
+            return reports.run_report(self.catalog, kind, params, keep=keep)
+        info = self.report_job(kind, params, keep=keep).wait()
+        if info.state != "succeeded":
+            raise ReportError(f"{kind} report job {info.id} {info.state}: {info.error or info.message}")
+        return reports.get_report(self.catalog, (info.result or {})["report_id"])
+
+    def report_job(self, kind: str, params: dict[str, Any] | None = None, *, keep: int | None = None) -> Job:
+        """A report as a job on the imagery queue (returns at once)."""
+        return reports.submit_report(self.catalog, kind, params, keep)
+
+    def reports(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Your reports, newest first."""
+        return reports.list_reports(self.catalog, kind)
+
+    def report_html(self, report_id: int) -> Path:
+        """The HTML file of one of your reports."""
+        return reports.report_html_path(self.catalog, report_id)
+
+    # -- jobs ---------------------------------------------------------------------------------------
+    def submit(self, kind: str, params: dict[str, Any] | None = None) -> Job:
+        """Queue a job of any kind (ParamsError at once when ``params`` are wrong)."""
+        return client.submit(self.catalog, kind, params)
+
+    def job(self, job_id: str) -> Job:
+        """A handle on one of your jobs (NotFoundError if there is none)."""
+        return client.get(self.catalog, job_id)
+
+    def jobs(self, state: str | None = None, kind: str | None = None, limit: int = 100) -> list[JobInfo]:
+        """Your newest ``limit`` jobs, newest first."""
+        return client.list_jobs(self.catalog, state=state, kind=kind, limit=limit)
+
+    def abort(self, job_id: str, *, force: bool = False) -> None:
+        """Ask a job to stop at its next safe point; ``force`` ends one that stopped checking."""
+        client.abort(self.catalog, job_id, force=force)
+
+    # -- the connection -------------------------------------------------------------------------------
     def close(self) -> None:
         self.catalog.dispose()
+
+    def __enter__(self) -> Workbench:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _view(self, view: View | str) -> View:
+        return self.dataset(view) if isinstance(view, str) else view
+
+
+def _spec(view: View) -> dict[str, Any]:
+    return json.loads(view.to_json())

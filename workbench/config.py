@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from workbench.errors import ConfigError
 
@@ -59,6 +60,7 @@ class Settings:
     jobs: JobTimings = field(default_factory=JobTimings)
     report_notebooks: Path = DEFAULT_REPORT_NOTEBOOKS  # model_report.ipynb, dataset_report.ipynb...
     report_keep: int = 10  # reports kept per kind and parameters; older ones are deleted
+    job_modules: tuple[str, ...] = ()  # modules declaring more job kinds (workbench.kinds)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().absolute())
@@ -84,40 +86,111 @@ class Settings:
         return self.catalog_url.startswith("sqlite")
 
     def with_overrides(self, **changes: object) -> Settings:
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return replace(self, **changes)  # type: ignore[arg-type]  # fields by name: checked at run time
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from the WORKBENCH_* variables (``VARIABLES``); unset or empty: the default."""
         env = os.environ if environ is None else environ
-        return cls(
-            data_dir=Path(env.get("WORKBENCH_DATA_DIR") or DEFAULT_DATA_DIR),
-            database_url=env.get("WORKBENCH_DATABASE_URL", ""),
-            broker_url=env.get("WORKBENCH_BROKER_URL", ""),
-            result_backend=env.get("WORKBENCH_RESULT_BACKEND", ""),
-            user=env.get("WORKBENCH_USER") or _login_name(),
-            jobs=JobTimings(
-                heartbeat_seconds=_number(env, "WORKBENCH_JOB_HEARTBEAT_SECONDS", 5.0),
-                stale_seconds=_number(env, "WORKBENCH_JOB_STALE_SECONDS", 60.0),
-                max_deliveries=int(_number(env, "WORKBENCH_JOB_MAX_DELIVERIES", 3)),
-            ),
-            report_notebooks=Path(env.get("WORKBENCH_REPORT_NOTEBOOKS") or DEFAULT_REPORT_NOTEBOOKS),
-            report_keep=int(_number(env, "WORKBENCH_REPORT_KEEP", 10)),
-        )
+        top: dict[str, Any] = {}
+        nested: dict[str, dict[str, Any]] = {"jobs": {}}
+        for variable in VARIABLES:
+            text = env.get(variable.name, "")
+            if text:
+                value = variable.parse(variable.name, text.strip())
+            elif variable.fallback is not None:
+                value = variable.fallback()
+            else:
+                continue
+            group, _, name = variable.field.rpartition(".")
+            (nested[group] if group else top)[name] = value
+        return cls(**top, jobs=JobTimings(**nested["jobs"]))
 
     def environ(self) -> dict[str, str]:
         """These settings as the variables a child process (a worker) reads them from."""
-        return {
-            "WORKBENCH_DATA_DIR": str(self.data_dir),
-            "WORKBENCH_DATABASE_URL": self.database_url,
-            "WORKBENCH_BROKER_URL": self.broker_url,
-            "WORKBENCH_RESULT_BACKEND": self.result_backend,
-            "WORKBENCH_USER": self.user,
-            "WORKBENCH_JOB_HEARTBEAT_SECONDS": str(self.jobs.heartbeat_seconds),
-            "WORKBENCH_JOB_STALE_SECONDS": str(self.jobs.stale_seconds),
-            "WORKBENCH_JOB_MAX_DELIVERIES": str(self.jobs.max_deliveries),
-            "WORKBENCH_REPORT_NOTEBOOKS": str(self.report_notebooks),
-            "WORKBENCH_REPORT_KEEP": str(self.report_keep),
-        }
+        return {variable.name: variable.render(self.value_of(variable)) for variable in VARIABLES}
+
+    def value_of(self, variable: Variable) -> Any:
+        value: Any = self
+        for part in variable.field.split("."):
+            value = getattr(value, part)
+        return value
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable: the setting it fills, how its text is read, what it is for."""
+
+    name: str
+    field: str  # a Settings field, or "jobs.<field>"
+    parse: Callable[[str, str], Any]  # (variable name, text) -> value; ConfigError when malformed
+    help: str
+    secret: bool = False  # a URL that may carry a password: shown masked by ``workbench config``
+    fallback: Callable[[], Any] | None = None  # the value when unset, where the field's default won't do
+
+    def render(self, value: Any) -> str:
+        if isinstance(value, tuple):
+            return ",".join(value)
+        return str(value)
+
+
+def _text(_: str, text: str) -> str:
+    return text
+
+
+def _path(_: str, text: str) -> Path:
+    return Path(text)
+
+
+def _modules(_: str, text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _float(name: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a number") from None
+
+
+def _int(name: str, text: str) -> int:
+    value = _float(name, text)
+    if not value.is_integer():
+        raise ConfigError(f"{name}={text!r} is not a whole number")
+    return int(value)
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. an arbitrary uid in a container
+        return "local"
+
+
+# Every variable workbench reads, once: its default is the Settings field's (or the fallback's).
+VARIABLES = (
+    Variable("WORKBENCH_DATA_DIR", "data_dir", _path, "blobs, thumbnails, the embedded catalog"),
+    Variable("WORKBENCH_DATABASE_URL", "database_url", _text,
+             "the catalog, e.g. postgresql://user@db-host/workbench (empty: SQLite in the data directory)",
+             secret=True),
+    Variable("WORKBENCH_BROKER_URL", "broker_url", _text,
+             "RabbitMQ, e.g. amqp://user:password@mq-host:5672// (empty: jobs run on a local worker)",
+             secret=True),
+    Variable("WORKBENCH_RESULT_BACKEND", "result_backend", _text,
+             "Redis for live progress, e.g. redis://cache-host:6379/0 (empty: none)", secret=True),
+    Variable("WORKBENCH_USER", "user", _text, "who owns what you create; you see only your own",
+             fallback=_login_name),
+    Variable("WORKBENCH_JOB_HEARTBEAT_SECONDS", "jobs.heartbeat_seconds", _float,
+             "how often a running job proves it is alive"),
+    Variable("WORKBENCH_JOB_STALE_SECONDS", "jobs.stale_seconds", _float,
+             "after how long a silent job is run again elsewhere"),
+    Variable("WORKBENCH_JOB_MAX_DELIVERIES", "jobs.max_deliveries", _int,
+             "how many starts a job gets before it fails (an out-of-memory loop)"),
+    Variable("WORKBENCH_REPORT_NOTEBOOKS", "report_notebooks", _path, "the folder of the report notebooks"),
+    Variable("WORKBENCH_REPORT_KEEP", "report_keep", _int, "reports kept per kind and parameters"),
+    Variable("WORKBENCH_JOB_MODULES", "job_modules", _modules,
+             "more modules declaring job kinds, comma-separated (see docs/architecture.md)"),
+)  # fmt: skip
 
 
 def normalise_database_url(url: str) -> str:
@@ -132,20 +205,3 @@ def normalise_database_url(url: str) -> str:
             "use postgresql://user@host/db or sqlite:///path"
         )
     return url
-
-
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        return float(text)
-    except ValueError:
-        raise ConfigError(f"{name}={text!r} is not a number") from None
-
-
-def _login_name() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry, e.g. an arbitrary uid in a container
-        return "local"

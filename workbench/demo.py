@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -65,7 +66,7 @@ def run_demo(workbench: Workbench, folder: Path | None = None) -> int:
     return 0
 
 
-def _trained_model(workbench: Workbench) -> dict:  # type: ignore[type-arg]
+def _trained_model(workbench: Workbench) -> dict[str, Any]:
     """The demo's model, trained once on the local worker (a second demo run reuses it)."""
     existing = [m for m in workbench.models() if m["name"] == MODEL_NAME]
     if existing:
@@ -78,7 +79,7 @@ def _trained_model(workbench: Workbench) -> dict:  # type: ignore[type-arg]
     info = job.wait()
     if info.state != "succeeded":
         raise WorkbenchError(f"training job {job.id} {info.state}: {info.error or info.message}")
-    return next(m for m in workbench.models() if m["id"] == info.result["model_id"])
+    return next(m for m in workbench.models() if m["id"] == (info.result or {}).get("model_id"))
 
 
 def _predict_test_split(workbench: Workbench, export_dir: Path) -> None:

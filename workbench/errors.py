@@ -31,6 +31,15 @@ class JobError(WorkbenchError):
     """A job could not be submitted, or ended failed."""
 
 
+class ParamsError(JobError):
+    """A job's parameters are invalid; the message names each wrong one and what is valid.
+    Each job kind raises a subclass that is also its domain's error (AugmentError...)."""
+
+
+class TrainingError(WorkbenchError):
+    """A view cannot be trained on as it is, or a training configuration is invalid."""
+
+
 class AugmentError(WorkbenchError):
     """An augmentation recipe or request is invalid (unknown op, bad parameter, empty view...)."""
 

@@ -1,40 +1,62 @@
-"""Batch inference as a job (the ``inference`` queue): a view streamed through ONNX Runtime in
-chunks, memory flat whatever the view's size, predictions upserted so a re-run writes each
-(model, image) once."""
+"""Batch inference and evaluation as jobs (the ``inference`` queue): a view streamed through ONNX
+Runtime in chunks, memory flat whatever the view's size, predictions upserted so a re-run writes
+each (model, image) once."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
+from pydantic import Field
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from workbench.catalog import Catalog
-from workbench.catalog.models import Prediction
+from workbench.catalog.models import Model, Prediction
 from workbench.errors import WorkbenchError
-from workbench.views import ImageRecord, View
+from workbench.jobs.kind import JobParams, job_kind
+from workbench.jobs.runner import JobContext
+from workbench.registry import get_model
+from workbench.views import ImageRecord, View, ViewSpec
 
-PREDICT_PARAMS = ("model_id", "view", "batch_size", "threads", "chunk")
+
+class ModelOnView(JobParams):
+    model_id: int = Field(ge=1, le=2**63 - 1, description="the model")
+    view: ViewSpec = Field(description="the images")
+
+    def check(self, catalog: Catalog, job_id: str | None) -> None:
+        exported(catalog, self.model_id)
+        View.from_spec(catalog, self.view)  # NotFoundError names the datasets there are
 
 
-def predict_job(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    from workbench.ml.predict import OnnxPredictor
-    from workbench.training import get_model
+class PredictParams(ModelOnView):
+    batch_size: int = Field(64, ge=1, le=4096, description="images per ONNX Runtime call")
+    threads: int = Field(0, ge=0, le=256, description="ONNX Runtime threads (0: its default)")
+    chunk: int = Field(512, ge=1, le=100_000, description="images per write and progress step")
 
-    catalog: Catalog = ctx.catalog
-    params = ctx.params
-    unknown = set(params) - set(PREDICT_PARAMS)
-    if unknown or "model_id" not in params or "view" not in params:
-        raise WorkbenchError(f"a predict job takes {', '.join(PREDICT_PARAMS)}; got {sorted(params)}")
-    model = get_model(catalog, int(params["model_id"]))
+
+def exported(catalog: Catalog, model_id: int) -> Model:
+    """The model, which must have an ONNX export to run."""
+    model = get_model(catalog, model_id)
     if not model.export_dir:
-        raise WorkbenchError(f"model {model.id} has no ONNX export to predict with")
-    predictor = OnnxPredictor(model.export_dir, threads=int(params.get("threads", 0)))
-    view = View.from_json(catalog, params["view"])
+        raise ValueError(f"model {model.id} has no ONNX export to run")
+    return model
+
+
+@job_kind("predict", queue="inference", params=PredictParams)
+def predict_job(ctx: JobContext[PredictParams]) -> dict[str, Any]:
+    from workbench.ml.predict import OnnxPredictor
+
+    catalog, params = ctx.catalog, ctx.params
+    model = exported(catalog, params.model_id)
+    predictor = OnnxPredictor(Path(model.export_dir or ""), threads=params.threads)
+    view = View.from_spec(catalog, params.view)
     total = view.count()
-    batch_size, chunk_size = int(params.get("batch_size", 64)), int(params.get("chunk", 512))
+    batch_size, chunk_size = params.batch_size, params.chunk
     done = right = 0
     chunk: list[ImageRecord] = []
     for record in view:  # keyset pages: a thousand records in memory at most
@@ -53,12 +75,7 @@ def predict_job(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 
 
 def _predict_chunk(
-    catalog: Catalog,
-    predictor,
-    model_id: int,
-    job_id: str,  # type: ignore[no-untyped-def]
-    records: list[ImageRecord],
-    batch_size: int,
+    catalog: Catalog, predictor: Any, model_id: int, job_id: str, records: list[ImageRecord], batch_size: int
 ) -> int:
     rows, right = [], 0
     for start in range(0, len(records), batch_size):
@@ -102,25 +119,18 @@ def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
     session.execute(statement, rows)
 
 
-def evaluate_job(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+@job_kind("evaluate", queue="inference", params=ModelOnView)
+def evaluate_job(ctx: JobContext[ModelOnView]) -> dict[str, Any]:
     """Evaluate a model on any view (e.g. another season): the same metrics as after training,
     stored with the model under ``metrics["evaluations"]``, keyed by the view."""
-    import json
-
-    import numpy as np
-
-    from workbench.catalog.models import Model
     from workbench.ml.metrics import evaluate
     from workbench.ml.predict import OnnxPredictor
-    from workbench.training import get_model
 
-    catalog: Catalog = ctx.catalog
-    model = get_model(catalog, int(ctx.params["model_id"]))
-    if not model.export_dir:
-        raise WorkbenchError(f"model {model.id} has no ONNX export to evaluate")
-    predictor = OnnxPredictor(model.export_dir)
+    catalog = ctx.catalog
+    model = exported(catalog, ctx.params.model_id)
+    predictor = OnnxPredictor(Path(model.export_dir or ""))
     index = {label: i for i, label in enumerate(model.classes)}
-    view = View.from_json(catalog, ctx.params["view"])
+    view = View.from_spec(catalog, ctx.params.view)
     total = view.count()
     logits: list[np.ndarray] = []
     targets: list[int] = []

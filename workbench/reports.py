@@ -16,33 +16,60 @@ import datetime as dt
 import shutil
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from pydantic import Field, field_validator
 from sqlalchemy import select
 
 from workbench.catalog import Catalog
 from workbench.catalog.models import Report
+from workbench.config import Settings
 from workbench.errors import NotFoundError, ReportError, WorkbenchError
+from workbench.jobs.client import Job, submit
+from workbench.jobs.kind import JobParams, job_kind
+from workbench.jobs.runner import JobAborted, JobContext
 from workbench.report_params import check_parameters
 from workbench.report_run import ReportStopped, execute_notebook
 
-if TYPE_CHECKING:
-    from workbench.jobs import Job
 
-# kind -> notebook file in settings.report_notebooks; one place to add a report.
-REPORTS: dict[str, str] = {
-    "model": "model_report.ipynb",
-    "dataset": "dataset_report.ipynb",
-    "comparison": "comparison_report.ipynb",
-}
+@dataclass(frozen=True)
+class ReportKind:
+    """One kind of report: its notebook in ``settings.report_notebooks``, what it shows, and its
+    subject, the parameter a person names first (the CLI's positional argument)."""
+
+    name: str
+    notebook: str
+    help: str
+    subject: str
+    subject_help: str
+    subject_type: type = str
+    many: bool = False  # the subject is a list (model_ids)
+    alias: str | None = None  # the CLI's word for it, where it differs
+    json_options: tuple[str, ...] = ()  # further parameters given as JSON (--filter)
+
+
+REPORTS: dict[str, ReportKind] = {
+    kind.name: kind
+    for kind in (
+        ReportKind("model", "model_report.ipynb", "metrics, curves, confusion, mistakes, lineage of a model",
+                   subject="model_id", subject_help="the model id (default: the newest)", subject_type=int),
+        ReportKind("dataset", "dataset_report.ipynb", "balance, sizes, attributes, samples, duplicates",
+                   subject="dataset", subject_help="the dataset (default: the newest)",
+                   json_options=("filter",)),
+        ReportKind("comparison", "comparison_report.ipynb", "models side by side", subject="model_ids",
+                   subject_help="model ids (default: the five newest)", subject_type=int, many=True,
+                   alias="compare"),
+    )
+}  # fmt: skip
 Progress = Callable[[float, str], None]
 
 
-def notebook_for(catalog: Catalog, kind: str) -> Path:
+def notebook_for(settings: Settings, kind: str) -> Path:
     if kind not in REPORTS:
         raise ReportError(f"unknown report {kind!r}; reports: {', '.join(REPORTS)}")
-    path = catalog.settings.report_notebooks / REPORTS[kind]
+    path = settings.report_notebooks / REPORTS[kind].notebook
     if not path.is_file():
         raise ReportError(
             f"the {kind} report's notebook {path} is missing: set WORKBENCH_REPORT_NOTEBOOKS to the "
@@ -63,7 +90,7 @@ def run_report(
 ) -> dict[str, Any]:
     """Make one report here (a kernel of its own) and return its row as a dict. When
     ``should_stop()`` turns true the kernel is killed and ReportStopped raised."""
-    notebook = notebook_for(catalog, kind)
+    notebook = notebook_for(catalog.settings, kind)
     params = check_parameters(notebook, params or {})
     keep = catalog.settings.report_keep if keep is None else keep
     if keep < 1:
@@ -86,24 +113,37 @@ def run_report(
     return row
 
 
-def report_job(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """The ``report`` job kind: ``{"report": kind, "params": {...}, "keep": n}``. An abort kills
-    the kernel at once (a cell cannot check for it) and keeps the partial notebook."""
-    from workbench.jobs.runner import JobAborted
+class ReportParams(JobParams):
+    report: str = Field(description="the kind of report: " + ", ".join(REPORTS))
+    params: dict[str, Any] = Field(default_factory=dict, description="the notebook's parameters")
+    keep: int | None = Field(None, ge=1, description="reports kept per kind and parameters")
 
-    unknown = set(ctx.params) - {"report", "params", "keep"}
-    if unknown or "report" not in ctx.params:
-        raise ReportError(f'a report job takes "report", "params" and "keep"; got {sorted(ctx.params)}')
+    @field_validator("report")
+    @classmethod
+    def _known(cls, report: str) -> str:
+        if report not in REPORTS:
+            raise ValueError(f"unknown report {report!r}; reports: {', '.join(REPORTS)}")
+        return report
+
+    def check(self, catalog: Catalog, job_id: str | None) -> None:
+        try:  # only the names the notebook declares, and JSON values (workbench.report_params)
+            check_parameters(notebook_for(catalog.settings, self.report), self.params)
+        except ReportError as exc:
+            raise ValueError(str(exc)) from None
+
+
+@job_kind("report", queue="imagery", params=ReportParams, error=ReportError)
+def report_job(ctx: JobContext[ReportParams]) -> dict[str, Any]:
+    """A report notebook executed by papermill, kept as HTML. On the imagery queue: CPU, Pillow
+    and matplotlib, minutes at most, never behind hours of training. An abort kills the kernel
+    at once (a cell cannot check for it) and keeps the partial notebook."""
+    p = ctx.params
     try:
         row = run_report(
-            ctx.catalog,
-            ctx.params["report"],
-            ctx.params.get("params") or {},
-            job_id=ctx.job_id,
-            keep=ctx.params.get("keep"),
+            ctx.catalog, p.report, p.params, job_id=ctx.job_id, keep=p.keep,
             progress=lambda fraction, message: ctx.progress(fraction, message, milestone=True),
             should_stop=ctx.should_abort,
-        )
+        )  # fmt: skip
     except ReportStopped as exc:
         raise JobAborted(str(exc)) from None
     return {"report_id": row["id"], "html_path": row["html_path"], "notebook_path": row["notebook_path"]}
@@ -113,10 +153,7 @@ def submit_report(
     catalog: Catalog, kind: str, params: dict[str, Any] | None = None, keep: int | None = None
 ) -> Job:
     """Queue a report as a job (imagery queue); its parameters are checked before anything is queued."""
-    from workbench.jobs import client
-
-    params = check_parameters(notebook_for(catalog, kind), params or {})
-    return client.submit(catalog, "report", {"report": kind, "params": params, "keep": keep})
+    return submit(catalog, "report", {"report": kind, "params": params or {}, "keep": keep})
 
 
 def list_reports(catalog: Catalog, kind: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
@@ -127,6 +164,15 @@ def list_reports(catalog: Catalog, kind: str | None = None, limit: int = 200) ->
     query = query.order_by(Report.created_at.desc(), Report.id.desc()).limit(limit)
     with catalog.sessions() as session:
         return [_as_dict(row) for row in session.scalars(query)]
+
+
+def get_report(catalog: Catalog, report_id: int) -> dict[str, Any]:
+    """One of the current user's reports, as ``list_reports`` shows it."""
+    with catalog.sessions() as session:
+        row = session.get(Report, report_id)
+        if row is None or row.owner != catalog.user:
+            raise NotFoundError(f"no report {report_id} for user {catalog.user!r}")
+        return _as_dict(row)
 
 
 def report_html_path(catalog: Catalog, report_id: int) -> Path:

@@ -24,12 +24,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from workbench.catalog import Catalog
-from workbench.catalog.models import Model
 from workbench.config import Settings
 from workbench.errors import ReportError
+from workbench.registry import published_model_ids
 from workbench.report_params import check_parameters
 from workbench.reports import REPORTS, run_report, submit_report
 
@@ -88,7 +86,7 @@ def _entry(path: Path, number: int, table: dict[str, Any], settings: Settings) -
     if kind not in REPORTS:
         raise ReportError(f"{where} ({name}): kind must be one of {', '.join(REPORTS)}, not {kind!r}")
     params = table.get("params", {})
-    check_parameters(settings.report_notebooks / REPORTS[kind], params)
+    check_parameters(settings.report_notebooks / REPORTS[kind].notebook, params)
     published = table.get("published", False)
     if published is not False and (published is not True or kind != "model" or "model_id" in params):
         raise ReportError(f"{where} ({name}): published = true is for model reports without a model_id")
@@ -106,7 +104,7 @@ def _entry(path: Path, number: int, table: dict[str, Any], settings: Settings) -
                          table.get("user") or settings.user)  # fmt: skip
 
 
-def _crontab(expression: Any, where: str = "cron"):  # type: ignore[no-untyped-def]
+def _crontab(expression: Any, where: str = "cron") -> Any:  # a celery crontab (celery is untyped)
     from celery.schedules import crontab
 
     fields = expression.split() if isinstance(expression, str) else []
@@ -140,11 +138,7 @@ def targets(catalog: Catalog, entry: ScheduleEntry) -> list[dict[str, Any]]:
     """The parameters of each report an entry makes now (one per published model, or one)."""
     if not entry.published:
         return [dict(entry.params)]
-    with catalog.sessions() as session:
-        ids = session.scalars(
-            select(Model.id).where(Model.owner == catalog.user, Model.published).order_by(Model.id)
-        ).all()
-    return [{**entry.params, "model_id": model_id} for model_id in ids]
+    return [{**entry.params, "model_id": model_id} for model_id in published_model_ids(catalog)]
 
 
 def submit_entry(settings: Settings, entry: ScheduleEntry) -> list[str]:

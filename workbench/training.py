@@ -1,9 +1,10 @@
-"""From a view to a trained, evaluated, exported model: the training job and the model registry.
+"""From a view to a trained, evaluated, exported model: the ``train`` job kind.
 
 The job freezes the view into exact image ids, checks it (empty, single-class, a class without
 validation images, duplicates across train and validation), decodes it once into the tensor
 cache, trains with checkpoints under ``DATA_DIR/models/<job id>`` (a redelivered job resumes from
-the last one), evaluates on the test split, exports ONNX and records one ``models`` row.
+the last one), evaluates on the test split, exports ONNX and records one ``models`` row. The
+models are read back through ``workbench.registry``.
 """
 
 from __future__ import annotations
@@ -11,53 +12,60 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import shutil
 import time
 from collections import Counter
-from dataclasses import asdict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 from sqlalchemy import select
 
 from workbench.catalog import Catalog
 from workbench.catalog.models import Model
-from workbench.errors import NotFoundError, WorkbenchError
+from workbench.errors import TrainingError
 from workbench.ingest.split import assign_splits
-from workbench.views import ImageRecord, View
-
-TRAIN_PARAMS = (
-    "view",
-    "name",
-    "arch",
-    "epochs",
-    "batch_size",
-    "lr",
-    "image_size",
-    "seed",
-    "pretrained",
-    "precision",
-    "hflip",
-    "augmented",
-    "freeze_epochs",
-    "int8",
-)
+from workbench.jobs.kind import JobParams, job_kind
+from workbench.jobs.runner import JobAborted, JobContext
+from workbench.ml.config import TrainConfig
+from workbench.views import ImageRecord, View, ViewSpec
 
 
-class TrainingError(WorkbenchError):
-    """The view cannot be trained on as it is (said before any work starts)."""
+class TrainParams(JobParams, TrainConfig):
+    """A training job: the view, the training configuration (defaults in ``TrainConfig``), and
+    what to do besides."""
+
+    view: ViewSpec = Field(description="the images to train on")
+    name: str | None = Field(None, max_length=256, description="the model's name (default: the dataset's)")
+    augmented: bool | list[str] = Field(
+        False, description="add the copies of training images from these augmented datasets (true: all)"
+    )
+    int8: bool = Field(
+        False, description="also export a static int8 model.int8.onnx, scored on the test images"
+    )
+
+    def config(self) -> TrainConfig:
+        return TrainConfig.model_validate(self.model_dump(include=set(TrainConfig.model_fields)))
+
+    def check(self, catalog: Catalog, job_id: str | None) -> None:
+        view = View.from_spec(catalog, self.view)
+        if len(labels := view.labels()) < 2:
+            raise ValueError(_too_few_classes(view, labels))
+
+
+def _too_few_classes(view: View, labels: Counter[str] | dict[str, int]) -> str:
+    if not labels:
+        return f"{view!r} has no images: nothing to train on"
+    return f"{view!r} has one class ({next(iter(labels))!r}): a classifier needs two or more"
 
 
 def frozen_records(view: View) -> list[ImageRecord]:
+    """Every image of the view, once: what the model will say it was trained on."""
     records = list(view)
-    if not records:
-        raise TrainingError(f"{view!r} has no images: nothing to train on")
-    labels = Counter(r.label for r in records)
-    if len(labels) < 2:
-        raise TrainingError(
-            f"{view!r} has one class ({next(iter(labels))!r}): a classifier needs two or more"
-        )
+    if len(labels := Counter(r.label for r in records)) < 2:
+        raise TrainingError(_too_few_classes(view, labels))
     return records
 
 
@@ -109,48 +117,76 @@ def with_augmented(
     )
 
 
-def train_job(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """The ``train`` job kind (torch worker, ``training`` queue)."""
-    import torch
+@job_kind("train", queue="training", params=TrainParams, error=TrainingError)
+def train_job(ctx: JobContext[TrainParams]) -> dict[str, Any]:
+    """Freeze and decode the view, train, evaluate on the test split, export, record the model."""
+    from workbench.ml.train import fit
 
-    from workbench.jobs.runner import JobAborted
+    params, config = ctx.params, ctx.params.config()
+    data = _prepare(ctx, config)
+    workdir = ctx.settings.data_dir / "models" / ctx.job_id
+    started = time.monotonic()
+    model, best, history = fit(
+        data.batches, len(data.classes), config, workdir / "checkpoints",
+        report=lambda f, m, metrics: ctx.progress(f, m, metrics), should_stop=ctx.should_abort,
+        on_epoch=lambda point: ctx.record_point("epochs", point),
+    )  # fmt: skip
+    if history.stopped:
+        raise JobAborted(f"aborted after epoch {len(history.epochs)}; checkpoints kept in {workdir}")
+    ctx.progress(1.0, "evaluating and exporting", milestone=True)
+    metrics = _evaluate(model, data) | {
+        "epochs": history.epochs, "train_seconds": round(time.monotonic() - started, 1),
+    }  # fmt: skip
+    metrics["export"] = _export(model, data, config, workdir / "export")
+    if params.int8:
+        ctx.progress(1.0, "quantizing to int8", milestone=True)
+        metrics["int8"] = _int8_export(workdir / "export", data.batches, metrics["accuracy"])
+    view = View.from_spec(ctx.catalog, params.view)
+    recorded_view = {
+        **json.loads(view.to_json()),
+        **({"augmented": data.augmented} if data.augmented else {}),
+    }
+    model_id = _record_model(
+        ctx.catalog, ctx.job_id, params.name or view.dataset, config, data.classes, recorded_view,
+        data.train_ids(), metrics, best, workdir / "export",
+    )  # fmt: skip
+    return {"model_id": model_id, "accuracy": metrics["accuracy"], "export_dir": str(workdir / "export")}
+
+
+@dataclass
+class _Prepared:
+    """The frozen view, decoded into the tensor cache, split, with what the model will record."""
+
+    batches: Any  # CachedImageData
+    cache_ids: np.ndarray
+    keep: dict[str, np.ndarray]  # split -> positions in the cache
+    classes: list[str]
+    by_id: dict[int, ImageRecord]
+    augmented: list[str]
+    facts: dict[str, Any]
+
+    def train_ids(self) -> list[int]:
+        return sorted(int(self.cache_ids[i]) for i in self.keep["train"])
+
+
+def _prepare(ctx: JobContext[TrainParams], config: TrainConfig) -> _Prepared:
     from workbench.ml.cache import CacheItem, build_cache
-    from workbench.ml.data import IMAGENET_MEAN, IMAGENET_STD, Augment, CachedImageData
-    from workbench.ml.export import export
-    from workbench.ml.metrics import evaluate
-    from workbench.ml.train import TrainConfig, fit
+    from workbench.ml.data import Augment, CachedImageData
 
-    catalog: Catalog = ctx.catalog
-    params = ctx.params
-    unknown = set(params) - set(TRAIN_PARAMS)
-    if unknown:
-        raise TrainingError(
-            f"unknown training parameters {sorted(unknown)}; known: {', '.join(TRAIN_PARAMS)}"
-        )
-    try:
-        config = TrainConfig(**{k: params[k] for k in asdict(TrainConfig()) if k in params})
-    except ValueError as error:
-        raise TrainingError(str(error)) from None
-    if not 0 <= config.freeze_epochs < config.epochs:
-        raise TrainingError(
-            f"freeze_epochs must be at least 0 and fewer than epochs ({config.epochs}), "
-            f"got {config.freeze_epochs}: the backbone has to train for an epoch at least"
-        )
-    view = View.from_json(catalog, params["view"])
+    catalog, params = ctx.catalog, ctx.params
+    view = View.from_spec(catalog, params.view)
     records = frozen_records(view)
     splits = split_indices(records, config.seed)
-    view_ids = {r.id for r in records}
-    records, splits, augmented = with_augmented(catalog, view, params.get("augmented"), records, splits)
+    in_view = len(records)
+    records, splits, augmented = with_augmented(catalog, view, params.augmented, records, splits)
     leaked = leakage(records, splits)
     classes = sorted({r.label for r in records})
     ctx.progress(0.0, f"{len(records):,} images, {len(classes)} classes; decoding", milestone=True)
     items = [CacheItem(r.id, r.sha256, str(catalog.store.blob_path(r.sha256))) for r in records]
     cache = build_cache(
-        items,
-        config.image_size,
-        catalog.settings.data_dir / "cache",
+        items, config.image_size, ctx.settings.data_dir / "cache",
         progress=lambda d, n: ctx.progress(0.0, f"decoding {d:,}/{n:,} images"),
-    )
+    )  # fmt: skip
     position = {image_id: i for i, image_id in enumerate(cache.ids.tolist())}
     keep = {
         name: np.array([position[records[i].id] for i in idx if records[i].id in position], np.int64)
@@ -159,77 +195,43 @@ def train_job(ctx) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     index_of = {c: i for i, c in enumerate(classes)}
     by_id = {r.id: r for r in records}
     targets = np.array([index_of[by_id[i].label] for i in cache.ids.tolist()], dtype=np.int64)
-    data = CachedImageData(
-        cache.array,
-        targets,
-        keep,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        augment=Augment(hflip=bool(params.get("hflip", True))),
-        channels_last=config.channels_last,
-    )
-    workdir = catalog.settings.data_dir / "models" / ctx.job_id
-    started = time.monotonic()
-    model, best, history = fit(
-        data,
-        len(classes),
-        config,
-        workdir / "checkpoints",
-        report=lambda f, m, metrics: ctx.progress(f, m, metrics),
-        should_stop=ctx.should_abort,
-        on_epoch=lambda point: ctx.record_point("epochs", point),
-    )
-    train_seconds = time.monotonic() - started
-    if history.stopped:
-        raise JobAborted(f"aborted after epoch {len(history.epochs)}; checkpoints kept in {workdir}")
-    ctx.progress(1.0, "evaluating and exporting", milestone=True)
-    test = keep["test"] if len(keep["test"]) else keep["val"]
-    logits, test_targets = _logits(model, data.test_dataloader())
-    test_ids = cache.ids[np.sort(test)]
-    metrics = evaluate(
-        logits,
-        test_targets,
-        classes,
-        ids=test_ids.tolist(),
-        attributes=[by_id[i].attributes for i in test_ids.tolist()],
-    )
-    metrics |= {
-        "augmented_images": len(records) - len(view_ids),
-        "epochs": history.epochs,
-        "leakage": leaked,
-        "train_seconds": round(train_seconds, 1),
-        "skipped": cache.skipped,
+    batches = CachedImageData(
+        cache.array, targets, keep, batch_size=config.batch_size, seed=config.seed,
+        augment=Augment(hflip=config.hflip), channels_last=config.channels_last,
+    )  # fmt: skip
+    facts = {
+        "augmented_images": len(records) - in_view, "leakage": leaked, "skipped": cache.skipped,
         "split_sizes": {k: len(v) for k, v in keep.items()},
-    }
-    sample = next(iter(data.test_dataloader()))[0][:16]
+    }  # fmt: skip
+    return _Prepared(batches, cache.ids, keep, classes, by_id, augmented, facts)
+
+
+def _evaluate(model: Any, data: _Prepared) -> dict[str, Any]:
+    """Test-split metrics (the validation split when there is no test split), with the facts of
+    what the model was trained on."""
+    from workbench.ml.metrics import evaluate
+
+    test = data.keep["test"] if len(data.keep["test"]) else data.keep["val"]
+    logits, targets = _logits(model, data.batches.test_dataloader())
+    test_ids = data.cache_ids[np.sort(test)].tolist()
+    attributes = [data.by_id[i].attributes for i in test_ids]
+    return evaluate(logits, targets, data.classes, ids=test_ids, attributes=attributes) | data.facts
+
+
+def _export(model: Any, data: _Prepared, config: TrainConfig, export_dir: Path) -> dict[str, Any]:
+    """ONNX (checked against torch on test images) and the weights beside it."""
+    import torch
+
+    from workbench.ml.data import IMAGENET_MEAN, IMAGENET_STD
+    from workbench.ml.export import export
+
+    sample = next(iter(data.batches.test_dataloader()))[0][:16]
     exported = export(
-        model.model,
-        workdir / "export",
-        classes=classes,
-        image_size=config.image_size,
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        check_images=sample,
-    )
-    metrics["export"] = exported
-    if params.get("int8"):
-        ctx.progress(1.0, "quantizing to int8", milestone=True)
-        metrics["int8"] = _int8_export(workdir / "export", data, metrics["accuracy"])
-    torch.save({"state_dict": model.state_dict()}, workdir / "export" / "model.ckpt")
-    train_ids = sorted(int(cache.ids[i]) for i in keep["train"])
-    model_id = _record_model(
-        catalog,
-        ctx.job_id,
-        params.get("name") or view.dataset,
-        config,
-        classes,
-        {**json.loads(view.to_json()), **({"augmented": augmented} if augmented else {})},
-        train_ids,
-        metrics,
-        best,
-        workdir / "export",
-    )
-    return {"model_id": model_id, "accuracy": metrics["accuracy"], "export_dir": str(workdir / "export")}
+        model.model, export_dir, classes=data.classes, image_size=config.image_size, mean=IMAGENET_MEAN,
+        std=IMAGENET_STD, check_images=sample,
+    )  # fmt: skip
+    torch.save({"state_dict": model.state_dict()}, export_dir / "model.ckpt")
+    return exported
 
 
 def _int8_export(export_dir: Path, data: Any, accuracy: float) -> dict[str, Any]:
@@ -248,7 +250,7 @@ def _int8_export(export_dir: Path, data: Any, accuracy: float) -> dict[str, Any]
     return {"file": INT8_FILE, "accuracy": int8_accuracy, "accuracy_change": int8_accuracy - accuracy}
 
 
-def _logits(model, batches) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+def _logits(model: Any, batches: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
     import torch
 
     outputs, targets = [], []
@@ -263,8 +265,8 @@ def _record_model(
     catalog: Catalog,
     job_id: str,
     name: str,
-    config,
-    classes: list[str],  # type: ignore[no-untyped-def]
+    config: TrainConfig,
+    classes: list[str],
     view: dict[str, Any],
     train_ids: list[int],
     metrics: dict[str, Any],
@@ -284,64 +286,3 @@ def _record_model(
         row.metrics, row.checkpoint_path, row.export_dir = metrics, str(checkpoint), str(export_dir)
         session.flush()
         return row.id
-
-
-# -- the registry -----------------------------------------------------------------------------
-def list_models(catalog: Catalog) -> list[dict[str, Any]]:
-    """The user's models, oldest first, with their headline metrics."""
-    with catalog.sessions() as session:
-        rows = session.scalars(select(Model).where(Model.owner == catalog.user).order_by(Model.id)).all()
-        return [_summary(row) for row in rows]
-
-
-def get_model(catalog: Catalog, model_id: int) -> Model:
-    with catalog.sessions() as session:
-        row = session.get(Model, model_id)
-        if row is None or row.owner != catalog.user:
-            raise NotFoundError(f"no model {model_id} for user {catalog.user!r}")
-        session.expunge(row)
-        return row
-
-
-def set_published(catalog: Catalog, model_id: int, published: bool) -> None:
-    get_model(catalog, model_id)
-    with catalog.transaction() as session:
-        session.get_one(Model, model_id).published = published
-
-
-def delete_model(catalog: Catalog, model_id: int) -> None:
-    """Delete a model with its files (checkpoints and export)."""
-    row = get_model(catalog, model_id)
-    with catalog.transaction() as session:
-        session.delete(session.get_one(Model, model_id))
-    if row.export_dir:
-        shutil.rmtree(Path(row.export_dir).parent, ignore_errors=True)
-
-
-def compare_models(catalog: Catalog, model_ids: list[int]) -> list[dict[str, Any]]:
-    """One row of metrics per model, and whether each saw exactly the first one's images."""
-    rows = [get_model(catalog, model_id) for model_id in model_ids]
-    first = rows[0].train_ids_sha256 if rows else ""
-    return [{**_summary(row), "same_training_images": row.train_ids_sha256 == first} for row in rows]
-
-
-def _summary(row: Model) -> dict[str, Any]:
-    metrics = row.metrics or {}
-    headline = {
-        k: metrics[k]
-        for k in ("accuracy", "top5_accuracy", "macro_f1", "n", "train_seconds", "int8")
-        if k in metrics
-    }
-    return {
-        "id": row.id,
-        "name": row.name,
-        "arch": row.arch,
-        "classes": len(row.classes),
-        "image_size": row.image_size,
-        "metrics": headline,
-        "export_dir": row.export_dir,
-        "published": row.published,
-        "job_id": row.job_id,
-        "train_images": len(row.train_image_ids),
-        "created_at": row.created_at.isoformat() if row.created_at else None,
-    }

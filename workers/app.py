@@ -11,22 +11,24 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
 from celery.signals import worker_ready, worker_shutdown
 
 from workbench.catalog import Catalog
 from workbench.catalog.models import Job as JobRow
 from workbench.config import Settings
-from workbench.jobs.kinds import KINDS
-from workbench.jobs.queues import SCHEDULED_REPORTS, TASKS, celery_config, client_app
+from workbench.jobs.queues import SCHEDULED_REPORTS, celery_config, client_app
 from workbench.jobs.reaper import requeue_stale_jobs
 from workbench.jobs.runner import run_job
+from workbench.kinds import load_kinds
 
 log = logging.getLogger(__name__)
 settings = Settings.from_env()
+KINDS = load_kinds(settings.job_modules)
 app = Celery("workbench")
-app.conf.update(celery_config(settings))
+app.conf.update(celery_config(settings, {kind.task_name: kind.queue for kind in KINDS.values()}))
 _catalog: Catalog | None = None
 
 
@@ -38,54 +40,22 @@ def catalog() -> Catalog:
     return _catalog
 
 
-def _run(task_request_hostname: str, job_id: str) -> str | None:
-    return run_job(catalog(), job_id, task_request_hostname or "worker", KINDS)
+def _run_job(task: Task[Any, Any], job_id: str) -> str | None:
+    """Every job task: run the job of that id (its row says which kind) on this worker."""
+    return run_job(catalog(), job_id, task.request.hostname or "worker", KINDS)
 
 
-@app.task(name="workbench.ping", bind=True)
-def ping(self, job_id: str) -> str | None:  # type: ignore[no-untyped-def]
-    return _run(self.request.hostname, job_id)
-
-
-@app.task(name="workbench.ingest", bind=True)
-def ingest(self, job_id: str) -> str | None:  # type: ignore[no-untyped-def]
-    return _run(self.request.hostname, job_id)
-
-
-@app.task(name="workbench.augment", bind=True)
-def augment(self, job_id: str) -> str | None:  # type: ignore[no-untyped-def]
-    return _run(self.request.hostname, job_id)
-
-
-@app.task(name="workbench.train", bind=True)
-def train(self, job_id: str) -> str | None:  # type: ignore[no-untyped-def]
-    return _run(self.request.hostname, job_id)
-
-
-@app.task(name="workbench.predict", bind=True)
-def predict(self, job_id: str) -> str | None:  # type: ignore[no-untyped-def]
-    return _run(self.request.hostname, job_id)
-
-
-@app.task(name="workbench.evaluate", bind=True)
-def evaluate(self, job_id: str) -> str | None:  # type: ignore[no-untyped-def]
-    return _run(self.request.hostname, job_id)
-
-
-@app.task(name="workbench.report", bind=True)
-def report(self, job_id: str) -> str | None:  # type: ignore[no-untyped-def]
-    return _run(self.request.hostname, job_id)
+for _kind in KINDS.values():  # one task per job kind, named workbench.<kind>
+    app.task(name=_kind.task_name, bind=True)(_run_job)
 
 
 @app.task(name=SCHEDULED_REPORTS[0])
-def scheduled_reports(entry: dict) -> list[str]:  # type: ignore[type-arg]
+def scheduled_reports(entry: dict[str, Any]) -> list[str]:
     """Sent by Celery beat (``workbench scheduler``): queue the report jobs of one schedule entry."""
     from workbench.schedule import ScheduleEntry, submit_entry
 
     return submit_entry(settings, ScheduleEntry.from_message(entry))
 
-
-assert {task for task, _ in TASKS.values()} <= set(app.tasks), "every job kind needs its task"
 
 # -- the reaper: jobs whose worker vanished go back to their queue -----------------------------
 _stop_reaper = threading.Event()
@@ -96,8 +66,10 @@ def reap_once() -> list[str]:
     for job_id in requeued:
         with catalog().sessions() as session:
             kind = session.get_one(JobRow, job_id).kind
-        task, queue = TASKS[kind]
-        client_app(settings.broker_url).send_task(task, args=[job_id], task_id=job_id, queue=queue)
+        job_kind = KINDS[kind]
+        client_app(settings.broker_url).send_task(
+            job_kind.task_name, args=[job_id], task_id=job_id, queue=job_kind.queue
+        )
     return requeued
 
 

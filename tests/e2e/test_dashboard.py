@@ -161,10 +161,10 @@ def test_a_reload_mid_training_finds_the_job_and_its_progress_again(
         expect(page.locator(".workbench-training .workbench-job-state")).to_have_text(
             "running", timeout=120 * SECONDS
         )
-        job = bench.jobs.list(kind="train")[0]
-        services.until(lambda: bench.jobs.get(job.id).info().progress > 0, 180, "training progress")
+        job = bench.jobs(kind="train")[0]
+        services.until(lambda: bench.job(job.id).info().progress > 0, 180, "training progress")
 
-        waiting = bench.jobs.submit("ping", {"steps": 1})  # queued behind the training
+        waiting = bench.submit("ping", {"steps": 1})  # queued behind the training
         page.reload()
         expect(page.locator(".workbench-tabs")).to_be_visible(timeout=120 * SECONDS)
         expect(page.locator(".workbench-under-way")).to_contain_text(waiting.id[:12])  # other jobs too
@@ -178,7 +178,7 @@ def test_a_reload_mid_training_finds_the_job_and_its_progress_again(
         expect(page.locator(".workbench-training .workbench-job-state")).to_have_text(
             "aborted", timeout=180 * SECONDS
         )
-    assert bench.jobs.get(job.id).info().state == "aborted"
+    assert bench.job(job.id).info().state == "aborted"
     bench.close()
 
 

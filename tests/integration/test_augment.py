@@ -8,6 +8,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image as PILImage
@@ -19,9 +20,11 @@ from workbench.api import Workbench
 from workbench.augment import Recipe
 from workbench.catalog import Dataset, Image
 from workbench.config import Settings
-from workbench.derive import augment_view, check_request
+from workbench.derive import AugmentReport, augment_view
 from workbench.derive.chunk import augment_chunk
 from workbench.errors import AugmentError
+from workbench.jobs.kind import registered
+from workbench.views import View
 from workbench.views.preview import preview_copies
 
 RECIPE = {"hflip": 0.5, "rotate": 15, "color_jitter": 0.2, "random_resized_crop": {"scale": [0.7, 1.0]},
@@ -33,8 +36,14 @@ def fashion(workbench: Workbench, tmp_path: Path, n: int = 12) -> None:
     workbench.ingest(images, "fashion", labels_csv=csv, label_column="articleType", split="0.5,0.5")
 
 
-def run(workbench: Workbench, view, name: str, *, copies: int = 2, seed: int = 0, **options):  # type: ignore[no-untyped-def]
-    request = check_request(workbench.catalog, view, RECIPE, copies, seed, name, job_id=options.get("job_id"))
+def run(
+    workbench: Workbench, view: View, name: str, *, copies: int = 2, seed: int = 0,
+    processes: int | None = None, **options: Any,
+) -> AugmentReport:  # fmt: skip
+    """``augment_view`` here, on a request checked as the job would check it."""
+    raw = {"view": json.loads(view.to_json()), "recipe": RECIPE, "copies": copies, "seed": seed, "name": name,
+           "processes": processes}  # fmt: skip
+    request = registered()["augment"].parse(raw, workbench.catalog, options.get("job_id"))
     return augment_view(workbench.catalog, request, **options)
 
 
@@ -142,12 +151,12 @@ def test_bad_requests_fail_at_once_and_queue_nothing(workbench: Workbench, tmp_p
     ]
     for options, message in cases:
         with pytest.raises(AugmentError, match=message):
-            view.augment(**options)
+            workbench.augment(view, **options)
     with pytest.raises(AugmentError, match="has no images: nothing to augment"):
-        view.filter(year__gt=3000).augment(RECIPE, copies=1, name="x")
+        workbench.augment(view.filter(year__gt=3000), RECIPE, copies=1, name="x")
     with pytest.raises(AugmentError, match="nothing to preview"):
-        view.filter(year__gt=3000).augment_preview(RECIPE)
-    assert workbench.jobs.list() == []
+        workbench.augment_preview(view.filter(year__gt=3000), RECIPE)
+    assert workbench.jobs() == []
 
 
 def test_a_failed_run_leaves_nothing_and_frees_the_name(workbench: Workbench, tmp_path: Path) -> None:
@@ -180,7 +189,15 @@ def test_a_run_taken_over_by_another_worker_keeps_what_it_wrote(workbench: Workb
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run(workbench, view, "shared", processes=1, job_id="job-2", checkpoint=lost, undo=lambda: False)
+        run(
+            workbench,
+            view,
+            "shared",
+            processes=1,
+            job_id="job-2",
+            checkpoint=lost,
+            undo_on_failure=lambda: False,
+        )
     with workbench.catalog.sessions() as session:
         hidden = session.scalars(select(Dataset).where(Dataset.name == "shared")).one()
         assert hidden.status == "augmenting"
@@ -208,7 +225,7 @@ def test_the_preview_shows_before_and_after_and_the_job_stores_those_copies(
 ) -> None:
     fashion(workbench, tmp_path)
     view = workbench.dataset("fashion")
-    figure = view.augment_preview(RECIPE, n=4, seed=9, copies=2)
+    figure = workbench.augment_preview(view, RECIPE, n=4, seed=9, copies=2)
     assert len(figure.axes) == 3 * 4 and figure.axes[0].get_ylabel() == "before"
     assert [ax.get_title() for ax in figure.axes[4:6]] == ["copy 0", "copy 0"]
     figure.savefig(tmp_path / "preview.png")  # renders
@@ -242,7 +259,7 @@ def test_the_cli_augments_on_the_local_worker_and_shows_hashes(embedded: Workben
     assert sorted(shown["sha256"]) == hashes(embedded, "jeans3") and shown["count"] == 12
     queued = services.cli(settings, "augment", "fashion", "--recipe", '{"hflip": 1}', "--name", "flipped",
                           "--no-wait", "--json")  # fmt: skip
-    job = embedded.jobs.get(json.loads(queued.stdout)["job"])
+    job = embedded.job(json.loads(queued.stdout)["job"])
     assert job.wait(timeout=60).state == "succeeded" and embedded.dataset("flipped").count() == 12
     bad = services.cli(settings, "augment", "fashion", "--recipe", '{"hflip": 2}', "--name", "x")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "hflip.p must be in [0, 1]" in bad.stderr
@@ -256,7 +273,7 @@ def test_a_killed_local_worker_s_augmentation_finishes_exactly_once(
 ) -> None:
     folder = builders.image_folder(tmp_path / "pets", {"cat": 1000, "dog": 1000})
     embedded.ingest(folder, "pets")
-    job = embedded.dataset("pets").augment(RECIPE, copies=4, seed=1, name="pets4")
+    job = embedded.augment(embedded.dataset("pets"), RECIPE, copies=4, seed=1, name="pets4")
     services.until(lambda: 0 < job.info().progress < 0.6, 60, "the augmentation to be part way")
     services.kill_local_worker(embedded.settings)
     info = job.wait(timeout=120)  # a new local worker's reaper finds the stale job
@@ -269,15 +286,15 @@ def test_a_killed_local_worker_s_augmentation_finishes_exactly_once(
 def test_an_aborted_augmentation_leaves_nothing(embedded: Workbench, tmp_path: Path) -> None:
     folder = builders.image_folder(tmp_path / "pets", {"cat": 1000, "dog": 1000})
     embedded.ingest(folder, "pets")
-    job = embedded.dataset("pets").augment(RECIPE, copies=4, seed=1, name="stopped")
+    job = embedded.augment(embedded.dataset("pets"), RECIPE, copies=4, seed=1, name="stopped")
     services.until(lambda: 0 < job.info().progress < 0.6, 60, "the augmentation to be part way")
     job.abort()
     assert job.wait(timeout=60).state == "aborted"
     assert [d.name for d in embedded.datasets()] == ["pets"]
     with embedded.catalog.sessions() as session:
         assert session.scalars(select(Image).where(Image.source_image_id.is_not(None))).first() is None
-    again = (
-        embedded.dataset("pets").filter(label="cat").augment({"hflip": 1}, name="stopped").wait(timeout=60)
+    again = embedded.augment(embedded.dataset("pets").filter(label="cat"), {"hflip": 1}, name="stopped").wait(
+        timeout=60
     )
     assert again.state == "succeeded" and embedded.dataset("stopped").count() == 1000
 
@@ -294,7 +311,7 @@ def test_the_imagery_worker_makes_the_bytes_this_process_makes_and_survives_a_ki
     bench.ingest(folder, "pets")
     view = bench.dataset("pets")
     first = start_worker()
-    job = view.augment(RECIPE, copies=3, seed=2, name="on-worker")
+    job = bench.augment(view, RECIPE, copies=3, seed=2, name="on-worker")
     services.until(lambda: 0 < job.info().progress < 0.6, 120, "the augmentation to be part way")
     first.kill()
     start_worker()
@@ -313,13 +330,13 @@ def test_training_uses_the_copies_of_training_images_and_records_them(
     embedded: Workbench, tmp_path: Path
 ) -> None:
     from workbench.demo import write_digits
-    from workbench.training import get_model
+    from workbench.registry import get_model
 
     images, csv = write_digits(tmp_path / "digits")
     embedded.ingest(images, "digits", labels_csv=csv, label_column="digit", split="0.8,0.1,0.1", seed=0)
     view = embedded.dataset("digits").filter(label=["0", "1"])
     assert (
-        view.augment({"rotate": 10}, copies=2, seed=0, name="digits-rot").wait(timeout=120).state
+        embedded.augment(view, {"rotate": 10}, copies=2, seed=0, name="digits-rot").wait(timeout=120).state
         == "succeeded"
     )
     info = embedded.train(view, name="with-copies", epochs=1, image_size=16, hflip=False,

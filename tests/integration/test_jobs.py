@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 def test_progress_is_seen_at_several_values_then_the_job_succeeds(bench: Workbench, start_worker) -> None:
     start_worker()
-    job = bench.jobs.submit("ping", {"steps": 6, "seconds": 0.3})
+    job = bench.submit("ping", {"steps": 6, "seconds": 0.3})
     seen = set()
     while not (info := job.info()).finished:
         seen.add(round(info.progress, 3))
@@ -36,7 +36,7 @@ def test_progress_is_seen_at_several_values_then_the_job_succeeds(bench: Workben
 
 def test_abort_mid_job_ends_it_aborted_within_two_intervals(bench: Workbench, start_worker) -> None:
     start_worker()
-    job = bench.jobs.submit("ping", {"steps": 200, "seconds": 0.1})
+    job = bench.submit("ping", {"steps": 200, "seconds": 0.1})
     services.until(lambda: job.info().progress > 0, 30, "the job to make progress")
     asked = time.monotonic()
     job.abort()
@@ -47,11 +47,11 @@ def test_abort_mid_job_ends_it_aborted_within_two_intervals(bench: Workbench, st
 
 
 def test_a_job_aborted_while_queued_never_runs(bench: Workbench, start_worker) -> None:
-    job = bench.jobs.submit("ping", {"steps": 1, "seconds": 0})
+    job = bench.submit("ping", {"steps": 1, "seconds": 0})
     job.abort()  # no worker yet: the message waits in the queue
     assert job.state == "aborted"
     start_worker()
-    follow_up = bench.jobs.submit("ping", {"steps": 1, "seconds": 0})
+    follow_up = bench.submit("ping", {"steps": 1, "seconds": 0})
     assert follow_up.wait(timeout=30).state == "succeeded"  # the worker has seen the first message
     info = job.info()
     assert (info.state, info.deliveries, info.started_at) == ("aborted", 0, None)
@@ -75,7 +75,7 @@ def test_a_killed_worker_s_ingest_is_finished_by_a_new_worker_exactly_once(
 
 
 def test_a_job_that_keeps_losing_its_worker_fails_instead_of_looping(bench: Workbench, start_worker) -> None:
-    job = bench.jobs.submit("ping", {"steps": 1000, "seconds": 0.05})
+    job = bench.submit("ping", {"steps": 1000, "seconds": 0.05})
     for delivery in range(1, FAST.max_deliveries + 1):
         worker = start_worker()
         services.until(
@@ -91,27 +91,27 @@ def test_a_job_that_keeps_losing_its_worker_fails_instead_of_looping(bench: Work
 
 def test_jobs_queued_while_rabbitmq_restarts_are_not_lost(bench: Workbench, start_worker) -> None:
     worker = start_worker()
-    jobs = [bench.jobs.submit("ping", {"steps": 2, "seconds": 0.2}) for _ in range(8)]
+    jobs = [bench.submit("ping", {"steps": 2, "seconds": 0.2}) for _ in range(8)]
     with services.rabbit_app_stopped():
         time.sleep(2)
     for job in jobs:
         assert job.wait(timeout=120).state == "succeeded", job.info()
     assert worker.alive  # it reconnected by itself
-    assert bench.jobs.submit("ping", {"steps": 1, "seconds": 0}).wait(timeout=60).state == "succeeded"
+    assert bench.submit("ping", {"steps": 1, "seconds": 0}).wait(timeout=60).state == "succeeded"
 
 
 def test_submitting_while_the_broker_is_down_says_so_and_leaves_no_row(bench: Workbench) -> None:
     with services.rabbit_app_stopped():
         started = time.monotonic()
         with pytest.raises(JobError, match="is RabbitMQ running"):
-            bench.jobs.submit("ping", {"steps": 1})
+            bench.submit("ping", {"steps": 1})
         assert time.monotonic() - started < 30
-    assert bench.jobs.list() == []
+    assert bench.jobs() == []
 
 
 def test_redis_flushed_mid_job_loses_only_live_progress(bench: Workbench, start_worker) -> None:
     start_worker()
-    job = bench.jobs.submit("ping", {"steps": 10, "seconds": 0.2})
+    job = bench.submit("ping", {"steps": 10, "seconds": 0.2})
     services.until(lambda: job.info().progress > 0, 30, "live progress")
     services.flush_test_redis()
     info = job.wait(timeout=60)
@@ -127,22 +127,22 @@ def test_a_job_longer_than_the_consumer_timeout_completes_once(bench: Workbench,
         services.rabbit_setting("channel_tick_interval", "500"),
     ):
         worker = start_worker()  # its channel opens with the short tick
-        job = bench.jobs.submit("ping", {"steps": 16, "seconds": 0.5})
+        job = bench.submit("ping", {"steps": 16, "seconds": 0.5})
         info = job.wait(timeout=60)
         assert (info.state, info.deliveries) == ("succeeded", 1)
         assert worker.alive, worker.log.read_text()[-2000:]
         assert "PreconditionFailed" not in worker.log.read_text()
-        assert bench.jobs.submit("ping", {"steps": 1, "seconds": 0}).wait(timeout=30).state == "succeeded"
+        assert bench.submit("ping", {"steps": 1, "seconds": 0}).wait(timeout=30).state == "succeeded"
 
 
 def test_a_new_kernel_finds_the_job_and_its_widget_follows_it(bench: Workbench, start_worker) -> None:
     from workbench.jobs.widget import JobWidget
 
     start_worker()
-    job = bench.jobs.submit("ping", {"steps": 3, "seconds": 0.2})
+    job = bench.submit("ping", {"steps": 3, "seconds": 0.2})
     elsewhere = Workbench(bench.settings)  # another process would do the same: only the id travels
     try:
-        found: Job = elsewhere.jobs.get(job.id)
+        found: Job = elsewhere.job(job.id)
         widget = JobWidget(found)
         found.wait(timeout=30)
         widget.render(found.info())
@@ -158,7 +158,7 @@ def test_the_cli_ingests_through_the_imagery_worker(bench: Workbench, start_work
     done = services.cli(bench.settings, "ingest", str(folder), "--name", "pets", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["ingested"] == 5
-    assert [job.kind for job in bench.jobs.list()] == ["ingest"]
+    assert [job.kind for job in bench.jobs()] == ["ingest"]
     hostile = builders.traversal_zip(tmp_path / "evil.zip", "../escape.png")
     refused = services.cli(bench.settings, "ingest", str(hostile), "--name", "evil")
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1

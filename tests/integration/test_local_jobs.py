@@ -33,7 +33,7 @@ def embedded(tmp_path: Path) -> Iterator[Workbench]:
 
 
 def test_a_job_runs_on_the_local_worker_with_progress(embedded: Workbench) -> None:
-    job = embedded.jobs.submit("ping", {"steps": 6, "seconds": 0.3})
+    job = embedded.submit("ping", {"steps": 6, "seconds": 0.3})
     seen = set()
     while not (info := job.info()).finished:
         seen.add(round(info.progress, 3))
@@ -43,7 +43,7 @@ def test_a_job_runs_on_the_local_worker_with_progress(embedded: Workbench) -> No
 
 
 def test_abort_stops_a_local_job(embedded: Workbench) -> None:
-    job = embedded.jobs.submit("ping", {"steps": 200, "seconds": 0.1})
+    job = embedded.submit("ping", {"steps": 200, "seconds": 0.1})
     services.until(lambda: job.info().progress > 0, 30, "progress")
     job.abort()
     info = job.wait(timeout=10)
@@ -51,11 +51,11 @@ def test_abort_stops_a_local_job(embedded: Workbench) -> None:
 
 
 def test_a_forced_abort_ends_a_job_that_stopped_checking(embedded: Workbench) -> None:
-    stuck = embedded.jobs.submit("ping", {"steps": 1, "seconds": 3})  # no check for 3 s
+    stuck = embedded.submit("ping", {"steps": 1, "seconds": 3})  # no check for 3 s
     services.until(lambda: stuck.info().state == "running", 30, "the job to start")
     stuck.abort(force=True)
     assert (stuck.info().state, stuck.info().message) == ("aborted", "aborted by force")
-    after = embedded.jobs.submit("ping", {"steps": 1, "seconds": 0}).wait(timeout=30)
+    after = embedded.submit("ping", {"steps": 1, "seconds": 0}).wait(timeout=30)
     assert after.state == "succeeded"  # the worker came back from the stuck job
     assert (stuck.info().state, stuck.info().message) == ("aborted", "aborted by force")
 
@@ -74,16 +74,16 @@ def test_a_job_outlives_the_process_that_submitted_it(embedded: Workbench) -> No
         "from workbench.config import Settings, JobTimings\n"
         f"s = Settings(data_dir={str(embedded.settings.data_dir)!r}, user='tester', "
         "jobs=JobTimings(heartbeat_seconds=0.5, stale_seconds=3.0))\n"
-        "print(wb.Workbench(s).jobs.submit('ping', {'steps': 10, 'seconds': 0.2}).id)\n"
+        "print(wb.Workbench(s).submit('ping', {'steps': 10, 'seconds': 0.2}).id)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     job_id = done.stdout.strip()
     assert done.returncode == 0 and job_id, done.stderr
-    assert embedded.jobs.get(job_id).wait(timeout=30).state == "succeeded"
+    assert embedded.job(job_id).wait(timeout=30).state == "succeeded"
 
 
 def test_a_killed_local_worker_s_job_is_picked_up_again(embedded: Workbench) -> None:
-    job = embedded.jobs.submit("ping", {"steps": 20, "seconds": 0.1})
+    job = embedded.submit("ping", {"steps": 20, "seconds": 0.1})
     services.until(lambda: job.info().progress > 0, 30, "progress")
     services.kill_local_worker(embedded.settings)
     info = job.wait(timeout=60)  # waiting starts a new worker, whose reaper finds the stale job

@@ -57,7 +57,7 @@ def test_a_beat_schedule_makes_reports_through_a_real_worker_and_keeps_the_newes
     beat = _scheduler(job_settings, schedule, tmp_path / "beat.log")
     try:
         services.until(
-            lambda: len(bench.jobs.list(kind="report", state="succeeded")) >= 3,
+            lambda: len(bench.jobs(kind="report", state="succeeded")) >= 3,
             420,
             "three scheduled reports made by the worker",
         )
@@ -67,7 +67,7 @@ def test_a_beat_schedule_makes_reports_through_a_real_worker_and_keeps_the_newes
         worker.stop()
     log = (tmp_path / "beat.log").read_text()
     assert "Sending due task pets-often (workbench.scheduled_reports)" in log, log[-2000:]
-    succeeded = {job.id for job in bench.jobs.list(kind="report", state="succeeded")}
+    succeeded = {job.id for job in bench.jobs(kind="report", state="succeeded")}
     rows = list_reports(bench.catalog)
     assert len(rows) == 2, rows  # keep = 2: older ones deleted as newer ones were made
     assert all(r["params"] == {"dataset": "pets"} and r["job_id"] in succeeded for r in rows)

@@ -28,8 +28,8 @@ from tests.conftest import FAST_JOBS as FAST
 from workbench.api import Workbench
 from workbench.config import Settings
 from workbench.errors import ReportError
+from workbench.registry import get_model, publish
 from workbench.reports import REPORTS, list_reports, report_html_path, run_report, submit_report
-from workbench.training import get_model, set_published
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -75,7 +75,7 @@ def models(digits: Workbench) -> tuple[int, int]:
         info = digits.train("digits", name=name, epochs=epochs, image_size=16, hflip=False).wait(timeout=900)
         assert info.state == "succeeded", info.error
         ids.append(info.result["model_id"])
-    set_published(digits.catalog, ids[1], True)
+    publish(digits.catalog, ids[1])
     return ids[0], ids[1]
 
 
@@ -87,8 +87,8 @@ def model_report(digits: Workbench, models: tuple[int, int]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def planted(home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workbench]:
     root = tmp_path_factory.mktemp("planted")
-    shutil.copy(FIXTURES / "echo.ipynb", root / REPORTS["model"])
-    shutil.copy(FIXTURES / "sleeps_until_killed.ipynb", root / REPORTS["dataset"])
+    shutil.copy(FIXTURES / "echo.ipynb", root / REPORTS["model"].notebook)
+    shutil.copy(FIXTURES / "sleeps_until_killed.ipynb", root / REPORTS["dataset"].notebook)
     bench = Workbench(Settings(data_dir=root / "data", user="tester", jobs=FAST, report_notebooks=root))
     yield bench
     bench.close()
@@ -271,12 +271,15 @@ def test_a_crafted_parameter_name_runs_nothing_and_lists_the_valid_names(
     name = f"x = 1\nimport pathlib; pathlib.Path({str(marker)!r}).touch()\n#"
     with pytest.raises(ReportError, match=r"its parameters: model_id$"):
         run_report(digits.catalog, "model", {name: 1})
-    jobs_before = len(digits.jobs.list())
+    jobs_before = len(digits.jobs())
     with pytest.raises(ReportError, match=r"its parameters: model_id$"):
         submit_report(digits.catalog, "model", {name: 1})
-    assert len(digits.jobs.list()) == jobs_before  # refused before anything was queued
+    assert len(digits.jobs()) == jobs_before  # refused before anything was queued
     # A job written around the client (the jobs table is the worker's input) is refused there too.
-    info = digits.jobs.submit("report", {"report": "model", "params": {name: 1}}).wait(timeout=120)
+    with pytest.raises(ReportError, match=r"its parameters: model_id$"):
+        digits.submit("report", {"report": "model", "params": {name: 1}})
+    job = services.queue_around_the_client(digits, "report", {"report": "model", "params": {name: 1}})
+    info = job.wait(timeout=120)
     assert info.state == "failed" and "its parameters: model_id" in (info.error or ""), info
     assert not marker.exists()
 

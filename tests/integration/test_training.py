@@ -18,6 +18,7 @@ import pytest
 from tests import builders, services
 from tests.conftest import FAST_JOBS as FAST
 from workbench.api import Workbench
+from workbench.errors import TrainingError
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +46,7 @@ def test_training_on_digits_is_accurate_and_records_one_model(digits: Workbench,
     assert trained["metrics"]["accuracy"] >= 0.98, trained
     assert [m["id"] for m in digits.models()] == [trained["id"]]
     assert trained["train_images"] == 1_438 and trained["classes"] == 10
-    from workbench.training import get_model
+    from workbench.registry import get_model
 
     row = get_model(digits.catalog, trained["id"])
     assert len(row.metrics["confusion"]) == 10 and row.metrics["split_sizes"]["test"] == 179
@@ -114,18 +115,23 @@ def test_the_export_needs_only_onnxruntime_numpy_and_pillow(digits: Workbench, t
     ],
 )
 def test_views_that_cannot_be_trained_fail_with_a_reason(digits: Workbench, spec: dict, reason: str) -> None:
-    info = digits.train(digits.dataset("digits").filter(spec), epochs=1).wait(timeout=120)
+    queued = len(digits.jobs())
+    with pytest.raises(TrainingError, match=reason):  # before anything is queued
+        digits.train(digits.dataset("digits").filter(spec), epochs=1)
+    assert len(digits.jobs()) == queued
+    view = {"dataset": "digits", "filter": spec}  # and on the worker, for a row no client checked
+    info = services.queue_around_the_client(digits, "train", {"view": view, "epochs": 1}).wait(timeout=120)
     assert info.state == "failed" and reason in (info.error or ""), info
 
 
 def test_a_fine_tune_that_never_trains_the_backbone_is_refused(digits: Workbench) -> None:
-    info = digits.train("digits", epochs=2, freeze_epochs=2).wait(timeout=120)
-    assert info.state == "failed" and "freeze_epochs must be" in (info.error or ""), info
+    with pytest.raises(TrainingError, match="freeze_epochs must be"):
+        digits.train("digits", epochs=2, freeze_epochs=2)
 
 
 def test_an_unknown_precision_fails_before_any_work(digits: Workbench) -> None:
-    info = digits.train("digits", epochs=1, precision="fp16").wait(timeout=120)
-    assert info.state == "failed" and "precision must be auto or one of" in (info.error or ""), info
+    with pytest.raises(TrainingError, match="precision must be auto or one of"):
+        digits.train("digits", epochs=1, precision="fp16")
 
 
 def test_a_class_without_validation_images_is_refused(digits: Workbench, tmp_path: Path) -> None:
@@ -176,8 +182,8 @@ def test_the_cli_lists_exports_and_predicts_with_a_model(
     queued = json.loads(
         services.cli(digits.settings, "train", "digits", "--epochs", "1", "--no-wait", "--json").stdout
     )
-    digits.jobs.abort(queued["job"])
-    assert digits.jobs.get(queued["job"]).wait(timeout=120).state in ("aborted", "succeeded")
+    digits.abort(queued["job"])
+    assert digits.job(queued["job"]).wait(timeout=120).state in ("aborted", "succeeded")
 
 
 def test_batch_prediction_streams_a_view_and_upserts_once(digits: Workbench, trained: dict) -> None:
@@ -196,7 +202,7 @@ def test_batch_prediction_streams_a_view_and_upserts_once(digits: Workbench, tra
 
 
 def test_evaluating_on_another_view_stores_metrics_with_the_model(digits: Workbench, trained: dict) -> None:
-    from workbench.training import get_model
+    from workbench.registry import get_model
 
     odd = digits.dataset("digits").filter(parity="odd", split="test")
     info = digits.evaluate(trained["id"], odd).wait(timeout=300)

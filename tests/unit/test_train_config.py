@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.ml.train import TrainConfig, native_bf16
+from workbench.ml.config import TrainConfig, native_bf16
 
 
 def test_auto_precision_is_bf16_exactly_where_the_cpu_has_bf16_arithmetic() -> None:

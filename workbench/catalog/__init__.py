@@ -10,7 +10,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from workbench.catalog import db
-from workbench.catalog.models import Dataset, Image, Job, Model, Prediction, Report
+from workbench.catalog.models import Dataset, DatasetStatus, Image, Job, Model, Prediction, Report
 from workbench.config import Settings
 from workbench.errors import NotFoundError
 from workbench.storage import BlobStore
@@ -46,11 +46,15 @@ class Catalog:
         with db.transaction(self.sessions) as session:
             yield session
 
-    def dataset_row(self, session: Session, name: str, *, ready_only: bool = True) -> Dataset:
-        """The current user's dataset called ``name``; the owner is part of the query."""
+    def find_dataset(self, session: Session, name: str) -> Dataset | None:
+        """The current user's dataset called ``name`` in any status; the owner is part of the query."""
         query = select(Dataset).where(Dataset.owner == self.user, Dataset.name == name)
-        row = session.scalars(query).one_or_none()
-        if row is None or (ready_only and row.status != "ready"):
+        return session.scalars(query).one_or_none()
+
+    def dataset_row(self, session: Session, name: str, *, ready_only: bool = True) -> Dataset:
+        """The current user's dataset called ``name``, or NotFoundError naming the ones there are."""
+        row = self.find_dataset(session, name)
+        if row is None or (ready_only and row.status != DatasetStatus.READY):
             names = self.dataset_names(session)
             hint = f"; yours are: {', '.join(names)}" if names else "; ingest one with `workbench ingest`"
             raise NotFoundError(f"no dataset named {name!r}{hint}")
@@ -59,10 +63,20 @@ class Catalog:
     def dataset_names(self, session: Session) -> list[str]:
         query = (
             select(Dataset.name)
-            .where(Dataset.owner == self.user, Dataset.status == "ready")
+            .where(Dataset.owner == self.user, Dataset.status == DatasetStatus.READY)
             .order_by(Dataset.name)
         )
         return list(session.scalars(query))
+
+    def newest_dataset_name(self) -> str | None:
+        query = (
+            select(Dataset.name)
+            .where(Dataset.owner == self.user, Dataset.status == DatasetStatus.READY)
+            .order_by(Dataset.id.desc())
+            .limit(1)
+        )
+        with self.sessions() as session:
+            return session.scalars(query).first()
 
     def dispose(self) -> None:
         if "engine" in self.__dict__:

@@ -52,7 +52,7 @@ def _executemany_images(session: Session, rows: Sequence[dict[str, Any]]) -> int
     values = _values(rows)
     connection = session.connection()
     before = connection.exec_driver_sql("SELECT total_changes()").scalar_one()
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]  # open: never None
     try:
         cursor.executemany(statement, values)
     finally:
@@ -63,7 +63,7 @@ def _executemany_images(session: Session, rows: Sequence[dict[str, Any]]) -> int
 def _copy_images(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     columns = ", ".join(IMAGE_COLUMNS)
     copy = f"COPY {{table}} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
-    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]  # open: never None
     try:
         # Fast path: COPY straight into images. Callers skip rows they know exist, so a conflict
         # means another writer raced us; only then pay for a staging table and ON CONFLICT.

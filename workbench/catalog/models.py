@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -38,6 +39,17 @@ def _now() -> Mapped[dt.datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 
+class DatasetStatus(StrEnum):
+    INGESTING = "ingesting"  # hidden until its ingest finishes
+    AUGMENTING = "augmenting"  # hidden until its augment job finishes
+    READY = "ready"
+
+
+class DatasetKind(StrEnum):
+    SOURCE = "source"  # ingested from a folder or zip
+    AUGMENTED = "augmented"  # made from another dataset's images
+
+
 class Dataset(Base):
     """A named set of images. ``status`` hides a dataset from listings until its ingest finished."""
 
@@ -47,8 +59,8 @@ class Dataset(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     owner: Mapped[str] = mapped_column(String(128), nullable=False)
     name: Mapped[str] = mapped_column(String(256), nullable=False)
-    kind: Mapped[str] = mapped_column(String(32), nullable=False, default="source")
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="ingesting")
+    kind: Mapped[str] = mapped_column(String(32), nullable=False, default=DatasetKind.SOURCE)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=DatasetStatus.INGESTING)
     parent_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("datasets.id", ondelete="SET NULL"))
     source: Mapped[str | None] = mapped_column(Text)
     # {attribute name: "int" | "float" | "str"}: the filterable attributes, kept at ingest time so

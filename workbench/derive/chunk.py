@@ -1,17 +1,14 @@
 """Augment one chunk of source images: read, augment, hash and store each copy, then insert.
 
 The per-image work (``CopyMaker``) touches only blobs, so it runs in forked worker processes
-(``CopyPool``, one per core, one chunk ahead of the parent, as ingest's PreparePool); inserting
-rows stays in the calling process. Every copy is a pure function of (recipe, seed, source, copy
+(``copy_pool``, one per core, one chunk ahead of the parent, as ingest's pool); inserting rows
+stays in the calling process. Every copy is a pure function of (recipe, seed, source, copy
 index), so a chunk run twice makes the same files and the (dataset, sha256) key keeps one row.
 """
 
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -21,8 +18,9 @@ from sqlalchemy import func, select
 from workbench.augment import Augmented, Recipe, augment_copies, decode
 from workbench.catalog import Catalog, Image
 from workbench.catalog.bulk import insert_images
+from workbench.catalog.datasets import existing_hashes
 from workbench.errors import AugmentError
-from workbench.ingest.chunk import die_with_parent, existing_hashes, map_chunks
+from workbench.pool import ForkPool
 from workbench.storage import THUMBNAIL_SIZE, BlobStore
 from workbench.views import ImageRecord
 
@@ -92,39 +90,12 @@ def _thumbnail(data: bytes) -> bytes:
     return cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
 
 
-class CopyPool:
-    """CopyMakers in ``processes`` forked workers (fork: ready in milliseconds, and they never
-    touch the parent's database connections)."""
-
-    SUB_BATCH_IMAGES = 32  # per task: enough to amortise the pipe, small enough to balance
-
-    def __init__(self, maker: CopyMaker, processes: int) -> None:
-        self._per_task = max(1, self.SUB_BATCH_IMAGES // maker.copies)
-        self._executor = ProcessPoolExecutor(
-            processes, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker,
-            initargs=(maker,),
-        )  # fmt: skip
-
-    def run_all(self, chunks: Iterable[list[tuple[int, str, str]]]) -> Iterator[list[Made | Failed]]:
-        """Each chunk's results in order, the next chunk already being made meanwhile."""
-        return map_chunks(self._executor, _run_in_worker, chunks, self._per_task)
-
-    def close(self) -> None:
-        self._executor.shutdown(cancel_futures=True)
+SUB_BATCH_IMAGES = 32  # copies per pool task: enough to amortise the pipe, small enough to balance
 
 
-_worker_maker: CopyMaker | None = None
-
-
-def _start_worker(maker: CopyMaker) -> None:
-    global _worker_maker
-    die_with_parent()
-    _worker_maker = maker
-
-
-def _run_in_worker(sources: list[tuple[int, str, str]]) -> list[Made | Failed]:
-    assert _worker_maker is not None, "CopyPool workers start with _start_worker"
-    return _worker_maker.run(sources)
+def copy_pool(maker: CopyMaker, processes: int) -> ForkPool[tuple[int, str, str], Made | Failed]:
+    """CopyMakers in ``processes`` forked workers."""
+    return ForkPool(lambda: maker, processes, SUB_BATCH_IMAGES // maker.copies)
 
 
 # -- the database side ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from workbench.catalog import Catalog, Dataset, Image
+from workbench.catalog.models import DatasetKind, DatasetStatus
 from workbench.errors import AugmentError
 from workbench.views import ImageRecord
 
@@ -19,7 +20,7 @@ def augmented_children(catalog: Catalog, dataset_id: int, wanted: Any) -> list[t
     query = (
         select(Dataset.id, Dataset.name)
         .where(Dataset.owner == catalog.user, Dataset.parent_id == dataset_id)
-        .where(Dataset.kind == "augmented", Dataset.status == "ready")
+        .where(Dataset.kind == DatasetKind.AUGMENTED, Dataset.status == DatasetStatus.READY)
         .order_by(Dataset.name)
     )
     with catalog.sessions() as session:
@@ -27,7 +28,9 @@ def augmented_children(catalog: Catalog, dataset_id: int, wanted: Any) -> list[t
     names = [name for _, name in children]
     if wanted is True:
         if not children:
-            raise AugmentError("this dataset has no augmented datasets yet: make one with view.augment(...)")
+            raise AugmentError(
+                "this dataset has no augmented datasets yet: make one (`workbench augment`, bench.augment)"
+            )
         return children
     if isinstance(wanted, str):
         wanted = [wanted]

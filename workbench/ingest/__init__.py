@@ -7,26 +7,22 @@ undoes this run's rows and blobs; a crash leaves the dataset hidden and a re-run
 
 from __future__ import annotations
 
-import itertools
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from workbench.catalog import Catalog, Dataset, Image
-from workbench.catalog.summaries import refresh_label_counts
+from workbench.catalog.datasets import DatasetKind, DatasetStatus, finish, undo
 from workbench.errors import IngestError
-from workbench.ingest.chunk import (
-    ChunkResult,
-    ImagePreparer,
-    PreparePool,
-    default_processes,
-    insert_prepared,
-)
+from workbench.ingest.chunk import ChunkResult, ImagePreparer, insert_prepared, prepare_pool
 from workbench.ingest.items import IngestReport, Item, Skipped
 from workbench.ingest.sources import open_source
 from workbench.ingest.split import assign_splits, parse_fractions
+from workbench.pool import batched, default_processes
 
 __all__ = ["IngestReport", "ingest"]
 
@@ -68,11 +64,11 @@ def ingest(
         processes = processes or default_processes()
         pool = None
         if processes > 1 and len(items) > CHUNK_SIZE:  # a fork costs more than a small ingest
-            pool = PreparePool(source.path, catalog.store, catalog.settings.limits, processes)
-            prepared_chunks = pool.run_all(_batched(items, CHUNK_SIZE))
+            pool = prepare_pool(source.path, catalog.store, catalog.settings.limits, processes)
+            prepared_chunks = pool.run_all(batched(items, CHUNK_SIZE))
         else:
             preparer = ImagePreparer(source.reader, catalog.store, catalog.settings.limits)
-            prepared_chunks = map(preparer.run, _batched(items, CHUNK_SIZE))
+            prepared_chunks = map(preparer.run, batched(items, CHUNK_SIZE))
         held: set[str] | None = set() if created else None  # a new dataset holds what we add
         try:
             for prepared in prepared_chunks:
@@ -90,7 +86,7 @@ def ingest(
         except BaseException:
             if pool is not None:
                 pool.close()  # no more blobs behind the undo's back
-            _undo(catalog, dataset_id, created, done)
+            undo(catalog, dataset_id, whole=created, rows=done.inserted, new_blobs=done.new_blobs)
             raise
         finally:
             if pool is not None:
@@ -106,18 +102,13 @@ def _open_dataset(catalog: Catalog, name: str, source: str, types: dict[str, str
     if not name.strip():
         raise IngestError("the dataset needs a name (--name)")
     with catalog.transaction() as session:
-        query = select(Dataset).where(Dataset.owner == catalog.user, Dataset.name == name)
-        dataset = session.scalars(query).one_or_none()
+        dataset = catalog.find_dataset(session, name)
         created = dataset is None
         if dataset is None:
             dataset = Dataset(
-                owner=catalog.user,
-                name=name,
-                kind="source",
-                status="ingesting",
-                source=source,
-                attribute_types={},
-            )
+                owner=catalog.user, name=name, kind=DatasetKind.SOURCE, status=DatasetStatus.INGESTING,
+                source=source, attribute_types={},
+            )  # fmt: skip
             session.add(dataset)
         dataset.attribute_types = _merge_types(dataset.attribute_types, types)
         session.flush()
@@ -138,9 +129,9 @@ def _finish(
             for image_id, name in assign_splits(unassigned, fractions, seed).items():
                 by_split.setdefault(name, []).append(image_id)
             for name, ids in by_split.items():
-                for batch in _batched(ids, 10_000):
+                for batch in batched(ids, 10_000):
                     session.execute(update(Image).where(Image.id.in_(batch)).values(split=name))
-        report.labels = refresh_label_counts(session, dataset_id)
+        report.labels = finish(session, dataset_id)
         report.splits = {k: v for k, v in _counts(session, dataset_id, Image.split).items() if k}
         if not report.labels:
             reasons = "; ".join(f"{s.file}: {s.reason}" for s in report.skipped[:3])
@@ -152,26 +143,9 @@ def _finish(
                     else " (no files found)"
                 )
             )
-        session.execute(update(Dataset).where(Dataset.id == dataset_id).values(status="ready"))
 
 
-def _undo(catalog: Catalog, dataset_id: int, created: bool, done: ChunkResult) -> None:
-    """Remove what this run added: its dataset if it made one, else its rows; then orphan blobs."""
-    with catalog.transaction() as session:
-        if created:
-            session.execute(delete(Image).where(Image.dataset_id == dataset_id))
-            session.execute(delete(Dataset).where(Dataset.id == dataset_id))
-        else:
-            for batch in _batched(done.inserted, 10_000):
-                session.execute(delete(Image).where(Image.dataset_id == dataset_id, Image.sha256.in_(batch)))
-    for batch in _batched(done.new_blobs, 10_000):
-        with catalog.sessions() as session:
-            still_used = set(session.scalars(select(Image.sha256).where(Image.sha256.in_(batch))))
-        for sha256 in set(batch) - still_used:
-            catalog.store.delete(sha256)
-
-
-def _counts(session, dataset_id: int, column) -> dict:  # type: ignore[no-untyped-def]
+def _counts(session: Session, dataset_id: int, column: Any) -> dict[Any, int]:
     query = select(column, func.count()).where(Image.dataset_id == dataset_id).group_by(column)
     return {key: n for key, n in session.execute(query).all()}
 
@@ -191,9 +165,3 @@ def _merge_types(old: dict[str, str], new: dict[str, str]) -> dict[str, str]:
             kind if previous == kind else ("float" if {previous, kind} == {"int", "float"} else "str")
         )
     return merged
-
-
-def _batched(items: Iterable, size: int) -> Iterator[list]:  # type: ignore[type-arg]
-    iterator = iter(items)
-    while batch := list(itertools.islice(iterator, size)):
-        yield batch

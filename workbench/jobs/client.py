@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -18,8 +18,9 @@ from sqlalchemy import delete, select, update
 from workbench.catalog import Catalog
 from workbench.catalog.models import Job as JobRow
 from workbench.errors import JobError, NotFoundError
+from workbench.jobs.kind import kind_named
 from workbench.jobs.progress import ProgressChannel
-from workbench.jobs.queues import TASKS, client_app
+from workbench.jobs.queues import client_app
 from workbench.jobs.records import ABORTED, FINISHED, QUEUED, RUNNING, STATES, JobInfo, utcnow
 
 
@@ -47,14 +48,26 @@ class Job:
         return self.info().state
 
     @property
-    def progress(self) -> JobInfo:
-        """The whole reading: ``.progress`` (0..1), ``.message``, ``.metrics``, ``.state``."""
-        return self.info()
+    def progress(self) -> float:
+        """How far it is, 0..1 (``info()`` has the whole reading: message, metrics...)."""
+        return self.info().progress
 
     def abort(self, *, force: bool = False) -> None:
         """Ask the job to stop at its next safe point (a chunk, a batch); it ends ``aborted``.
         ``force`` ends it in the record at once, for a job that stopped checking (see ``abort``)."""
         abort(self.catalog, self.id, force=force)
+
+    def watch(self, interval: float = 0.5) -> Iterator[JobInfo]:
+        """A reading every ``interval`` seconds until the job ends (the last one is its end):
+        the one polling loop that waiting, widgets and the dashboard all follow a job with."""
+        keep_worker = _local_worker_keeper(self.catalog)
+        while True:
+            info = self.info()
+            yield info
+            if info.finished:
+                return
+            keep_worker()
+            time.sleep(interval)
 
     def wait(self, timeout: float | None = None, *, show_progress: bool | None = None) -> JobInfo:
         """Block until the job ends (a progress bar on a terminal); TimeoutError after ``timeout``."""
@@ -62,19 +75,14 @@ class Job:
 
         show = sys.stderr.isatty() if show_progress is None else show_progress
         deadline = None if timeout is None else time.monotonic() + timeout
-        keep_worker = _local_worker_keeper(self.catalog)
         bar = tqdm(total=100, desc=f"{self.kind} {self.id[:8]}", unit="%", disable=not show, leave=True)
         try:
-            while True:
-                info = self.info()
+            for info in self.watch(interval=0.1):
                 bar.n = round(info.progress * 100)
                 bar.set_postfix_str(info.message[:60], refresh=True)
-                if info.finished:
-                    return info
-                keep_worker()
-                if deadline is not None and time.monotonic() > deadline:
+                if not info.finished and deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"job {self.id} still {info.state} after {timeout} s")
-                time.sleep(0.1)
+            return info
         finally:
             bar.close()
 
@@ -94,23 +102,23 @@ class Job:
         return f"<Job {self.id} {info.kind} {info.state} {info.progress:.0%} {info.message!r}>"
 
 
-def submit(catalog: Catalog, kind: str, params: dict[str, Any] | None = None) -> Job:
-    """Queue a job of ``kind``; returns at once. Raises JobError when no worker can be reached."""
-    if kind not in TASKS:
-        raise JobError(f"unknown job kind {kind!r}; known: {', '.join(sorted(TASKS))}")
+def submit(catalog: Catalog, kind: str, params: Mapping[str, Any] | None = None) -> Job:
+    """Check ``params`` (ParamsError says what is wrong) and queue a job of ``kind``; returns at
+    once. Raises JobError when no worker can be reached."""
+    job_kind = kind_named(kind)
+    checked = job_kind.parse(params or {}, catalog).to_json()
     job_id = uuid.uuid4().hex
     with catalog.transaction() as session:
-        session.add(JobRow(id=job_id, owner=catalog.user, kind=kind, params=params or {}))
+        session.add(JobRow(id=job_id, owner=catalog.user, kind=kind, params=checked))
     settings = catalog.settings
     if settings.embedded:
         from workbench.jobs.local import ensure_local_worker
 
         ensure_local_worker(settings)
         return Job(catalog, job_id)
-    task, queue = TASKS[kind]
     try:
         client_app(settings.broker_url).send_task(
-            task, args=[job_id], task_id=job_id, queue=queue,
+            job_kind.task_name, args=[job_id], task_id=job_id, queue=job_kind.queue,
             retry=True, retry_policy={"max_retries": 1, "interval_start": 0.2},
         )  # fmt: skip
     except Exception as exc:

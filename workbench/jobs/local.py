@@ -5,7 +5,8 @@ nothing (its job goes stale and is queued again), and nothing is read half-writt
 per data directory, held by a file lock; a submit starts one when none holds it, in a session of
 its own, so it outlives the kernel that started it. See docs/decisions.md.
 
-Run it by hand with ``workbench worker`` (no broker configured) or ``python -m workbench.jobs.local``.
+Run it by hand with ``workbench worker`` (no broker configured) or ``python -m workbench.worker``,
+the entry point that loads every job kind (this package knows none of them).
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy import select
 
 from workbench.catalog import Catalog
 from workbench.catalog.models import Job as JobRow
 from workbench.config import Settings
-from workbench.jobs.kinds import KINDS
+from workbench.jobs.kind import JobKind
 from workbench.jobs.reaper import requeue_stale_jobs
 from workbench.jobs.records import QUEUED
 from workbench.jobs.runner import run_job
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.05  # idle polling of the jobs table: one indexed query, 20 a second
 IDLE_EXIT_SECONDS = 30 * 60  # an auto-started worker leaves after half an hour with nothing to do
 _LOCK_FD = "WORKBENCH_LOCAL_WORKER_LOCK_FD"  # the lock a starting worker inherits, already held
+ENTRY_POINT = "workbench.worker"  # the module that loads the job kinds and runs the loop below
 
 
 def _lock_path(settings: Settings) -> Path:
@@ -80,7 +83,7 @@ def ensure_local_worker(settings: Settings) -> None:
     with lock, open(settings.data_dir / "local-worker.log", "ab") as log_file:
         env = {**os.environ, **settings.environ(), _LOCK_FD: str(lock.fileno())}
         child = subprocess.Popen(
-            [sys.executable, "-m", "workbench.jobs.local", "--idle-exit"],
+            [sys.executable, "-m", ENTRY_POINT, "--idle-exit"],
             env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
             pass_fds=(lock.fileno(),),
             start_new_session=True,  # not in the kernel's process group: survives its restart
@@ -88,7 +91,9 @@ def ensure_local_worker(settings: Settings) -> None:
         _write_pid(lock, child.pid)
 
 
-def run_local_worker(settings: Settings, *, idle_exit: float | None = None) -> None:
+def run_local_worker(
+    settings: Settings, kinds: Mapping[str, JobKind[Any]], *, idle_exit: float | None = None
+) -> None:
     """Claim and run queued jobs until stopped (or idle for ``idle_exit`` seconds)."""
     inherited = os.environ.pop(_LOCK_FD, None)
     lock = os.fdopen(int(inherited), "a+") if inherited else _try_lock(settings)
@@ -112,7 +117,7 @@ def run_local_worker(settings: Settings, *, idle_exit: float | None = None) -> N
                     return
                 time.sleep(POLL_SECONDS)
                 continue
-            run_job(catalog, job_id, name, KINDS)
+            run_job(catalog, job_id, name, kinds)
             idle_since = time.monotonic()
     finally:
         catalog.dispose()
@@ -131,12 +136,3 @@ def _next_queued(catalog: Catalog) -> str | None:
     with catalog.sessions() as session:
         query = select(JobRow.id).where(JobRow.state == QUEUED).order_by(JobRow.created_at, JobRow.id)
         return session.scalars(query.limit(1)).first()
-
-
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_local_worker(Settings.from_env(), idle_exit=IDLE_EXIT_SECONDS if "--idle-exit" in sys.argv else None)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,10 +1,12 @@
-"""Which task runs which kind of job, on which queue, and the Celery settings both sides share.
+"""The Celery settings clients and workers share, and the app clients publish with.
 
-Clients send tasks by name (workbench never imports ``workers``); workers register the same names.
+Clients send tasks by name (``workbench.<kind>``, on the kind's queue; workbench never imports
+``workers``); the workers' app registers one task per job kind under the same names.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -12,25 +14,15 @@ from celery import Celery
 from kombu import Queue
 
 from workbench.config import Settings
+from workbench.jobs.kind import QUEUES
 
-QUEUES = ("imagery", "training", "inference")
-# kind -> (task name, queue)
-TASKS: dict[str, tuple[str, str]] = {
-    "ping": ("workbench.ping", "imagery"),
-    "ingest": ("workbench.ingest", "imagery"),
-    "augment": ("workbench.augment", "imagery"),
-    "train": ("workbench.train", "training"),
-    "predict": ("workbench.predict", "inference"),
-    "evaluate": ("workbench.evaluate", "inference"),
-    # CPU, Pillow and matplotlib, minutes at most: never behind hours of training (docs/decisions.md).
-    "report": ("workbench.report", "imagery"),
-}
 # Celery beat's task: submits the report jobs of one schedule entry (workbench.schedule).
 SCHEDULED_REPORTS = ("workbench.scheduled_reports", "imagery")
 
 
-def celery_config(settings: Settings) -> dict[str, Any]:
-    """Celery settings for clients and workers alike; see docs/decisions.md on acknowledgement."""
+def celery_config(settings: Settings, routes: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Celery settings for clients and workers alike; see docs/decisions.md on acknowledgement.
+    ``routes``: task name -> queue, for tasks sent without naming their queue."""
     return {
         "broker_url": settings.broker_url,
         "task_serializer": "json",
@@ -44,7 +36,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         "task_queues": [Queue(name, durable=True) for name in QUEUES],
         "task_default_queue": "imagery",
-        "task_routes": {task: {"queue": queue} for task, queue in [*TASKS.values(), SCHEDULED_REPORTS]},
+        "task_routes": {
+            task: {"queue": queue} for task, queue in [*(routes or {}).items(), SCHEDULED_REPORTS]
+        },
         "task_default_delivery_mode": "persistent",
         "broker_connection_retry_on_startup": True,
         "broker_heartbeat": 30,

@@ -12,6 +12,7 @@ import logging
 from sqlalchemy import select, update
 
 from workbench.catalog import Catalog
+from workbench.catalog.db import rows_changed
 from workbench.catalog.models import Job as JobRow
 from workbench.jobs.records import QUEUED, RUNNING, utcnow
 
@@ -29,11 +30,12 @@ def requeue_stale_jobs(catalog: Catalog) -> list[str]:
         ).all()
     for job_id, worker in stale:
         with catalog.transaction() as session:
-            won = session.execute(
+            won = rows_changed(
+                session,
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.state == RUNNING, JobRow.heartbeat_at < cutoff)
-                .values(state=QUEUED, worker=None, message=f"its worker {worker} was lost; queued again")
-            ).rowcount
+                .values(state=QUEUED, worker=None, message=f"its worker {worker} was lost; queued again"),
+            )
         if won:
             log.warning("job %s: worker %s silent since before %s, queued again", job_id, worker, cutoff)
             requeued.append(job_id)

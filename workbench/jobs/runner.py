@@ -1,23 +1,27 @@
 """Running one job on a worker: claim its row, run its function, keep it alive, record how it ended.
 
 The same code runs under a Celery worker and under the embedded local worker. A job function gets
-a JobContext: it reports progress through it and stops cleanly when ``ctx.check_abort()`` raises.
+a JobContext: its parsed parameters, progress, and ``ctx.check_abort()``, which raises at a safe
+point once an abort was requested so the function stops cleanly.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import traceback
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select, update
 
 from workbench.catalog import Catalog
+from workbench.catalog.db import rows_changed
 from workbench.catalog.models import Job as JobRow
 from workbench.errors import WorkbenchError
+from workbench.jobs.kind import JobKind, JobParams
 from workbench.jobs.progress import ProgressChannel
 from workbench.jobs.records import ABORTED, FAILED, QUEUED, RUNNING, SUCCEEDED, utcnow
 
@@ -30,12 +34,17 @@ class JobAborted(Exception):
     """Raised inside a job function at a safe point after an abort was requested."""
 
 
-class JobContext:
-    """What a job function sees: its parameters, the catalog, progress and abort."""
+P = TypeVar("P", bound=JobParams)
 
-    def __init__(self, catalog: Catalog, row: JobRow, worker: str, channel: ProgressChannel) -> None:
+
+class JobContext(Generic[P]):
+    """What a job function sees: its parsed parameters, the catalog, progress and abort."""
+
+    def __init__(
+        self, catalog: Catalog, row: JobRow, params: P, worker: str, channel: ProgressChannel
+    ) -> None:
         self.catalog, self.settings = catalog, catalog.settings
-        self.job_id, self.kind, self.params = row.id, row.kind, dict(row.params or {})
+        self.job_id, self.kind, self.params = row.id, row.kind, params
         self.worker = worker
         self.deliveries = row.deliveries
         self._channel = channel
@@ -61,7 +70,7 @@ class JobContext:
             self._fraction = max(0.0, min(1.0, fraction))
             self._message = message or self._message
             if metrics:
-                self._metrics.update(metrics)
+                self._metrics.update(json_safe(metrics))
             now = time.monotonic()
             live = now - self._live_at >= LIVE_INTERVAL
             row = milestone or now - self._row_at >= ROW_INTERVAL
@@ -76,7 +85,7 @@ class JobContext:
         """Append a point to a curve kept in the job's metrics (e.g. loss per epoch): polling a
         bar misses intermediate values, the curve must not."""
         with self._lock:
-            self._metrics.setdefault("curves", {}).setdefault(series, []).append(point)
+            self._metrics.setdefault("curves", {}).setdefault(series, []).append(json_safe(point))
             self._write_row(metrics=self._metrics)
 
     def should_abort(self) -> bool:
@@ -132,10 +141,19 @@ class JobContext:
             self._abort.set()
 
 
-JobFunction = Callable[[JobContext], "dict[str, Any] | None"]
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (a diverged loss) as None: JSON has no NaN, and a
+    row holding one could not be read back."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
 
 
-def run_job(catalog: Catalog, job_id: str, worker: str, kinds: dict[str, JobFunction]) -> str | None:
+def run_job(catalog: Catalog, job_id: str, worker: str, kinds: Mapping[str, JobKind[Any]]) -> str | None:
     """Run job ``job_id`` here if it is still queued; returns its final state, or None when it
     was not ours to run (finished, running elsewhere, or unknown)."""
     row = _claim(catalog, job_id, worker)
@@ -150,16 +168,20 @@ def run_job(catalog: Catalog, job_id: str, worker: str, kinds: dict[str, JobFunc
             error=f"started {row.deliveries - 1} times without finishing: its worker was lost each "
             "time (killed, or out of memory?). Not retried again; look at the worker's log.",
         )  # fmt: skip
-    function = kinds.get(row.kind)
-    if function is None:
+    kind = kinds.get(row.kind)
+    if kind is None:
         return _finish(catalog, job_id, worker, FAILED, error=f"this worker cannot run {row.kind!r} jobs")
+    try:  # checked again here: the catalog may have changed since it was queued
+        params = kind.parse(row.params or {}, catalog, job_id)
+    except WorkbenchError as exc:
+        return _finish(catalog, job_id, worker, FAILED, error=str(exc))
     channel = ProgressChannel(settings.result_backend)
-    ctx = JobContext(catalog, row, worker, channel)
+    ctx = JobContext(catalog, row, params, worker, channel)
     beating = threading.Event()
     heart = threading.Thread(target=_beat, args=(ctx, beating), name=f"heartbeat-{job_id}", daemon=True)
     heart.start()
     try:
-        result = function(ctx)
+        result = kind.run(ctx)
     except JobAborted as exc:
         return _finish(catalog, job_id, worker, ABORTED, message=str(exc), metrics=ctx._metrics)
     except WorkbenchError as exc:
@@ -174,8 +196,8 @@ def run_job(catalog: Catalog, job_id: str, worker: str, kinds: dict[str, JobFunc
         heart.join()
         channel.close()
     return _finish(
-        catalog, job_id, worker, SUCCEEDED, result=result or {}, metrics=ctx._metrics, progress=1.0,
-        message=ctx._message,
+        catalog, job_id, worker, SUCCEEDED, result=json_safe(result or {}), metrics=ctx._metrics,
+        progress=1.0, message=ctx._message,
     )  # fmt: skip
 
 
@@ -191,7 +213,8 @@ def _claim(catalog: Catalog, job_id: str, worker: str) -> JobRow | None:
     """Atomically move the job from queued to running on this worker."""
     now = utcnow()
     with catalog.transaction() as session:
-        claimed = session.execute(
+        claimed = rows_changed(
+            session,
             update(JobRow)
             .where(JobRow.id == job_id, JobRow.state == QUEUED)
             .values(
@@ -201,8 +224,8 @@ def _claim(catalog: Catalog, job_id: str, worker: str) -> JobRow | None:
                 heartbeat_at=now,
                 started_at=now,
                 error=None,
-            )
-        ).rowcount
+            ),
+        )
         if not claimed:
             return None
         row = session.get_one(JobRow, job_id)
@@ -213,10 +236,11 @@ def _claim(catalog: Catalog, job_id: str, worker: str) -> JobRow | None:
 def _finish(catalog: Catalog, job_id: str, worker: str, state: str, **values: Any) -> str | None:
     """Record the end, unless the job was taken from us meanwhile (then the other run decides)."""
     with catalog.transaction() as session:
-        done = session.execute(
+        done = rows_changed(
+            session,
             update(JobRow)
             .where(JobRow.id == job_id, JobRow.worker == worker, JobRow.state == RUNNING)
-            .values(state=state, finished_at=utcnow(), **values)
-        ).rowcount
+            .values(state=state, finished_at=utcnow(), **values),
+        )
     ProgressChannel(catalog.settings.result_backend).publish(job_id, {"state": state, "at": time.time()})
     return state if done else None

@@ -1,8 +1,8 @@
 """A job as a live notebook widget: progress bar, state, message and an abort button.
 
-It polls from an asyncio task on the kernel's own event loop, never from a thread (ipykernel 7
-no longer carries widget updates made from other threads). It needs nothing from the kernel
-that submitted the job: ``wb.jobs.get(id)`` in a new kernel shows the same live widget.
+It follows the job from an asyncio task on the kernel's own event loop (``follow``), never from a
+thread (ipykernel 7 no longer carries widget updates made from other threads). It needs nothing
+from the kernel that submitted the job: ``bench.job(id)`` in a new kernel shows the same widget.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+from collections.abc import Callable
 
 import ipywidgets as widgets
 
@@ -33,9 +34,7 @@ class JobWidget(widgets.VBox):
             layout=widgets.Layout(width="100%"),
         )
         self.render(job.info())
-        self._task: asyncio.Task[None] | None = None
-        with contextlib.suppress(RuntimeError):  # no running loop (a script): one reading only
-            self._task = asyncio.get_running_loop().create_task(self._follow())
+        follow(job, self.render, POLL_SECONDS)
 
     def render(self, info: JobInfo) -> None:
         """Show one reading of the job (also what tests call to check the display)."""
@@ -54,10 +53,20 @@ class JobWidget(widgets.VBox):
         self.abort_button.description = "Aborting…"
         self.job.abort()
 
-    async def _follow(self) -> None:
-        while True:
-            info = await asyncio.to_thread(self.job.info)  # the query must not block the kernel
-            self.render(info)
-            if info.finished:
-                return
-            await asyncio.sleep(POLL_SECONDS)
+
+def follow(job: Job, on_reading: Callable[[JobInfo], None], interval: float = 0.5) -> None:
+    """Call ``on_reading`` with each reading of ``Job.watch`` until the job ends, from an asyncio
+    task on the kernel's loop (each reading is taken in a thread: the query must not block the
+    kernel). Without a running loop (a plain script) there is nothing to follow."""
+
+    async def run() -> None:
+        readings = job.watch(interval)
+        while (info := await asyncio.to_thread(next, readings, None)) is not None:
+            on_reading(info)
+
+    with contextlib.suppress(RuntimeError):
+        _running.add(task := asyncio.get_running_loop().create_task(run()))
+        task.add_done_callback(_running.discard)
+
+
+_running: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -63,7 +64,9 @@ def build_cache(
         return TensorCache(data, np.array(info["ids"], dtype=np.int64), size, info["skipped"])
     cache_dir.mkdir(parents=True, exist_ok=True)
     batches = [items[i : i + _BATCH] for i in range(0, len(items), _BATCH)]
-    pixels, ids, skipped = [], [], []
+    pixels: list[np.ndarray] = []
+    ids: list[int] = []
+    skipped: list[dict[str, Any]] = []
     processes = processes or len(os.sched_getaffinity(0))
     if processes > 1 and len(batches) > 1:
         context = multiprocessing.get_context("fork")

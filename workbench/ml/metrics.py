@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def evaluate(
@@ -35,8 +38,8 @@ def evaluate(
     wrong = np.flatnonzero(predicted != targets)
     wrong = wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:max_misclassified]
     misclassified = [
-        {"image_id": int(ids[i]) if ids is not None else int(i), "true": classes[targets[i]],
-         "predicted": classes[predicted[i]], "score": float(probabilities[i, predicted[i]])}
+        {"image_id": int(ids[int(i)]) if ids is not None else int(i), "true": classes[int(targets[i])],
+         "predicted": classes[int(predicted[i])], "score": float(probabilities[i, predicted[i]])}
         for i in wrong
     ]  # fmt: skip
     return {
@@ -70,7 +73,7 @@ def _by_attribute(correct: np.ndarray, attributes: Sequence[dict[str, Any]]) -> 
     }
 
 
-def confusion_figure(metrics: dict[str, Any]):  # type: ignore[no-untyped-def]
+def confusion_figure(metrics: dict[str, Any]) -> Figure:
     """The confusion matrix as a matplotlib figure (counts in the cells, rows are true labels)."""
     from matplotlib.figure import Figure
 

@@ -1,63 +1,64 @@
-"""Models by name, one interface: ``build(arch, num_classes, pretrained)``.
+"""Models by name, one registry: ``build(arch, num_classes, pretrained)``.
 
-Pretrained weights are taken from the local torch cache when a person has them there; nothing is
-ever downloaded (a clear message, then training from scratch).
+The registry itself needs no torch (a client checking a training request does not load it);
+torchvision is imported when a model is built. Pretrained weights are taken from the local torch
+cache when a person has them there; nothing is ever downloaded (a clear message, then training
+from scratch).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-import torchvision
-from torch import nn
+from typing import TYPE_CHECKING
 
 from workbench.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 log = logging.getLogger(__name__)
 
 
-def _resnet(factory: Callable[..., nn.Module]) -> Callable[[int], nn.Module]:
-    def make(num_classes: int) -> nn.Module:
-        return factory(weights=None, num_classes=num_classes)
+@dataclass(frozen=True)
+class Architecture:
+    factory: str  # the torchvision.models function
+    weights: str  # its weights enum, for pretrained weights from the local cache
+    head: str  # the attribute holding the classifier head; everything else is the backbone
 
-    return make
 
-
-ARCHITECTURES: dict[str, tuple[Callable[[int], nn.Module], str]] = {
-    # name -> (builder, torchvision weights enum name); the classifier head is in HEADS
-    "resnet18": (_resnet(torchvision.models.resnet18), "ResNet18_Weights"),
-    "resnet34": (_resnet(torchvision.models.resnet34), "ResNet34_Weights"),
-    "resnet50": (_resnet(torchvision.models.resnet50), "ResNet50_Weights"),
-    "mobilenet_v3_small": (_resnet(torchvision.models.mobilenet_v3_small), "MobileNet_V3_Small_Weights"),
-    "efficientnet_b0": (_resnet(torchvision.models.efficientnet_b0), "EfficientNet_B0_Weights"),
+ARCHITECTURES: dict[str, Architecture] = {
+    "resnet18": Architecture("resnet18", "ResNet18_Weights", "fc"),
+    "resnet34": Architecture("resnet34", "ResNet34_Weights", "fc"),
+    "resnet50": Architecture("resnet50", "ResNet50_Weights", "fc"),
+    "mobilenet_v3_small": Architecture("mobilenet_v3_small", "MobileNet_V3_Small_Weights", "classifier"),
+    "efficientnet_b0": Architecture("efficientnet_b0", "EfficientNet_B0_Weights", "classifier"),
 }
-
-
-# The attribute holding each architecture's classifier head; everything else is the backbone.
-HEADS = {"resnet18": "fc", "resnet34": "fc", "resnet50": "fc", "mobilenet_v3_small": "classifier",
-         "efficientnet_b0": "classifier"}  # fmt: skip
 
 
 def backbone(model: nn.Module, arch: str) -> list[nn.Module]:
     """The modules of ``model`` that a fine-tune freezes: all but the classifier head."""
-    return [module for name, module in model.named_children() if name != HEADS[arch]]
+    return [module for name, module in model.named_children() if name != ARCHITECTURES[arch].head]
 
 
 def build(arch: str, num_classes: int, *, pretrained: bool = False) -> nn.Module:
+    import torchvision
+
     if arch not in ARCHITECTURES:
         raise WorkbenchError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    builder, weights_name = ARCHITECTURES[arch]
-    model = builder(num_classes)
+    spec = ARCHITECTURES[arch]
+    model: nn.Module = getattr(torchvision.models, spec.factory)(weights=None, num_classes=num_classes)
     if pretrained:
-        _load_local_weights(model, weights_name)
+        _load_local_weights(model, spec.weights)
     return model
 
 
 def _load_local_weights(model: nn.Module, weights_name: str) -> None:
     """ImageNet weights from the local torch cache, all but the classifier; never downloaded."""
+    import torch
+    import torchvision
+
     weights = getattr(torchvision.models, weights_name).DEFAULT
     path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     if not path.exists():

@@ -5,13 +5,12 @@ from __future__ import annotations
 from IPython.display import HTML, Image
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from sqlalchemy import select
 
 from workbench.catalog import Catalog
 from workbench.catalog.models import Model
 from workbench.errors import NotFoundError
+from workbench.registry import compare_models, get_model, newest_model_ids
 from workbench.report_sections.display import note, number, percent, png, table, text
-from workbench.training import compare_models, get_model
 
 NEWEST = 5  # models compared when none are named
 
@@ -19,11 +18,7 @@ NEWEST = 5  # models compared when none are named
 def resolve(catalog: Catalog, model_ids: list[int] | None) -> list[Model]:
     """The models to compare: ``model_ids`` in that order, or the newest few when None."""
     if model_ids is None:
-        with catalog.sessions() as session:
-            newest = session.scalars(
-                select(Model.id).where(Model.owner == catalog.user).order_by(Model.id.desc()).limit(NEWEST)
-            ).all()
-        model_ids = sorted(newest)
+        model_ids = newest_model_ids(catalog, NEWEST)
     if not model_ids:
         raise NotFoundError(f"user {catalog.user!r} has no models to compare: train some first")
     return [get_model(catalog, int(model_id)) for model_id in model_ids]

@@ -10,11 +10,8 @@ import numpy as np
 from IPython.display import HTML, Image
 from matplotlib.figure import Figure
 from PIL import Image as PILImage
-from sqlalchemy import func, select
-from sqlalchemy.orm import aliased
 
-from workbench.catalog import Catalog, Dataset
-from workbench.catalog import Image as ImageRow
+from workbench.catalog import Catalog
 from workbench.errors import NotFoundError
 from workbench.report_sections.display import Tile, facts, gallery, note, number, png, table, text
 from workbench.views import View
@@ -27,13 +24,7 @@ LOOKALIKE_SAMPLE = 5_000  # images hashed for look-alikes: a bounded cost on any
 def resolve(catalog: Catalog, dataset: str | None, spec: dict[str, Any] | None) -> View:
     """The view to report on: ``dataset`` filtered by ``spec``; the newest dataset when None."""
     if dataset is None:
-        with catalog.sessions() as session:
-            dataset = session.scalars(
-                select(Dataset.name)
-                .where(Dataset.owner == catalog.user, Dataset.status == "ready")
-                .order_by(Dataset.id.desc())
-                .limit(1)
-            ).first()
+        dataset = catalog.newest_dataset_name()
         if dataset is None:
             raise NotFoundError(f"user {catalog.user!r} has no datasets yet: `workbench ingest` one")
     return View(catalog, dataset, spec or {})
@@ -65,9 +56,12 @@ def sizes(view: View) -> Image | HTML:
         return note("no images")
     figure = Figure(figsize=(12, 3.2), layout="constrained")
     axes = figure.subplots(1, 3)
+    columns: tuple[list[float], ...] = (
+        [r.width for r in records], [r.height for r in records], [r.bytes / 1024 for r in records]
+    )  # fmt: skip
     for ax, values, title in zip(
         axes,
-        ([r.width for r in records], [r.height for r in records], [r.bytes / 1024 for r in records]),
+        columns,
         ("width (px)", "height (px)", "file size (KiB)"),
         strict=True,
     ):
@@ -100,17 +94,7 @@ def samples(view: View, n: int = 48, seed: int = 0) -> HTML:
 
 def copies_elsewhere(view: View) -> HTML:
     """Images of this view whose exact bytes are also in another of the user's datasets."""
-    other = aliased(ImageRow)
-    query = (
-        select(Dataset.name, func.count(func.distinct(ImageRow.id)))
-        .join(other, (other.sha256 == ImageRow.sha256) & (other.dataset_id != ImageRow.dataset_id))
-        .join(Dataset, Dataset.id == other.dataset_id)
-        .where(view._where(), other.owner == view.catalog.user)
-        .group_by(Dataset.name)
-        .order_by(func.count(func.distinct(ImageRow.id)).desc())
-    )
-    with view.catalog.sessions() as session:
-        rows = [{"dataset": name, "images": n} for name, n in session.execute(query).all()]
+    rows = [{"dataset": name, "images": n} for name, n in view.copies_elsewhere().items()]
     if not rows:
         return note(
             "no image of this view is also in another dataset (images are unique by content within one)"

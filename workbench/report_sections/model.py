@@ -8,13 +8,12 @@ from typing import Any
 from IPython.display import HTML, Image
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from sqlalchemy import func, select
 
-from workbench.catalog import Catalog, Dataset
-from workbench.catalog import Image as ImageRow
+from workbench.catalog import Catalog
 from workbench.catalog.models import Model
 from workbench.errors import NotFoundError
 from workbench.ml.metrics import confusion_figure
+from workbench.registry import get_model, newest_model_ids, training_datasets
 from workbench.report_sections.display import (
     Tile,
     facts,
@@ -26,22 +25,17 @@ from workbench.report_sections.display import (
     table,
     text,
 )
-from workbench.training import get_model
-
-ID_CHUNK = 5_000  # image ids per IN (...) list when looking up a model's training images
+from workbench.views import image_hashes
 
 
 def resolve(catalog: Catalog, model_id: int | None) -> Model:
     """The model to report on: ``model_id``, or the newest model when None."""
     if model_id is not None:
         return get_model(catalog, int(model_id))
-    with catalog.sessions() as session:
-        newest = session.scalars(
-            select(Model.id).where(Model.owner == catalog.user).order_by(Model.id.desc()).limit(1)
-        ).first()
-    if newest is None:
+    newest = newest_model_ids(catalog, 1)
+    if not newest:
         raise NotFoundError(f"user {catalog.user!r} has no models yet: train one (`workbench train DATASET`)")
-    return get_model(catalog, newest)
+    return get_model(catalog, newest[0])
 
 
 def headline(model: Model) -> HTML:
@@ -133,15 +127,7 @@ def misclassified(catalog: Catalog, model: Model, limit: int = 32) -> HTML:
     wrong = ((model.metrics or {}).get("misclassified") or [])[:limit]
     if not wrong:
         return note("no misclassified test images")
-    ids = [w["image_id"] for w in wrong]
-    with catalog.sessions() as session:
-        found = dict(
-            session.execute(
-                select(ImageRow.id, ImageRow.sha256).where(
-                    ImageRow.id.in_(ids), ImageRow.owner == catalog.user
-                )
-            ).all()
-        )
+    found = image_hashes(catalog, [w["image_id"] for w in wrong])
     tiles = [
         Tile(
             found[w["image_id"]],
@@ -159,7 +145,7 @@ def lineage(catalog: Catalog, model: Model) -> HTML:
     augmentation recipe of derived ones), the frozen image list, leakage, and the export check."""
     metrics = model.metrics or {}
     export = metrics.get("export") or {}
-    sources = _training_sources(catalog, model.train_image_ids)
+    sources = training_datasets(catalog, model)
     values: dict[str, Any] = {
         "view": f"{model.view.get('dataset')} {model.view.get('filter') or {}}",
         "training images": f"{len(model.train_image_ids):,} (id list sha256 {model.train_ids_sha256[:16]}…)",
@@ -179,31 +165,3 @@ def lineage(catalog: Catalog, model: Model) -> HTML:
             + (f"; recipe {recipe}" if recipe else "")
         )
     return facts(values)
-
-
-def _training_sources(catalog: Catalog, image_ids: list[int]) -> list[dict[str, Any]]:
-    """The datasets a model's training images belong to (an augmented child shows its recipe)."""
-    counts: dict[int, int] = {}
-    with catalog.sessions() as session:
-        for start in range(0, len(image_ids), ID_CHUNK):
-            chunk = image_ids[start : start + ID_CHUNK]
-            query = select(ImageRow.dataset_id, func.count()).where(ImageRow.id.in_(chunk))
-            for dataset_id, n in session.execute(query.group_by(ImageRow.dataset_id)).all():
-                counts[dataset_id] = counts.get(dataset_id, 0) + n
-        rows = session.scalars(select(Dataset).where(Dataset.id.in_(list(counts)))).all()
-        names = {row.id: row.name for row in rows}
-        parents = {row.parent_id for row in rows if row.parent_id and row.parent_id not in names}
-        if parents:
-            names |= dict(
-                session.execute(select(Dataset.id, Dataset.name).where(Dataset.id.in_(parents))).all()
-            )
-        return [
-            {
-                "name": row.name,
-                "kind": row.kind,
-                "images": counts[row.id],
-                "params": dict(row.params or {}),
-                "parent": names.get(row.parent_id) if row.parent_id else None,
-            }
-            for row in sorted(rows, key=lambda r: -counts[r.id])
-        ]

@@ -9,15 +9,22 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.orm import aliased
 
 from workbench.catalog import Catalog, Dataset, Image
 from workbench.catalog.summaries import most_common_first
 from workbench.errors import FilterError
 from workbench.views.spec import parse_spec, valid_fields
 from workbench.views.where import where_clause
+
+if TYPE_CHECKING:
+    from IPython.display import HTML
+
+    from workbench.views.stats import Stats
 
 PAGE_SIZE = 100
 NARROW_LABEL_ROWS = 10_000  # see View._label_is_narrow
@@ -39,6 +46,23 @@ class ImageRecord(NamedTuple):
 
 
 _RECORD_COLUMNS = [getattr(Image, name) for name in ImageRecord._fields]
+
+
+class ViewSpec(BaseModel):
+    """A view as data: what job parameters carry and what a model records it was trained on."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    dataset: str = Field(description="the dataset's name")
+    filter: dict[str, Any] = Field(
+        default_factory=dict, description='e.g. {"label": ["cat"], "width__gte": 64}'
+    )
+
+
+def image_hashes(catalog: Catalog, image_ids: list[int]) -> dict[int, str]:
+    """The sha256 (the blob and thumbnail key) of each of the current user's images by id."""
+    query = select(Image.id, Image.sha256).where(Image.id.in_(image_ids), Image.owner == catalog.user)
+    with catalog.engine.connect() as connection:
+        return {image_id: sha256 for image_id, sha256 in connection.execute(query).all()}
 
 
 class View:
@@ -69,6 +93,13 @@ class View:
 
     def to_json(self) -> str:
         return json.dumps({"dataset": self.dataset, "filter": self.spec}, sort_keys=True)
+
+    def to_spec(self) -> ViewSpec:
+        return ViewSpec(dataset=self.dataset, filter=self.spec)
+
+    @classmethod
+    def from_spec(cls, catalog: Catalog, spec: ViewSpec) -> View:
+        return cls(catalog, spec.dataset, spec.filter)
 
     @classmethod
     def from_json(cls, catalog: Catalog, text: str | dict[str, Any]) -> View:
@@ -131,33 +162,35 @@ class View:
             yield from page
             last = page[-1].id
 
+    def copies_elsewhere(self) -> dict[str, int]:
+        """Images of this view whose exact bytes are also in another of the user's datasets:
+        dataset name -> how many, most first."""
+        other = aliased(Image)
+        shared = func.count(func.distinct(Image.id))
+        query = (
+            select(Dataset.name, shared)
+            .join(other, (other.sha256 == Image.sha256) & (other.dataset_id != Image.dataset_id))
+            .join(Dataset, Dataset.id == other.dataset_id)
+            .where(self._where(), other.owner == self.catalog.user)
+            .group_by(Dataset.name)
+            .order_by(shared.desc())
+        )
+        with self.catalog.sessions() as session:
+            return {name: n for name, n in session.execute(query).all()}
+
     def __len__(self) -> int:
         return self.count()
 
-    def stats(self):  # type: ignore[no-untyped-def]
+    def stats(self) -> Stats:
         from workbench.views.stats import compute_stats
 
         return compute_stats(self)
 
-    def show(self, n: int = 24, seed: int = 0):  # type: ignore[no-untyped-def]
+    def show(self, n: int = 24, seed: int = 0) -> HTML:
         """A grid of ``n`` sampled thumbnails with their labels, for a notebook."""
         from workbench.views.gallery import thumbnail_grid
 
         return thumbnail_grid(self.catalog.store, self.sample(n, seed))
-
-    def augment_preview(self, recipe: Any, n: int = 8, seed: int = 0, copies: int = 1):  # type: ignore[no-untyped-def]
-        """A before/after grid of ``recipe`` on ``n`` sampled images, computed here (no job): the
-        copies shown are exactly what ``augment`` with the same seed stores."""
-        from workbench.views.preview import augment_preview
-
-        return augment_preview(self, recipe, n=n, seed=seed, copies=copies)
-
-    def augment(self, recipe: Any, *, copies: int = 1, seed: int = 0, name: str):  # type: ignore[no-untyped-def]
-        """A job on the imagery queue writing ``copies`` augmented copies of every image into a new
-        dataset ``name`` (kind ``augmented``, linked to this one); bad input fails here, at once."""
-        from workbench.derive import submit_augment
-
-        return submit_augment(self, recipe, copies=copies, seed=seed, name=name)
 
     def __repr__(self) -> str:
         return f"View({self.dataset!r}, {self.spec!r})"
@@ -184,16 +217,16 @@ class View:
         wanted = [labels] if isinstance(labels, str) else labels
         return sum(self._label_counts.get(label, 0) for label in wanted) <= NARROW_LABEL_ROWS
 
-    def _select(self) -> Select:  # type: ignore[type-arg]
+    def _select(self) -> Select[Any]:
         return select(*_RECORD_COLUMNS).where(self._where())
 
-    def _records(self, query: Select) -> list[ImageRecord]:  # type: ignore[type-arg]
+    def _records(self, query: Select[Any]) -> list[ImageRecord]:
         # A Core connection, not an ORM session: these are plain rows, and the ORM's result
         # machinery cost more than the query for a sample of a thousand.
         with self.catalog.engine.connect() as connection:
             # fetchall: one driver call, not one per row through the result's iterator.
             return list(map(ImageRecord._make, connection.execute(query).fetchall()))
 
-    def _scalar(self, query: Select) -> Any:  # type: ignore[type-arg]
+    def _scalar(self, query: Select[Any]) -> Any:
         with self.catalog.sessions() as session:
             return session.execute(query).scalar_one()

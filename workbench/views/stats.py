@@ -86,7 +86,9 @@ def compute_stats(view: View) -> Stats:
             top = grouped(value, limit=TOP_VALUES + 1, only=value.is_not(None))
             if len(top) > TOP_VALUES:  # many distinct values: keep the top ones and sum the rest
                 top = dict(list(top.items())[:TOP_VALUES])
-                with_value = session.execute(select(func.count()).where(where, value.is_not(None))).scalar()
+                with_value = session.execute(
+                    select(func.count()).where(where, value.is_not(None))
+                ).scalar_one()
                 top["(other)"] = with_value - sum(top.values())
             stats.attributes[name] = {str(k): v for k, v in top.items()}
     return stats

@@ -7,6 +7,8 @@ is coerced to JSONB first; ``column.contains(dict)`` on the variant silently com
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import ColumnElement, and_, false, or_, true, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -42,7 +44,7 @@ def _postgres_attribute(c: Condition) -> ColumnElement[bool]:
     return _compare(_attribute_value(c), c)
 
 
-def _attribute_value(c: Condition) -> ColumnElement:  # type: ignore[type-arg]
+def _attribute_value(c: Condition) -> ColumnElement[Any]:
     element = Image.attributes[c.field]
     if c.kind == "int":
         return element.as_integer()
@@ -51,7 +53,7 @@ def _attribute_value(c: Condition) -> ColumnElement:  # type: ignore[type-arg]
     return element.as_string()
 
 
-def _compare(column: ColumnElement, c: Condition) -> ColumnElement[bool]:  # type: ignore[type-arg]
+def _compare(column: ColumnElement[Any], c: Condition) -> ColumnElement[bool]:
     match c.op:
         case "eq":
             return column == c.value

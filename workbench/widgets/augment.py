@@ -9,9 +9,10 @@ import ipywidgets as widgets
 
 from workbench.errors import AugmentError
 from workbench.jobs.records import SUCCEEDED, JobInfo
-from workbench.jobs.widget import JobWidget
+from workbench.jobs.widget import JobWidget, follow
+from workbench.views import View
 from workbench.widgets.common import Status, figure_png, guarded
-from workbench.widgets.state import DashboardState, follow
+from workbench.widgets.state import DashboardState
 
 DEFAULT_RECIPE = {
     "hflip": 0.5,
@@ -58,7 +59,7 @@ class AugmentPanel(widgets.VBox):
         except json.JSONDecodeError as exc:
             raise AugmentError(f"the recipe is not valid JSON: {exc}") from exc
 
-    def _view(self):  # type: ignore[no-untyped-def]
+    def _view(self) -> View:
         view = self.state.view()
         if view is None:
             raise AugmentError("choose or bring a dataset first (Data tab)")
@@ -66,13 +67,16 @@ class AugmentPanel(widgets.VBox):
 
     def _preview(self) -> None:
         view = self._view()
-        self.preview.value = figure_png(view.augment_preview(self._parsed(), n=6, seed=self.seed.value))
+        figure = self.state.workbench.augment_preview(view, self._parsed(), n=6, seed=self.seed.value)
+        self.preview.value = figure_png(figure)
         self.status.ok(f"preview: 6 images of {view.dataset!r} before and after")
 
     def _create(self) -> None:
         name = self.name.value.strip()
         view = self._view()
-        job = view.augment(self._parsed(), copies=self.copies.value, seed=self.seed.value, name=name)
+        job = self.state.workbench.augment(
+            view, self._parsed(), copies=self.copies.value, seed=self.seed.value, name=name
+        )
         self.job_area.children = [JobWidget(job)]
         self.status.busy(f"writing {self.copies.value} copies of {view.count():,} images into {name!r}…")
         follow(job, lambda info: self._reading(info, name))

@@ -68,10 +68,10 @@ class Dashboard(widgets.VBox):
     def _under_way(self) -> widgets.VBox:
         """Jobs still queued or running when the page opened (a reload, another tab): followed
         live again. Training is shown with its curves in the Train tab instead."""
-        jobs = self.state.workbench.jobs
+        bench = self.state.workbench
         found = [
-            info for state in (RUNNING, QUEUED) for info in jobs.list(state=state) if info.kind != "train"
+            info for state in (RUNNING, QUEUED) for info in bench.jobs(state=state) if info.kind != "train"
         ]
-        box = widgets.VBox([JobWidget(jobs.get(info.id)) for info in found])
+        box = widgets.VBox([JobWidget(bench.job(info.id)) for info in found])
         box.add_class("workbench-under-way")
         return box

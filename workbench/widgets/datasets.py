@@ -9,9 +9,9 @@ import ipywidgets as widgets
 
 from workbench.errors import WorkbenchError
 from workbench.jobs.records import SUCCEEDED, JobInfo
-from workbench.jobs.widget import JobWidget
+from workbench.jobs.widget import JobWidget, follow
 from workbench.widgets.common import Status, guarded
-from workbench.widgets.state import DashboardState, follow
+from workbench.widgets.state import DashboardState
 
 
 class DatasetPicker(widgets.VBox):

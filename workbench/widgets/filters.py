@@ -7,6 +7,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from workbench.errors import WorkbenchError
 from workbench.views.stats import Stats
 from workbench.widgets.common import Status, guarded
 from workbench.widgets.state import DashboardState
@@ -80,6 +81,8 @@ class FilterPanel(widgets.VBox):
 
     def _apply(self) -> None:
         spec = self.spec()
+        if self.state.dataset is None:
+            raise WorkbenchError("choose or bring a dataset first")
         view = self.state.workbench.dataset(self.state.dataset).filter(spec)  # fails on a bad spec
         self.state.spec = spec
         self.status.ok(f"{view.count():,} images match")

@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
-from sqlalchemy import select
 
-from workbench.catalog.models import Image
 from workbench.ml.metrics import confusion_figure
-from workbench.training import compare_models, get_model, set_published
+from workbench.views import image_hashes
 from workbench.widgets.common import Status, figure_png, guarded, thumbnail_html
 from workbench.widgets.state import DashboardState
 
@@ -97,7 +95,7 @@ class ModelsPanel(widgets.VBox):
         if self.choice.value is None:
             self.details.value = "<i>no models yet: train one in the Train tab</i>"
             return
-        row = get_model(self.state.workbench.catalog, self.choice.value)
+        row = self.state.workbench.model(self.choice.value)
         metrics = row.metrics
         self.published.value = row.published
         top_k = next((k for k in metrics if k.startswith("top") and k.endswith("_accuracy")), "top5_accuracy")
@@ -125,9 +123,7 @@ class ModelsPanel(widgets.VBox):
     def _mistakes(self, wrong: list[dict[str, Any]]) -> str:
         if not wrong:
             return "<i>none</i>"
-        ids = [w["image_id"] for w in wrong]
-        with self.state.workbench.catalog.sessions() as session:
-            sha = dict(session.execute(select(Image.id, Image.sha256).where(Image.id.in_(ids))).all())
+        sha = image_hashes(self.state.workbench.catalog, [w["image_id"] for w in wrong])
         store = self.state.workbench.catalog.store
         return "".join(
             thumbnail_html(str(store.thumb_path(sha[w["image_id"]])), f"{w['true']}→{w['predicted']}")
@@ -137,13 +133,14 @@ class ModelsPanel(widgets.VBox):
 
     def _publish(self, change: dict) -> None:
         if self.choice.value is not None and change["new"] != change["old"]:
-            set_published(self.state.workbench.catalog, self.choice.value, change["new"])
+            bench = self.state.workbench
+            (bench.publish if change["new"] else bench.unpublish)(self.choice.value)
 
     def _links(self) -> None:
         if self.choice.value is None or self.downloads is None:
             self.status.error("downloads are not served here: the files are in the model's export folder")
             return
-        row = get_model(self.state.workbench.catalog, self.choice.value)
+        row = self.state.workbench.model(self.choice.value)
         target = self.downloads / str(row.id)
         target.mkdir(parents=True, exist_ok=True)
         links = []
@@ -164,7 +161,7 @@ class ModelsPanel(widgets.VBox):
 
     def _show_comparison(self) -> None:
         ids = list(self.compare_with.value) or ([self.choice.value] if self.choice.value else [])
-        rows = compare_models(self.state.workbench.catalog, ids)
+        rows = self.state.workbench.compare(ids)
         flat = [
             {"id": r["id"], "name": r["name"], "arch": r["arch"], "same images": r["same_training_images"]}
             | {k: v for k, v in r["metrics"].items() if not isinstance(v, dict)}

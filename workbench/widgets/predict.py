@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import io
+from pathlib import Path
 
 import ipywidgets as widgets
 from PIL import Image, UnidentifiedImageError
@@ -12,7 +13,6 @@ from PIL import Image, UnidentifiedImageError
 from workbench.errors import WorkbenchError
 from workbench.jobs.widget import JobWidget
 from workbench.ml.predict import OnnxPredictor
-from workbench.training import get_model
 from workbench.widgets.common import Status, guarded
 from workbench.widgets.state import DashboardState
 
@@ -68,8 +68,8 @@ class PredictPanel(widgets.VBox):
         if self.choice.value is None:
             raise WorkbenchError("no model with an export yet: train one in the Train tab")
         if self.choice.value not in self._predictors:  # a session per model, reused
-            row = get_model(self.state.workbench.catalog, self.choice.value)
-            self._predictors[self.choice.value] = OnnxPredictor(row.export_dir or "")
+            row = self.state.workbench.model(self.choice.value)
+            self._predictors[self.choice.value] = OnnxPredictor(Path(row.export_dir or ""))
         return self._predictors[self.choice.value]
 
     def _predict_photo(self, content: bytes) -> None:

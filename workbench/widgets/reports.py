@@ -10,10 +10,9 @@ import ipywidgets as widgets
 
 from workbench.errors import WorkbenchError
 from workbench.jobs.records import SUCCEEDED, JobInfo
-from workbench.jobs.widget import JobWidget
-from workbench.reports import list_reports, report_html_path, submit_report
+from workbench.jobs.widget import JobWidget, follow
 from workbench.widgets.common import Status, guarded
-from workbench.widgets.state import DashboardState, follow
+from workbench.widgets.state import DashboardState
 
 
 class ReportsPanel(widgets.VBox):
@@ -49,7 +48,7 @@ class ReportsPanel(widgets.VBox):
         self.refresh()
 
     def refresh(self) -> None:
-        reports = list_reports(self.state.workbench.catalog)
+        reports = self.state.workbench.reports()
         self.listing.options = [
             (f"{r['id']}: {r['kind']} {json.dumps(r['params'])} — {str(r['created_at'])[:16]}", r["id"])
             for r in reports
@@ -65,7 +64,7 @@ class ReportsPanel(widgets.VBox):
             if not models:
                 raise WorkbenchError("no models yet: train one in the Train tab")
             params = {"model_id": models[-1]["id"]}
-        job = submit_report(self.state.workbench.catalog, self.kind.value, params)
+        job = self.state.workbench.report_job(self.kind.value, params)
         self.job_area.children = [JobWidget(job)]
         self.status.busy(f"making the {self.kind.value} report…")
         follow(job, self._reading)
@@ -86,7 +85,7 @@ class ReportsPanel(widgets.VBox):
             raise WorkbenchError("choose a report in the list first")
         if self.downloads is None:
             raise WorkbenchError("reports are not served here: open the HTML file from the reports folder")
-        source = report_html_path(self.state.workbench.catalog, self.listing.value)
+        source = self.state.workbench.report_html(self.listing.value)
         target = self.downloads / "reports" / f"{self.listing.value}.html"
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():

@@ -8,10 +8,11 @@ from matplotlib.figure import Figure
 
 from workbench.jobs import QUEUED, RUNNING, Job, JobInfo
 from workbench.jobs.records import SUCCEEDED
-from workbench.jobs.widget import JobWidget
+from workbench.jobs.widget import JobWidget, follow
+from workbench.ml.config import TrainConfig
 from workbench.ml.models import ARCHITECTURES
 from workbench.widgets.common import Status, figure_png, guarded
-from workbench.widgets.state import DashboardState, follow
+from workbench.widgets.state import DashboardState
 
 
 def curves_figure(points: list[dict[str, float]]) -> Figure:
@@ -36,12 +37,18 @@ def curves_figure(points: list[dict[str, float]]) -> Figure:
 class TrainingPanel(widgets.VBox):
     def __init__(self, state: DashboardState) -> None:
         self.state = state
-        self.arch = widgets.Dropdown(options=list(ARCHITECTURES), value="resnet18", description="Model")
-        self.epochs = widgets.BoundedIntText(value=5, min=1, max=200, description="Epochs")
+        default = TrainConfig()  # the one home of training defaults
+        self.arch = widgets.Dropdown(options=list(ARCHITECTURES), value=default.arch, description="Model")
+        self.epochs = widgets.BoundedIntText(value=default.epochs, min=1, max=200, description="Epochs")
         self.epochs.add_class("workbench-epochs")
-        self.image_size = widgets.Dropdown(options=[32, 64, 96, 128, 224], value=32, description="Image size")
-        self.lr = widgets.FloatLogSlider(value=2e-3, base=10, min=-5, max=-1, description="Learning rate")
-        self.hflip = widgets.Checkbox(value=False, description="mirrored copies (not for digits or text)")
+        sizes = sorted({32, 64, 96, 128, 224, default.image_size})
+        self.image_size = widgets.Dropdown(options=sizes, value=default.image_size, description="Image size")
+        self.lr = widgets.FloatLogSlider(
+            value=default.lr, base=10, min=-5, max=-1, description="Learning rate"
+        )
+        self.hflip = widgets.Checkbox(
+            value=default.hflip, description="mirrored copies (not for digits or text)"
+        )
         self.augmented = widgets.Checkbox(value=False, description="add the dataset's augmented copies")
         self.start = widgets.Button(description="Start training", icon="play", button_style="success")
         self.start.add_class("workbench-start-training")
@@ -78,11 +85,11 @@ class TrainingPanel(widgets.VBox):
 
     def reattach(self) -> None:
         """A page reload starts a new kernel: find this user's training still under way."""
-        jobs = self.state.workbench.jobs
+        bench = self.state.workbench
         for state in (RUNNING, QUEUED):
-            found = jobs.list(state=state, kind="train")
+            found = bench.jobs(state=state, kind="train")
             if found and found[0].id != self._following:
-                self.attach(jobs.get(found[0].id))
+                self.attach(bench.job(found[0].id))
                 return
 
     def attach(self, job: Job) -> None:
@@ -92,7 +99,7 @@ class TrainingPanel(widgets.VBox):
         self.job_area.children = [JobWidget(job)]
         self.status.busy(f"training job {job.id[:12]}…")
         self.start.disabled = True
-        follow(job, self._reading, seconds=1.0)
+        follow(job, self._reading, interval=1.0)
 
     def _reading(self, info: JobInfo) -> None:
         points = info.metrics.get("curves", {}).get("epochs", [])

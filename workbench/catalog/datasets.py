@@ -1,0 +1,55 @@
+"""Datasets as ingest and augmentation write them: hidden while a run fills them, visible when it
+finishes, and undone (its rows, then the blobs nothing else uses) when it fails."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from workbench.catalog.models import Dataset, DatasetKind, DatasetStatus, Image
+from workbench.catalog.summaries import refresh_label_counts
+from workbench.pool import batched
+
+if TYPE_CHECKING:
+    from workbench.catalog import Catalog
+
+
+__all__ = ["DatasetKind", "DatasetStatus", "existing_hashes", "finish", "undo"]
+
+
+def finish(session: Session, dataset_id: int) -> dict[str, int]:
+    """Count the labels and make the dataset visible; returns the counts, largest first."""
+    labels = refresh_label_counts(session, dataset_id)
+    session.execute(update(Dataset).where(Dataset.id == dataset_id).values(status=DatasetStatus.READY))
+    return labels
+
+
+def existing_hashes(catalog: Catalog, dataset_id: int, hashes: list[str]) -> set[str]:
+    """Which of ``hashes`` the dataset holds already (a redelivered chunk skips them)."""
+    if not hashes:
+        return set()
+    with catalog.sessions() as session:
+        query = select(Image.sha256).where(Image.dataset_id == dataset_id, Image.sha256.in_(hashes))
+        return set(session.scalars(query))
+
+
+def undo(
+    catalog: Catalog, dataset_id: int, *, whole: bool, rows: Iterable[str] = (), new_blobs: Iterable[str] = ()
+) -> None:
+    """Remove what one run added: the whole dataset when it created it, else its ``rows`` (by
+    sha256); then those of its ``new_blobs`` that no image references any more."""
+    with catalog.transaction() as session:
+        if whole:
+            session.execute(delete(Image).where(Image.dataset_id == dataset_id))
+            session.execute(delete(Dataset).where(Dataset.id == dataset_id))
+        else:
+            for batch in batched(rows, 10_000):
+                session.execute(delete(Image).where(Image.dataset_id == dataset_id, Image.sha256.in_(batch)))
+    for batch in batched(new_blobs, 10_000):
+        with catalog.sessions() as session:
+            still_used = set(session.scalars(select(Image.sha256).where(Image.sha256.in_(batch))))
+        for sha256 in set(batch) - still_used:
+            catalog.store.delete(sha256)

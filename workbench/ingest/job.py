@@ -1,0 +1,60 @@
+"""The ``ingest`` job kind (imagery queue). An abort undoes this run's rows and blobs, like a
+failure; a redelivered job resumes, skipping the images already in the dataset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from workbench.errors import IngestError
+from workbench.ingest import ingest
+from workbench.ingest.split import parse_fractions
+from workbench.jobs.kind import JobParams, job_kind
+from workbench.jobs.runner import JobContext
+
+
+class IngestParams(JobParams):
+    path: str = Field(description="an ImageFolder directory or a zip of one, as the worker sees it")
+    name: str = Field(description="the dataset to create or add to")
+    labels_csv: str | None = Field(None, description="a CSV with one row per image")
+    label_column: str | None = Field(None, description="the CSV column holding the label")
+    id_column: str = Field("id", description="the CSV column naming the image")
+    split: str | None = Field(None, description="train,val[,test] fractions, e.g. 0.8,0.1,0.1")
+    seed: int = Field(0, ge=0, description="seed of the split")
+    processes: int | None = Field(
+        None, ge=1, description="processes preparing images (default: one per core)"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _named(cls, name: str) -> str:
+        if not name.strip():
+            raise ValueError("the dataset needs a name (--name)")
+        return name
+
+    @field_validator("split")
+    @classmethod
+    def _fractions(cls, split: str | None) -> str | None:
+        if split is not None:
+            try:
+                parse_fractions(split)
+            except IngestError as exc:  # its message says what is valid
+                raise ValueError(str(exc)) from None
+        return split
+
+
+@job_kind("ingest", queue="imagery", params=IngestParams, error=IngestError)
+def ingest_job(ctx: JobContext[IngestParams]) -> dict[str, Any]:
+    p = ctx.params
+
+    def progress(done: int, total: int) -> None:
+        ctx.progress(done / total if total else 1.0, f"{done:,} of {total:,} images", milestone=True)
+
+    report = ingest(
+        ctx.catalog, p.path, p.name, labels_csv=p.labels_csv, label_column=p.label_column,
+        id_column=p.id_column, split=p.split, seed=p.seed, processes=p.processes, progress=progress,
+        checkpoint=ctx.check_abort,
+    )  # fmt: skip
+    ctx.progress(1.0, report.summary(), milestone=True)
+    return report.to_dict()

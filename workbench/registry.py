@@ -1,0 +1,129 @@
+"""The model registry: the current user's models, what each was trained on and how well it does.
+
+    from workbench import registry
+    registry.list_models(catalog); registry.get_model(catalog, 3)
+    registry.publish(catalog, 3); registry.unpublish(catalog, 3); registry.delete_model(catalog, 3)
+    registry.compare_models(catalog, [3, 4]); registry.newest_model_ids(catalog, 5)
+
+Training writes the rows (``workbench.training``); everything else reads them through here.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from workbench.catalog import Catalog, Dataset, Image
+from workbench.catalog.models import Model
+from workbench.errors import NotFoundError
+from workbench.pool import batched
+
+
+def list_models(catalog: Catalog) -> list[dict[str, Any]]:
+    """The user's models, oldest first, with their headline metrics."""
+    with catalog.sessions() as session:
+        rows = session.scalars(select(Model).where(Model.owner == catalog.user).order_by(Model.id)).all()
+        return [summary(row) for row in rows]
+
+
+def get_model(catalog: Catalog, model_id: int) -> Model:
+    """One model's row (detached: safe to read after the session), or NotFoundError."""
+    with catalog.sessions() as session:
+        row = session.get(Model, model_id)
+        if row is None or row.owner != catalog.user:
+            raise NotFoundError(f"no model {model_id} for user {catalog.user!r}")
+        session.expunge(row)
+        return row
+
+
+def newest_model_ids(catalog: Catalog, n: int) -> list[int]:
+    """The ids of the user's ``n`` newest models, oldest of them first."""
+    query = select(Model.id).where(Model.owner == catalog.user).order_by(Model.id.desc()).limit(n)
+    with catalog.sessions() as session:
+        return sorted(session.scalars(query).all())
+
+
+def published_model_ids(catalog: Catalog) -> list[int]:
+    """The ids of the user's published models, oldest first."""
+    query = select(Model.id).where(Model.owner == catalog.user, Model.published).order_by(Model.id)
+    with catalog.sessions() as session:
+        return list(session.scalars(query).all())
+
+
+def publish(catalog: Catalog, model_id: int) -> None:
+    _set_published(catalog, model_id, True)
+
+
+def unpublish(catalog: Catalog, model_id: int) -> None:
+    _set_published(catalog, model_id, False)
+
+
+def _set_published(catalog: Catalog, model_id: int, published: bool) -> None:
+    get_model(catalog, model_id)
+    with catalog.transaction() as session:
+        session.get_one(Model, model_id).published = published
+
+
+def delete_model(catalog: Catalog, model_id: int) -> None:
+    """Delete a model with its files (checkpoints and export)."""
+    row = get_model(catalog, model_id)
+    with catalog.transaction() as session:
+        session.delete(session.get_one(Model, model_id))
+    if row.export_dir:
+        shutil.rmtree(Path(row.export_dir).parent, ignore_errors=True)
+
+
+def compare_models(catalog: Catalog, model_ids: list[int]) -> list[dict[str, Any]]:
+    """One row of metrics per model, and whether each saw exactly the first one's images."""
+    rows = [get_model(catalog, model_id) for model_id in model_ids]
+    first = rows[0].train_ids_sha256 if rows else ""
+    return [{**summary(row), "same_training_images": row.train_ids_sha256 == first} for row in rows]
+
+
+def training_datasets(catalog: Catalog, model: Model) -> list[dict[str, Any]]:
+    """The datasets a model's training images belong to, most images first: name, kind, images,
+    the dataset's params (an augmented one's recipe) and its parent's name."""
+    counts: Counter[int] = Counter()
+    with catalog.sessions() as session:
+        for chunk in batched(model.train_image_ids, 5_000):
+            query = select(Image.dataset_id, func.count()).where(Image.id.in_(chunk))
+            for dataset_id, n in session.execute(query.group_by(Image.dataset_id)).all():
+                counts[dataset_id] += n
+        rows = session.scalars(select(Dataset).where(Dataset.id.in_(list(counts)))).all()
+        names: dict[int, str] = {row.id: row.name for row in rows}
+        parents = {row.parent_id for row in rows if row.parent_id and row.parent_id not in names}
+        if parents:
+            found = session.execute(select(Dataset.id, Dataset.name).where(Dataset.id.in_(parents))).all()
+            names |= {dataset_id: name for dataset_id, name in found}
+        return [
+            {"name": row.name, "kind": row.kind, "images": counts[row.id], "params": dict(row.params or {}),
+             "parent": names.get(row.parent_id) if row.parent_id else None}
+            for row in sorted(rows, key=lambda r: -counts[r.id])
+        ]  # fmt: skip
+
+
+def summary(row: Model) -> dict[str, Any]:
+    """A model's listing: name, architecture, headline metrics, where its export is."""
+    metrics = row.metrics or {}
+    headline = {
+        k: metrics[k]
+        for k in ("accuracy", "top5_accuracy", "macro_f1", "n", "train_seconds", "int8")
+        if k in metrics
+    }
+    return {
+        "id": row.id,
+        "name": row.name,
+        "arch": row.arch,
+        "classes": len(row.classes),
+        "image_size": row.image_size,
+        "metrics": headline,
+        "export_dir": row.export_dir,
+        "published": row.published,
+        "job_id": row.job_id,
+        "train_images": len(row.train_image_ids),
+        "created_at": row.created_at.isoformat() if row.created_at else None,
+    }
