@@ -27,9 +27,11 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest tests -m "not slow"
 
+# ruff for style and mistakes, mypy for types (workbench/ and workers/; settings in pyproject.toml).
 lint: install
 	$(BIN)/ruff check workbench workers tests benchmarks
 	$(BIN)/ruff format --check workbench workers tests benchmarks
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format workbench workers tests benchmarks
