@@ -89,18 +89,22 @@ def rabbit_app_stopped() -> Iterator[None]:
 class Worker:
     """A real Celery worker in its own process group, as `workbench worker` starts it."""
 
-    def __init__(self, settings: Settings, log: Path, queues: str = "imagery", concurrency: int = 1) -> None:
+    def __init__(
+        self, settings: Settings, log: Path, queues: str = "imagery", concurrency: int = 1,
+        env: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
         self.log = log
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
-        env.update(settings.environ())
-        env["PYTHONPATH"] = str(REPO)
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+        environment.update(settings.environ(), **(env or {}))
+        environment["PYTHONPATH"] = str(REPO)
         self.name = f"test-{uuid.uuid4().hex[:6]}@%h"
         self._log_handle = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", queues, "-P", "threads",
              "-c", str(concurrency), "-n", self.name, "--loglevel", "INFO", "--without-mingle",
              "--without-gossip"],
-            env=env, cwd=REPO, stdout=self._log_handle, stderr=subprocess.STDOUT, start_new_session=True,
+            env=environment, cwd=REPO, stdout=self._log_handle, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )  # fmt: skip
         self._wait_ready()
 
@@ -124,14 +128,29 @@ class Worker:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=30)
 
+    def pause(self) -> None:
+        """SIGSTOP the worker and its children: a stall (swapped out, frozen VM), not a crash."""
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.killpg(self.process.pid, signal.SIGCONT)
+
+    def returned(self, job_id: str) -> bool:
+        """Whether this worker's run of the job's task has returned (Celery logs it)."""
+        return f"[{job_id}] succeeded" in self.log.read_text(errors="replace")
+
     def stop(self) -> None:
         if self.alive:
+            self.resume()  # a stopped process cannot act on SIGTERM
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill()
         self._log_handle.close()
+
+
+StartWorker = Callable[..., Worker]  # the start_worker fixture (tests/conftest.py)
 
 
 def until(condition: Callable[[], object], timeout: float, what: str) -> object:

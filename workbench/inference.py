@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from workbench.catalog import Catalog
 from workbench.catalog.models import Model, Prediction
+from workbench.catalog.retry import retrying
 from workbench.errors import WorkbenchError
 from workbench.jobs.kind import JobParams, job_kind
 from workbench.jobs.runner import JobContext
@@ -100,9 +101,14 @@ def _predict_chunk(
                     "job_id": job_id,
                 }
             )
+    _store(catalog, rows)
+    return right
+
+
+@retrying
+def _store(catalog: Catalog, rows: list[dict[str, Any]]) -> None:
     with catalog.transaction() as session:
         _upsert(session, rows)
-    return right
 
 
 def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -29,7 +29,8 @@ from workbench.config import Settings
 from workbench.errors import NotFoundError, ReportError, WorkbenchError
 from workbench.jobs.client import Job, submit
 from workbench.jobs.kind import JobParams, job_kind
-from workbench.jobs.runner import JobAborted, JobContext
+from workbench.jobs.records import JobAborted
+from workbench.jobs.runner import JobContext
 from workbench.report_params import check_parameters
 from workbench.report_run import ReportStopped, execute_notebook
 

@@ -28,7 +28,8 @@ from workbench.catalog.models import Model
 from workbench.errors import TrainingError
 from workbench.ingest.split import assign_splits
 from workbench.jobs.kind import JobParams, job_kind
-from workbench.jobs.runner import JobAborted, JobContext
+from workbench.jobs.records import JobAborted
+from workbench.jobs.runner import JobContext
 from workbench.ml.config import TrainConfig
 from workbench.views import ImageRecord, View, ViewSpec
 

@@ -15,11 +15,13 @@ from typing import Any
 
 from celery import Celery, Task
 from celery.signals import worker_ready, worker_shutdown
+from sqlalchemy.exc import SQLAlchemyError
 
 from workbench.catalog import Catalog
-from workbench.catalog.models import Job as JobRow
+from workbench.catalog.retry import describe
 from workbench.config import Settings
-from workbench.jobs.queues import SCHEDULED_REPORTS, celery_config, client_app
+from workbench.errors import CatalogError
+from workbench.jobs.queues import SCHEDULED_REPORTS, celery_config, send
 from workbench.jobs.reaper import requeue_stale_jobs
 from workbench.jobs.runner import run_job
 from workbench.kinds import load_kinds
@@ -41,8 +43,14 @@ def catalog() -> Catalog:
 
 
 def _run_job(task: Task[Any, Any], job_id: str) -> str | None:
-    """Every job task: run the job of that id (its row says which kind) on this worker."""
-    return run_job(catalog(), job_id, task.request.hostname or "worker", KINDS)
+    """Every job task: run the job of that id (its row says which kind) on this worker. The
+    message is acknowledged already: if the catalog cannot be reached even to claim the job
+    (retries exhausted), send the task again later rather than strand the job as queued."""
+    try:
+        return run_job(catalog(), job_id, task.request.hostname or "worker", KINDS)
+    except (SQLAlchemyError, CatalogError) as exc:
+        log.warning("job %s: the catalog is unreachable (%s); its task is sent again in 5 s", job_id, exc)
+        raise task.retry(exc=exc, countdown=5, max_retries=None) from exc
 
 
 for _kind in KINDS.values():  # one task per job kind, named workbench.<kind>
@@ -62,15 +70,12 @@ _stop_reaper = threading.Event()
 
 
 def reap_once() -> list[str]:
-    requeued = requeue_stale_jobs(catalog())
-    for job_id in requeued:
-        with catalog().sessions() as session:
-            kind = session.get_one(JobRow, job_id).kind
-        job_kind = KINDS[kind]
-        client_app(settings.broker_url).send_task(
-            job_kind.task_name, args=[job_id], task_id=job_id, queue=job_kind.queue
-        )
-    return requeued
+    """Queue again the jobs whose worker went silent, each sent before its row commits."""
+    return requeue_stale_jobs(catalog(), send=_send_again)
+
+
+def _send_again(job_id: str, kind: str) -> None:
+    send(settings, KINDS[kind], job_id, retry=False)  # failing now keeps the job stale for next round
 
 
 def _reaper_loop() -> None:
@@ -78,7 +83,7 @@ def _reaper_loop() -> None:
         try:
             reap_once()
         except Exception as exc:  # the database or broker may blip; try again next round
-            log.warning("reaper round failed: %s", exc)
+            log.warning("reaper round failed: %s", describe(exc) if isinstance(exc, SQLAlchemyError) else exc)
 
 
 @worker_ready.connect

@@ -11,6 +11,7 @@ import pytest
 from pydantic import Field
 
 from tests import services
+from tests.services import StartWorker
 from workbench.api import Workbench
 from workbench.config import Settings
 from workbench.jobs.kind import JobParams, job_kind
@@ -62,7 +63,7 @@ def job_settings(job_settings: Settings) -> Settings:
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_the_toy_kind_runs_on_a_celery_worker(bench: Workbench, start_worker) -> None:  # type: ignore[no-untyped-def]
+def test_the_toy_kind_runs_on_a_celery_worker(bench: Workbench, start_worker: StartWorker) -> None:
     start_worker(queues="imagery")
     info = bench.submit("toy_sum", {"numbers": [5, 6]}).wait(timeout=120)
     assert (info.state, info.result and info.result["sum"]) == ("succeeded", 11), info

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from workbench.catalog.models import Dataset, DatasetKind, DatasetStatus, Image
+from workbench.catalog.retry import retrying
 from workbench.catalog.summaries import refresh_label_counts
 from workbench.pool import batched
 
@@ -36,6 +37,7 @@ def existing_hashes(catalog: Catalog, dataset_id: int, hashes: list[str]) -> set
         return set(session.scalars(query))
 
 
+@retrying
 def undo(
     catalog: Catalog, dataset_id: int, *, whole: bool, rows: Iterable[str] = (), new_blobs: Iterable[str] = ()
 ) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import CursorResult, Engine, Executable, create_engine, event, i
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from workbench.catalog.retry import retrying
 from workbench.errors import CatalogError
 
 if TYPE_CHECKING:
@@ -73,16 +74,21 @@ def head_revision() -> str:
 def current_revision(engine: Engine) -> str | None:
     """The database's schema revision; None for an empty database."""
     try:
-        with engine.connect() as connection:
-            if not inspect(connection).has_table("alembic_version"):
-                return None
-            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        return _revision(engine)
     except OperationalError as exc:
         raise CatalogError(
             f"cannot reach the catalog database at {engine.url.render_as_string()}: "
             f"{str(exc.orig).strip().splitlines()[0]}. Check WORKBENCH_DATABASE_URL and that the "
             "server is running."
         ) from exc
+
+
+@retrying
+def _revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:

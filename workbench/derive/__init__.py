@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from workbench.augment import Recipe
 from workbench.catalog import Catalog, Dataset, Image, Job
 from workbench.catalog.datasets import DatasetKind, DatasetStatus, finish, undo
+from workbench.catalog.retry import retrying
 from workbench.derive.chunk import CopyMaker, copy_pool, insert_made, pending_sources, source_tuple
 from workbench.errors import AugmentError
 from workbench.jobs.records import FINISHED
@@ -101,8 +102,7 @@ def augment_view(
                 progress(done, report.sources * request.copies)
             if checkpoint is not None:
                 checkpoint()
-        with catalog.transaction() as session:
-            report.labels = finish(session, dataset_id)
+        report.labels = _finish(catalog, dataset_id)
         report.images = sum(report.labels.values())
     except BaseException:
         if pool is not None:
@@ -125,6 +125,7 @@ def name_is_free(catalog: Catalog, name: str, job_id: str | None) -> bool:
         return taken is None or _ours_or_abandoned(session, taken, job_id)
 
 
+@retrying
 def _open_dataset(catalog: Catalog, view: View, request: AugmentParams, job_id: str | None) -> int:
     """The dataset to fill, created hidden; this job's own earlier attempt is resumed, a dead
     job's leftover replaced, and any other dataset of that name refused."""
@@ -149,6 +150,12 @@ def _open_dataset(catalog: Catalog, view: View, request: AugmentParams, job_id: 
         session.add(dataset)
         session.flush()
         return dataset.id
+
+
+@retrying
+def _finish(catalog: Catalog, dataset_id: int) -> dict[str, int]:
+    with catalog.transaction() as session:
+        return finish(session, dataset_id)
 
 
 def _ours_or_abandoned(session: Session, dataset: Dataset, job_id: str | None) -> bool:

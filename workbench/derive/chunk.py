@@ -19,6 +19,7 @@ from workbench.augment import Augmented, Recipe, augment_copies, decode
 from workbench.catalog import Catalog, Image
 from workbench.catalog.bulk import insert_images
 from workbench.catalog.datasets import existing_hashes
+from workbench.catalog.retry import retrying
 from workbench.errors import AugmentError
 from workbench.pool import ForkPool
 from workbench.storage import THUMBNAIL_SIZE, BlobStore
@@ -99,6 +100,7 @@ def copy_pool(maker: CopyMaker, processes: int) -> ForkPool[tuple[int, str, str]
 
 
 # -- the database side ---------------------------------------------------------------------------
+@retrying
 def pending_sources(
     catalog: Catalog, dataset_id: int, records: list[ImageRecord], copies: int
 ) -> list[ImageRecord]:
@@ -113,6 +115,7 @@ def pending_sources(
     return [r for r in records if r.id not in done]
 
 
+@retrying
 def insert_made(
     catalog: Catalog, dataset_id: int, sources: dict[int, ImageRecord], made: list[Made | Failed]
 ) -> ChunkResult:

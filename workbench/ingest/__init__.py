@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from workbench.catalog import Catalog, Dataset, Image
 from workbench.catalog.datasets import DatasetKind, DatasetStatus, finish, undo
+from workbench.catalog.retry import retrying
 from workbench.errors import IngestError
 from workbench.ingest.chunk import ChunkResult, ImagePreparer, insert_prepared, prepare_pool
 from workbench.ingest.items import IngestReport, Item, Skipped
@@ -97,6 +98,7 @@ def ingest(
     return report
 
 
+@retrying
 def _open_dataset(catalog: Catalog, name: str, source: str, types: dict[str, str]) -> tuple[int, bool]:
     """The dataset to ingest into, created hidden (``ingesting``) when new; attribute types merged."""
     if not name.strip():
@@ -115,6 +117,7 @@ def _open_dataset(catalog: Catalog, name: str, source: str, types: dict[str, str
         return dataset.id, created
 
 
+@retrying
 def _finish(
     catalog: Catalog, dataset_id: int, fractions: tuple[float, ...] | None, seed: int, report: IngestReport
 ) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from workbench.catalog import Catalog
 from workbench.catalog.bulk import insert_images
 from workbench.catalog.datasets import existing_hashes
+from workbench.catalog.retry import retrying
 from workbench.config import Limits
 from workbench.ingest.items import Item, SkipFile, Skipped
 from workbench.ingest.probe import probe
@@ -82,6 +83,7 @@ def prepare_pool(
     return ForkPool(lambda: ImagePreparer(FileReader(path, limits), store, limits), processes, SUB_BATCH)
 
 
+@retrying
 def insert_prepared(
     catalog: Catalog, dataset_id: int, prepared: list[Prepared | Skipped], held: set[str] | None = None
 ) -> ChunkResult:

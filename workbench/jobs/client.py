@@ -17,10 +17,11 @@ from sqlalchemy import delete, select, update
 
 from workbench.catalog import Catalog
 from workbench.catalog.models import Job as JobRow
+from workbench.catalog.retry import retrying
 from workbench.errors import JobError, NotFoundError
 from workbench.jobs.kind import kind_named
 from workbench.jobs.progress import ProgressChannel
-from workbench.jobs.queues import client_app
+from workbench.jobs.queues import client_app, send
 from workbench.jobs.records import ABORTED, FINISHED, QUEUED, RUNNING, STATES, JobInfo, utcnow
 
 
@@ -31,6 +32,7 @@ class Job:
         self.catalog = catalog
         self.id = job_id
 
+    @retrying
     def info(self) -> JobInfo:
         with self.catalog.sessions() as session:
             row = session.get(JobRow, self.id)
@@ -117,10 +119,7 @@ def submit(catalog: Catalog, kind: str, params: Mapping[str, Any] | None = None)
         ensure_local_worker(settings)
         return Job(catalog, job_id)
     try:
-        client_app(settings.broker_url).send_task(
-            job_kind.task_name, args=[job_id], task_id=job_id, queue=job_kind.queue,
-            retry=True, retry_policy={"max_retries": 1, "interval_start": 0.2},
-        )  # fmt: skip
+        send(settings, job_kind, job_id)
     except Exception as exc:
         with catalog.transaction() as session:  # leave no queued row that nothing will run
             session.execute(delete(JobRow).where(JobRow.id == job_id))

@@ -14,7 +14,7 @@ from celery import Celery
 from kombu import Queue
 
 from workbench.config import Settings
-from workbench.jobs.kind import QUEUES
+from workbench.jobs.kind import QUEUES, JobKind
 
 # Celery beat's task: submits the report jobs of one schedule entry (workbench.schedule).
 SCHEDULED_REPORTS = ("workbench.scheduled_reports", "imagery")
@@ -46,6 +46,15 @@ def celery_config(settings: Settings, routes: Mapping[str, str] | None = None) -
         "worker_send_task_events": True,  # flower shows tasks as they run
         "task_send_sent_event": True,
     }
+
+
+def send(settings: Settings, kind: JobKind[Any], job_id: str, *, retry: bool = True) -> None:
+    """Publish the task that runs job ``job_id`` (the task id is the job id), on its kind's queue.
+    ``retry``: try once more after a short wait; without it, fail at once."""
+    client_app(settings.broker_url).send_task(
+        kind.task_name, args=[job_id], task_id=job_id, queue=kind.queue,
+        retry=retry, retry_policy={"max_retries": 1, "interval_start": 0.2},
+    )  # fmt: skip
 
 
 @cache

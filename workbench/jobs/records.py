@@ -1,4 +1,4 @@
-"""Job states and the snapshot of a jobs row that clients read."""
+"""Job states, the snapshot of a jobs row that clients read, and the exceptions a job stops with."""
 
 from __future__ import annotations
 
@@ -11,6 +11,14 @@ from workbench.catalog.models import Job as JobRow
 QUEUED, RUNNING, SUCCEEDED, FAILED, ABORTED = "queued", "running", "succeeded", "failed", "aborted"
 FINISHED = frozenset({SUCCEEDED, FAILED, ABORTED})
 STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, ABORTED)
+
+
+class JobAborted(Exception):
+    """Raised inside a job function at a safe point after an abort was requested."""
+
+
+class JobLost(JobAborted):
+    """This run's delivery of the job is over: another worker took it over (``jobs.fence``)."""
 
 
 def utcnow() -> dt.datetime:

@@ -16,34 +16,36 @@ from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from workbench.catalog import Catalog
 from workbench.catalog.db import rows_changed
 from workbench.catalog.models import Job as JobRow
+from workbench.catalog.retry import describe, retrying
 from workbench.errors import WorkbenchError
+from workbench.jobs.fence import FencedCatalog
 from workbench.jobs.kind import JobKind, JobParams
 from workbench.jobs.progress import ProgressChannel
-from workbench.jobs.records import ABORTED, FAILED, QUEUED, RUNNING, SUCCEEDED, utcnow
+from workbench.jobs.records import ABORTED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobAborted, JobLost, utcnow
 
 log = logging.getLogger(__name__)
 LIVE_INTERVAL = 0.2  # at most five live progress writes a second to Redis
 ROW_INTERVAL = 2.0  # and one every two seconds to the jobs row, besides milestones
 
 
-class JobAborted(Exception):
-    """Raised inside a job function at a safe point after an abort was requested."""
-
-
 P = TypeVar("P", bound=JobParams)
 
 
 class JobContext(Generic[P]):
-    """What a job function sees: its parsed parameters, the catalog, progress and abort."""
+    """What a job function sees: its parsed parameters, the catalog (fenced: every write
+    transaction proves the job is still this run's), progress and abort."""
 
     def __init__(
         self, catalog: Catalog, row: JobRow, params: P, worker: str, channel: ProgressChannel
     ) -> None:
-        self.catalog, self.settings = catalog, catalog.settings
+        self.catalog = FencedCatalog(catalog, row.id, row.deliveries)
+        self.settings = catalog.settings
+        self._runner_catalog = catalog  # the runner's own writes (progress, heartbeat) are guarded apart
         self.job_id, self.kind, self.params = row.id, row.kind, params
         self.worker = worker
         self.deliveries = row.deliveries
@@ -99,7 +101,12 @@ class JobContext(Generic[P]):
 
     def check_abort(self) -> None:
         if self._abort.is_set():
-            raise JobAborted("lost to another worker" if self._lost else "aborted on request")
+            raise JobLost("lost to another worker") if self._lost else JobAborted("aborted on request")
+
+    def fence(self) -> None:
+        """Raise JobLost unless the job is still this run's: before a write outside the catalog
+        (a checkpoint, a file another run may be writing too)."""
+        self.catalog.check()
 
     # -- for the runner ------------------------------------------------------------------------
     def _snapshot(self) -> dict[str, Any]:
@@ -111,10 +118,11 @@ class JobContext(Generic[P]):
             "at": time.time(),
         }
 
+    @retrying
     def _write_row(self, **values: Any) -> None:
         """Write our row; the abort flag comes back with it, so an abort is seen at the next
         row write (a milestone, or a few seconds), not only at the next heartbeat."""
-        with self.catalog.transaction() as session:
+        with self._runner_catalog.transaction() as session:
             flags = session.execute(
                 update(JobRow)
                 .where(JobRow.id == self.job_id, JobRow.worker == self.worker)
@@ -128,7 +136,7 @@ class JobContext(Generic[P]):
 
     def _heartbeat(self) -> None:
         """Touch the row; learn of an abort request, or that the job is no longer ours."""
-        with self.catalog.transaction() as session:
+        with self._runner_catalog.transaction() as session:
             row = session.execute(
                 select(JobRow.state, JobRow.worker, JobRow.abort_requested).where(JobRow.id == self.job_id)
             ).one()
@@ -172,7 +180,7 @@ def run_job(catalog: Catalog, job_id: str, worker: str, kinds: Mapping[str, JobK
     if kind is None:
         return _finish(catalog, job_id, worker, FAILED, error=f"this worker cannot run {row.kind!r} jobs")
     try:  # checked again here: the catalog may have changed since it was queued
-        params = kind.parse(row.params or {}, catalog, job_id)
+        params = retrying(kind.parse)(row.params or {}, catalog, job_id)
     except WorkbenchError as exc:
         return _finish(catalog, job_id, worker, FAILED, error=str(exc))
     channel = ProgressChannel(settings.result_backend)
@@ -186,6 +194,9 @@ def run_job(catalog: Catalog, job_id: str, worker: str, kinds: Mapping[str, JobK
         return _finish(catalog, job_id, worker, ABORTED, message=str(exc), metrics=ctx._metrics)
     except WorkbenchError as exc:
         return _finish(catalog, job_id, worker, FAILED, error=str(exc), metrics=ctx._metrics)
+    except SQLAlchemyError as exc:  # not transient (those were tried again): one line, no SQL
+        log.error("job %s (%s) failed:\n%s", job_id, row.kind, traceback.format_exc())
+        return _finish(catalog, job_id, worker, FAILED, error=describe(exc), metrics=ctx._metrics)
     except Exception as exc:
         log.error("job %s (%s) failed:\n%s", job_id, row.kind, traceback.format_exc())
         return _finish(
@@ -209,6 +220,7 @@ def _beat(ctx: JobContext, stop: threading.Event) -> None:
             log.warning("heartbeat of job %s failed: %s", ctx.job_id, exc)
 
 
+@retrying
 def _claim(catalog: Catalog, job_id: str, worker: str) -> JobRow | None:
     """Atomically move the job from queued to running on this worker."""
     now = utcnow()
@@ -233,6 +245,7 @@ def _claim(catalog: Catalog, job_id: str, worker: str) -> JobRow | None:
         return row
 
 
+@retrying
 def _finish(catalog: Catalog, job_id: str, worker: str, state: str, **values: Any) -> str | None:
     """Record the end, unless the job was taken from us meanwhile (then the other run decides)."""
     with catalog.transaction() as session:

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import aliased
 
 from workbench.catalog import Catalog, Dataset, Image
+from workbench.catalog.retry import retrying
 from workbench.catalog.summaries import most_common_first
 from workbench.errors import FilterError
 from workbench.views.spec import parse_spec, valid_fields
@@ -220,6 +221,7 @@ class View:
     def _select(self) -> Select[Any]:
         return select(*_RECORD_COLUMNS).where(self._where())
 
+    @retrying
     def _records(self, query: Select[Any]) -> list[ImageRecord]:
         # A Core connection, not an ORM session: these are plain rows, and the ORM's result
         # machinery cost more than the query for a sample of a thousand.
@@ -227,6 +229,7 @@ class View:
             # fetchall: one driver call, not one per row through the result's iterator.
             return list(map(ImageRecord._make, connection.execute(query).fetchall()))
 
+    @retrying
     def _scalar(self, query: Select[Any]) -> Any:
         with self.catalog.sessions() as session:
             return session.execute(query).scalar_one()
