@@ -1,8 +1,8 @@
 """Jobs in the embedded default: no broker, a local worker process claims queued jobs rows.
 
 The same lifecycle as on the services (submit, progress, abort), plus what the local worker must
-survive: the client that started it going away, and being killed mid-job; and what it must not
-cost while idle: polling hard, or holding what a torch job loaded.
+survive: the client that started it going away, being killed mid-job, its database going away;
+and what it must not cost while idle: polling hard, or holding what a torch job loaded.
 """
 
 from __future__ import annotations
@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from tests import builders, services
 from tests.conftest import FAST_JOBS as FAST
+from tests.conftest import POSTGRES_ADMIN_URL, _empty_tables
 from workbench.api import Workbench
 from workbench.config import Settings
 from workbench.jobs.kind import JobParams, job_kind
@@ -77,6 +80,26 @@ def local_worker_by_hand(settings: Settings, log: Path, *args: str) -> Iterator[
     finally:
         worker.kill()
         worker.wait(timeout=30)
+
+
+@contextmanager
+def database_refusing_connections(url: str) -> Iterator[None]:
+    """The test database closed to new connections and its open ones cut: to its clients the
+    server is down. Other databases on the server (other engineers' tests) see nothing."""
+    name = make_url(url).database
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            connection.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
+                {"name": name},
+            )
+        yield
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        admin.dispose()
 
 
 @pytest.fixture
@@ -191,3 +214,25 @@ def test_an_idle_worker_gives_back_what_a_torch_job_loaded(tmp_path: Path) -> No
             after = bench.submit("ping", {"steps": 0}).wait(timeout=60)
             assert (after.state, after.worker) == ("succeeded", info.worker)
             assert "starting afresh" in log.read_text()
+
+
+@pytest.mark.postgres
+def test_the_local_worker_rides_out_a_database_outage(postgres_url: str, tmp_path: Path) -> None:
+    _empty_tables(postgres_url)
+    settings = Settings(data_dir=tmp_path / "data", database_url=postgres_url, user="tester", jobs=FAST)
+    log = settings.data_dir / "local-worker.log"
+    try:
+        with Workbench(settings) as bench:
+            job = bench.submit("ping", {"steps": 20, "seconds": 0.25})
+            services.until(lambda: job.info().progress > 0, 60, "progress")
+            pid = local_worker_pid(settings)
+            with database_refusing_connections(postgres_url):  # the job's next write fails
+                services.until(lambda: "unreachable" in log.read_text(), 60, "the worker to notice")
+                time.sleep(2)  # a few tries against the closed database
+            info = job.wait(timeout=60)  # cut short, it is queued again and run to the end
+            assert (info.state, info.deliveries) == ("succeeded", 2), info
+            # by the same worker: it kept its lock, nothing had to start another
+            assert local_worker_pid(settings) == pid and info.worker and info.worker.endswith(f":{pid}")
+            assert log.read_text().count("unreachable") == 1
+    finally:
+        services.kill_local_worker(settings)

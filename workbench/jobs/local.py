@@ -7,7 +7,8 @@ its own, so it outlives the kernel that started it, and rings its doorbell when 
 
 Idle, it stays light: it waits on the doorbell with a timeout that grows to a second instead of
 polling the table 20 times a second, and a minute after a job that left it heavy (torch, a model)
-it replaces itself by a fresh process, same pid, lock held throughout. See docs/decisions.md.
+it replaces itself by a fresh process, same pid, lock held throughout. A database that drops its
+connections or restarts costs a logged line and retries, not the worker. See docs/decisions.md.
 
 Run it by hand with ``workbench worker`` (no broker configured) or ``python -m workbench.worker``,
 the entry point that loads every job kind (this package knows none of them).
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from sqlalchemy import select
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from workbench.catalog import Catalog
 from workbench.catalog.models import Job as JobRow
@@ -44,6 +46,9 @@ IDLE_EXIT_SECONDS = 30 * 60  # an auto-started worker leaves after half an hour 
 RELEASE_SECONDS = 60.0  # idle this long after a job that left it heavy, it starts afresh
 MEMORY_BUDGET = 200 * 2**20  # "heavy": resident above this (a fresh worker holds ~110 MB)
 HEAVY_MODULES = ("torch", "onnxruntime")  # also "heavy", where resident memory cannot be read
+OUTAGE_MAX_SECONDS = 15.0  # the longest wait between tries while the database is unreachable
+# A dropped connection, a server restarting or refusing connections, SQLite's busy lock: all pass.
+DATABASE_ERRORS = (OperationalError, InterfaceError, DisconnectionError)
 _LOCK_FD = "WORKBENCH_LOCAL_WORKER_LOCK_FD"  # the lock a starting worker inherits, already held
 ENTRY_POINT = "workbench.worker"  # the module that loads the job kinds and runs the loop below
 
@@ -140,6 +145,7 @@ class _Loop:
         self.name = f"local@{socket.gethostname()}:{os.getpid()}"
         self.catalog = Catalog(settings)
         self.doorbell = Doorbell(doorbell_path(settings))
+        self.outage = _Outage()
         # Heavy before any job (a deployment's kind module imports torch): starting afresh would
         # not make it lighter, only loop.
         self.may_release = not _heavy()
@@ -151,7 +157,14 @@ class _Loop:
         log.info("%s ready for %s", self.name, self.settings.catalog_url)
         wait = POLL_SECONDS
         while True:
-            if self._run_next():
+            try:
+                ran = self._run_next()
+            except DATABASE_ERRORS as exc:  # the lock stays ours; a job cut short goes stale
+                if self._idle_for_good():  # a database gone for good does not keep it forever
+                    return
+                time.sleep(self.outage.failed(exc))
+                continue
+            if ran:
                 wait = POLL_SECONDS
                 continue
             if self._idle_for_good():
@@ -168,6 +181,7 @@ class _Loop:
             requeue_stale_jobs(self.catalog)
             self.next_reap = time.monotonic() + self.settings.jobs.stale_seconds / 2
         job_id = _next_queued(self.catalog)
+        self.outage.over()
         if job_id is None:
             return False
         self.ran_a_job = True
@@ -200,6 +214,30 @@ class _Loop:
     def close(self) -> None:
         self.doorbell.close()
         self.catalog.dispose()
+
+
+class _Outage:
+    """The database unreachable: a line when it starts and when it ends, and waits that double."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self.delay = 0.0
+
+    def failed(self, exc: Exception) -> float:
+        """The seconds to wait before the next try."""
+        if self.since is None:
+            self.since, self.delay = time.monotonic(), 0.5
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            log.warning("the catalog database is unreachable (%s: %s); retrying, the lock kept",
+                        type(exc).__name__, reason)  # fmt: skip
+        else:
+            self.delay = min(self.delay * 2, OUTAGE_MAX_SECONDS)
+        return self.delay
+
+    def over(self) -> None:
+        if self.since is not None:
+            log.info("the catalog database is back after %.0f s", time.monotonic() - self.since)
+            self.since = None
 
 
 def _resident_bytes() -> int | None:
