@@ -94,9 +94,10 @@ def run(command: list[str], root: Path) -> int:
 
 def stop_tree(process: subprocess.Popen[bytes], grace: float = STOP_GRACE_SECONDS) -> None:
     """SIGTERM ``process``'s group, wait up to ``grace`` seconds, then SIGKILL what is left of it
-    and of every process it had started: kernels run in sessions of their own, out of the
-    group's reach, and an orphan no longer shows whose it was, so they are listed first."""
-    family = _descendants(process.pid)
+    and of its kernels: they run in sessions of their own, out of the group's reach, and an
+    orphan no longer shows whose it was, so they are listed first. A process that left its
+    kernel's session on purpose lives on: the local worker a kernel started runs its jobs on."""
+    family = _kernels_and_theirs(process.pid)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
     try:
@@ -130,20 +131,23 @@ def _die_with_parent(parent: int) -> Callable[[], None] | None:
     return arm
 
 
-def _descendants(root: int) -> list[tuple[int, int]]:
-    """Every process below ``root`` now, as (pid, start time); empty without /proc."""
+def _kernels_and_theirs(root: int) -> list[tuple[int, int]]:
+    """``root``'s children (its kernels) and, below them, the processes still in the session of
+    ``root`` or of one of those children, as (pid, start time); empty without /proc."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").glob("[0-9]*"):
         fields = _stat_fields(int(entry.name))
         if fields:
             children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found, todo = [], list(children.get(root, []))
+    direct = children.get(root, [])
+    sessions = {_session(pid) for pid in [root, *direct]} - {None}
+    found, todo = [], list(direct)
     while todo:
         pid = todo.pop()
         started = _start_time(pid)
-        if started is not None:
+        if started is not None and (pid in direct or _session(pid) in sessions):
             found.append((pid, started))
-        todo += children.get(pid, [])
+            todo += children.get(pid, [])
     return found
 
 
@@ -158,3 +162,8 @@ def _stat_fields(pid: int) -> list[str]:
 def _start_time(pid: int) -> int | None:
     fields = _stat_fields(pid)
     return int(fields[19]) if len(fields) > 19 else None
+
+
+def _session(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[3]) if len(fields) > 3 else None
