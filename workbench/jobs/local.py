@@ -45,7 +45,7 @@ IDLE_POLL_SECONDS = 1.0  # idle, the wait doubles up to this; a submit on this m
 IDLE_EXIT_SECONDS = 30 * 60  # an auto-started worker leaves after half an hour with nothing to do
 RELEASE_SECONDS = 60.0  # idle this long after a job that left it heavy, it starts afresh
 MEMORY_BUDGET = 200 * 2**20  # "heavy": resident above this (a fresh worker holds ~110 MB)
-HEAVY_MODULES = ("torch", "onnxruntime")  # also "heavy", where resident memory cannot be read
+HEAVY_MODULES = ("torch", "onnxruntime")  # "heavy" too once imported (and where /proc is missing)
 OUTAGE_MAX_SECONDS = 15.0  # the longest wait between tries while the database is unreachable
 # A dropped connection, a server restarting or refusing connections, SQLite's busy lock: all pass.
 DATABASE_ERRORS = (OperationalError, InterfaceError, DisconnectionError)
@@ -227,7 +227,7 @@ class _Outage:
         """The seconds to wait before the next try."""
         if self.since is None:
             self.since, self.delay = time.monotonic(), 0.5
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["?"])[0]
             log.warning("the catalog database is unreachable (%s: %s); retrying, the lock kept",
                         type(exc).__name__, reason)  # fmt: skip
         else:

@@ -74,7 +74,7 @@ class _Stopped(Exception):
 
 def run(command: list[str], root: Path) -> int:
     """Run Voila in the foreground until it ends or this process is told to stop; either way
-    Voila and every process it started are gone when this returns. Voila's exit status, or 0
+    Voila and its kernels are gone when this returns (``stop_tree``). Voila's exit status, or 0
     when stopped on request."""
     voila = subprocess.Popen(
         command, cwd=root, start_new_session=True, preexec_fn=_die_with_parent(os.getpid())
