@@ -87,25 +87,31 @@ def rabbit_app_stopped() -> Iterator[None]:
 
 
 class Worker:
-    """A real Celery worker in its own process group, as `workbench worker` starts it."""
+    """A real Celery worker in its own process group, as `workbench worker` starts it (or started
+    by `workbench worker` itself, ``cli=True``, under the name that command gives it)."""
 
     def __init__(
         self, settings: Settings, log: Path, queues: str = "imagery", concurrency: int = 1,
-        env: dict[str, str] | None = None,
+        cli: bool = False, env: dict[str, str] | None = None,
     ) -> None:  # fmt: skip
         self.log = log
         environment = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
         environment.update(settings.environ(), **(env or {}))
         environment["PYTHONPATH"] = str(REPO)
         self.name = f"test-{uuid.uuid4().hex[:6]}@%h"
+        command = [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", queues, "-P",
+                   "threads", "-c", str(concurrency), "-n", self.name, "--loglevel", "INFO",
+                   "--without-mingle", "--without-gossip"]  # fmt: skip
+        if cli:
+            command = [sys.executable, "-m", "workbench.cli", "worker", "--queues", queues,
+                       "--concurrency", str(concurrency)]  # fmt: skip
         self._log_handle = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", queues, "-P", "threads",
-             "-c", str(concurrency), "-n", self.name, "--loglevel", "INFO", "--without-mingle",
-             "--without-gossip"],
-            env=environment, cwd=REPO, stdout=self._log_handle, stderr=subprocess.STDOUT,
+            command, env=environment, cwd=REPO, stdout=self._log_handle, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
+        if cli:  # the command execs Celery, which keeps its process id
+            self.name = f"{queues.split(',')[0]}-{self.process.pid}@%h"
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 60) -> None:

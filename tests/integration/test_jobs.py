@@ -8,6 +8,7 @@ its own; tests that stop the broker or change its settings restore them even whe
 from __future__ import annotations
 
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -185,3 +186,13 @@ def test_a_killed_torch_worker_s_training_resumes_on_another_worker(
     assert [m["name"] for m in bench.models()] == ["resumed"]
     epochs = [p["epoch"] for p in info.metrics["curves"]["epochs"]]
     assert epochs[-1] == 10 and epochs.count(1) == 1  # resumed, not started over
+
+
+def test_two_workers_started_on_one_host_sign_their_jobs_apart(bench: Workbench, start_worker) -> None:
+    # As `workbench worker --queues imagery` twice on one machine: both were "imagery@<host>".
+    workers = [start_worker(cli=True), start_worker(cli=True)]
+    jobs = [bench.submit("ping", {"steps": 2, "seconds": 0.5}) for _ in range(4)]
+    signed = {job.wait(timeout=60).worker for job in jobs}
+    host = socket.gethostname()
+    assert signed == {worker.name.replace("%h", host) for worker in workers}, signed
+    assert all(name.startswith("imagery-") for name in signed)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 
 from sqlalchemy.engine import make_url
@@ -33,18 +32,16 @@ def register(commands: Commands) -> None:
 
 
 def _dashboard(workbench: Workbench, args: argparse.Namespace) -> int:
-    """Voila serving notebooks/dashboard.ipynb on 127.0.0.1 until interrupted."""
-    from workbench.widgets.serve import prepare_root, voila_command
+    """Voila serving notebooks/dashboard.ipynb on 127.0.0.1 until stopped (SIGINT, SIGTERM, SIGHUP)."""
+    from workbench.widgets.serve import prepare_root, run, voila_command
 
     root = prepare_root(workbench.settings)
     command = voila_command(
         root, port=args.port, open_browser=not args.no_browser, preheat=not args.no_preheat
     )
     print(f"dashboard on http://127.0.0.1:{args.port}/ (Ctrl-C stops it; log in {root / 'dashboard.log'})")
-    try:
-        return subprocess.call(command, cwd=root)
-    except KeyboardInterrupt:
-        return 0
+    sys.stdout.flush()  # before Voila's own output, when both go to one file
+    return run(command, root)  # Voila and its kernels stop with this command
 
 
 def _db(workbench: Workbench, args: argparse.Namespace) -> int:

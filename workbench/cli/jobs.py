@@ -100,10 +100,13 @@ def _worker(workbench: Workbench, args: argparse.Namespace) -> int:
         run_local_worker(settings, load_kinds(settings.job_modules))
         return 0
     queues = args.queues
+    # One name per process (exec keeps the pid): two workers on one host must not both sign
+    # their jobs rows "imagery@host", nor share a name on the broker.
+    name = f"{queues.split(',')[0]}-{os.getpid()}@%h"
     # Threads, not prefork: a job then forks its own process pool (ingest) or owns the device
     # (torch: no CUDA after fork), and the worker's main thread keeps answering the broker.
     command = [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", queues,
-               "-P", "threads", "-c", str(args.concurrency), "-n", f"{queues.split(',')[0]}@%h",
+               "-P", "threads", "-c", str(args.concurrency), "-n", name,
                "--loglevel", args.loglevel]  # fmt: skip
     workbench.close()
     os.execvp(command[0], command)

@@ -1,15 +1,25 @@
-"""Serving the dashboard with Voila: the command line, and the folder it serves from.
+"""Serving the dashboard with Voila: the command line, the folder it serves from, and running it.
 
 The folder (``DATA_DIR/dashboard``) holds a fresh copy of ``notebooks/dashboard.ipynb``, the
 widgets' log and ``downloads/``, where export files are hard-linked for Voila's file handler: it
 serves only files under its root that match an allow-list, and ours allows nothing else.
+
+``run`` keeps Voila and its kernels from outliving ``workbench dashboard``: Voila runs in a process
+group of its own and is told to stop (then killed, with every process it started) when the
+command is stopped, and on Linux it is also sent SIGTERM should the command die unannounced.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
+import os
 import shutil
+import signal
+import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from workbench.config import Settings
@@ -18,6 +28,10 @@ from workbench.errors import WorkbenchError
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "dashboard.ipynb"
 # The browser sends an uploaded file in one websocket message; tornado's default cap is 10 MiB.
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# Voila shuts its kernels down itself on SIGTERM (well under a second when idle); what is still
+# there after this long is killed.
+STOP_GRACE_SECONDS = 3.0
 
 
 def prepare_root(settings: Settings) -> Path:
@@ -52,3 +66,104 @@ def voila_command(
     if not open_browser:
         command.append("--no-browser")
     return command
+
+
+class _Stopped(Exception):
+    """This process was told to stop (SIGTERM, SIGINT, SIGHUP)."""
+
+
+def run(command: list[str], root: Path) -> int:
+    """Run Voila in the foreground until it ends or this process is told to stop; either way
+    Voila and its kernels are gone when this returns (``stop_tree``). Voila's exit status, or 0
+    when stopped on request."""
+    voila = subprocess.Popen(
+        command, cwd=root, start_new_session=True, preexec_fn=_die_with_parent(os.getpid())
+    )
+    previous = {sig: signal.signal(sig, _raise_stopped) for sig in STOP_SIGNALS}
+    try:
+        return voila.wait()
+    except _Stopped:
+        return 0
+    finally:
+        for sig in STOP_SIGNALS:  # a second Ctrl-C must not cut the clean-up short
+            signal.signal(sig, signal.SIG_IGN)
+        stop_tree(voila)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def stop_tree(process: subprocess.Popen[bytes], grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM ``process``'s group, wait up to ``grace`` seconds, then SIGKILL what is left of it
+    and of its kernels: they run in sessions of their own, out of the group's reach, and an
+    orphan no longer shows whose it was, so they are listed first. A process that left its
+    kernel's session on purpose lives on: the local worker a kernel started runs its jobs on."""
+    family = _kernels_and_theirs(process.pid)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    for pid, started in family:
+        if _start_time(pid) == started:  # still that process, not a new one with its number
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise _Stopped(signal.Signals(signum).name)
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    """For ``preexec_fn`` on Linux: the child gets SIGTERM when ``parent`` dies, even killed."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
+    except (OSError, AttributeError):
+        return None  # not Linux: a stopped command still stops Voila, a killed one cannot
+
+    def arm() -> None:
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before it was armed
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
+
+
+def _kernels_and_theirs(root: int) -> list[tuple[int, int]]:
+    """``root``'s children (its kernels) and, below them, the processes still in the session of
+    ``root`` or of one of those children, as (pid, start time); empty without /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = _stat_fields(int(entry.name))
+        if fields:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    direct = children.get(root, [])
+    sessions = {_session(pid) for pid in [root, *direct]} - {None}
+    found, todo = [], list(direct)
+    while todo:
+        pid = todo.pop()
+        started = _start_time(pid)
+        if started is not None and (pid in direct or _session(pid) in sessions):
+            found.append((pid, started))
+            todo += children.get(pid, [])
+    return found
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name (which may hold spaces): state, ppid, ..."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def _start_time(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[19]) if len(fields) > 19 else None
+
+
+def _session(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[3]) if len(fields) > 3 else None
