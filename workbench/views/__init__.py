@@ -77,7 +77,8 @@ class View:
         if spec is not None and not isinstance(spec, dict):
             raise FilterError(f'a filter is a JSON object like {{"label": ["a"]}}, not {type(spec).__name__}')
         self.spec: dict[str, Any] = dict(spec or {})
-        self.conditions = parse_spec(self.spec, self.attribute_types)  # fails fast on a typo
+        # Fails fast on a typo or a filter over the limits, before any SQL.
+        self.conditions = parse_spec(self.spec, self.attribute_types, catalog.settings.limits)
         self._where_clause: ColumnElement[bool] | None = None
 
     # -- building -------------------------------------------------------------------------
