@@ -133,7 +133,12 @@ class View:
 
     def page(self, number: int = 0, size: int = PAGE_SIZE) -> list[ImageRecord]:
         """Page ``number`` (from 0) in id order."""
-        return self._records(self._select().order_by(Image.id).limit(size).offset(number * size))
+        if number < 0 or size < 0:
+            raise FilterError(f"a page number and a page size are 0 or more, not {number} and {size}")
+        if number * size >= 2**63:  # past every image: SQL's OFFSET is 64-bit (SQLite overflowed)
+            return []
+        query = self._select().order_by(Image.id).limit(min(size, 2**63 - 1)).offset(number * size)
+        return self._records(query)
 
     def sample(self, n: int, seed: int = 0) -> list[ImageRecord]:
         """``n`` images picked uniformly at random, the same ones for the same seed.
