@@ -165,3 +165,94 @@ def digits_workbench(root: Path, jobs: Any) -> Any:
     images, labels = write_digits(root / "source")
     bench.ingest(images, "digits", labels_csv=labels, label_column="digit", split="0.8,0.1,0.1", seed=0)
     return bench
+
+
+# -- hostile input (issue 15): each builder is named after what it breaks -------------------------
+
+
+def _write_repeated(handle: Any, piece: str, total_chars: int) -> None:
+    """``piece`` repeated to ``total_chars`` characters, written a MiB at a time (memory-bounded)."""
+    block = piece * max(1, (1024 * 1024) // len(piece))
+    written = 0
+    while written + len(block) <= total_chars:
+        handle.write(block)
+        written += len(block)
+    handle.write((piece * (total_chars // len(piece) + 1))[: total_chars - written])
+
+
+def csv_50mb_cell(path: Path, ids: list[int], label: str = "Shirts", chars: int = 50 * 1024 * 1024) -> Path:
+    """``id,articleType,notes``: every id gets a short row, but the last id's notes cell is
+    ``chars`` characters long (the csv module's own 128 KiB limit refused the whole file)."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write("id,articleType,notes\n")
+        for item_id in ids[:-1]:
+            handle.write(f"{item_id},{label},short\n")
+        handle.write(f"{ids[-1]},{label},")
+        _write_repeated(handle, "x", chars)
+        handle.write("\n")
+    return path
+
+
+def csv_50mb_header(path: Path, chars: int = 50 * 1024 * 1024) -> Path:
+    """A header line of ``chars`` characters of distinct short column names (``,c0000001`` and
+    on, about 5.8 million), then a row; written 100,000 names at a time."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write("id,articleType")
+        names = (chars - len("id,articleType")) // 9
+        for start in range(0, names, 100_000):
+            handle.write("".join(f",c{i:07d}" for i in range(start, min(start + 100_000, names))))
+        handle.write("\n1000,Shirts\n")
+    return path
+
+
+def csv_million_columns(path: Path, columns: int = 1_000_000) -> Path:
+    """A header of ``columns`` distinct columns, written as one line, and one short row."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write("id,articleType,")
+        handle.write(",".join(f"c{i}" for i in range(columns - 2)))
+        handle.write("\n1000,Shirts\n")
+    return path
+
+
+def symlink_zip(archive: Path, members: dict[str, bytes], links: dict[str, str]) -> Path:
+    """A zip of ``members`` plus symbolic links (``name -> target``), as `zip --symlinks` makes them."""
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        for name, target in links.items():
+            info = zipfile.ZipInfo(name)
+            info.create_system = 3  # Unix: the mode lives in external_attr
+            info.external_attr = (0o120777 << 16) | 0  # S_IFLNK
+            zf.writestr(info, target)
+    return archive
+
+
+def onnx_export(folder: Path, classes: list[str], image_size: int = 8) -> Path:
+    """A real, tiny ONNX export (global average pool, then a linear layer) in the layout training
+    writes (``model.onnx``, ``labels.json``, ``preprocess.json``): a model to predict with, in a
+    second, without training one."""
+    import json
+
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = np.arange(3 * len(classes), dtype=np.float32).reshape(3, len(classes)) / 10
+    graph = helper.make_graph(
+        [
+            helper.make_node("GlobalAveragePool", ["image"], ["pooled"]),
+            helper.make_node("Flatten", ["pooled"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "weights"], ["logits"]),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, image_size, image_size])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", len(classes)])],
+        [numpy_helper.from_array(weights, "weights")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # what the installed ONNX Runtime reads
+    onnx.save(model, str(folder / "model.onnx"))
+    (folder / "labels.json").write_text(json.dumps(classes))
+    preprocess = {"image_size": [image_size, image_size], "mean": [0.5] * 3, "std": [0.25] * 3}
+    (folder / "preprocess.json").write_text(json.dumps(preprocess))
+    return folder

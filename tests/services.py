@@ -191,9 +191,13 @@ def queue_around_the_client(bench: Any, kind: str, params: dict[str, Any]) -> An
     return bench.job(job_id)
 
 
-def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """The ``workbench`` command run as a subprocess with ``settings`` in its environment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
-    env.update(settings.environ())
+def cli(
+    settings: Settings, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The ``workbench`` command run as a subprocess with ``settings`` in its environment, and
+    ``env`` over them (values no Settings object would accept, such as a too long user)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+    environ.update(settings.environ())
+    environ.update(env or {})
     command = [sys.executable, "-m", "workbench.cli", *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(command, env=environ, capture_output=True, text=True, timeout=300)

@@ -19,6 +19,11 @@ DEFAULT_DATA_DIR = ".workbench"
 # The report notebooks of a source checkout (an editable install); an installed package points
 # WORKBENCH_REPORT_NOTEBOOKS at its copy (the worker image: /app/notebooks/reports).
 DEFAULT_REPORT_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks" / "reports"
+# Lengths of the catalog's text columns (catalog/models.py declares them with these): longer input
+# is refused where it enters, saying the limit, never by the database with a traceback.
+OWNER_LENGTH = 128  # WORKBENCH_USER
+NAME_LENGTH = 256  # dataset and model names, CSV column names
+LABEL_LENGTH = 256
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,17 @@ class Limits:
     max_archive_members: int = 1_000_000
     max_archive_total_bytes: int = 20 * 1024**3
     max_archive_ratio: int = 200  # JPEG/PNG barely compress; 200:1 is a bomb, not a photo
+    # A filter's size: a million values once became a million SQL clauses and took the shared
+    # Postgres down (decision #40). Lists go to the database as one array parameter.
+    filter_max_values: int = 100_000  # in one field's list
+    filter_max_fields: int = 64
+    filter_max_total_values: int = 200_000  # over every field
+    # A CSV's shape: every column becomes an attribute that stats and the filter widgets walk.
+    csv_max_columns: int = 256
+    csv_max_cell_chars: int = 65_536  # a longer cell skips its row (reported)
+    # Postgres cancels a catalog statement running longer (0: never), so one query cannot hold
+    # the shared database; `workbench db upgrade` runs without it.
+    statement_timeout_seconds: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +86,11 @@ class Settings:
         object.__setattr__(self, "database_url", normalise_database_url(self.database_url))
         if not self.user.strip():
             raise ConfigError("WORKBENCH_USER is empty: set it to a user name or unset it")
+        if len(self.user) > OWNER_LENGTH:
+            raise ConfigError(
+                f"WORKBENCH_USER is {len(self.user):,} characters long; the limit is {OWNER_LENGTH}: "
+                "set a shorter user name"
+            )
 
     @property
     def embedded(self) -> bool:
@@ -93,7 +114,7 @@ class Settings:
         """Settings from the WORKBENCH_* variables (``VARIABLES``); unset or empty: the default."""
         env = os.environ if environ is None else environ
         top: dict[str, Any] = {}
-        nested: dict[str, dict[str, Any]] = {"jobs": {}}
+        nested: dict[str, dict[str, Any]] = {"jobs": {}, "limits": {}}
         for variable in VARIABLES:
             text = env.get(variable.name, "")
             if text:
@@ -104,7 +125,7 @@ class Settings:
                 continue
             group, _, name = variable.field.rpartition(".")
             (nested[group] if group else top)[name] = value
-        return cls(**top, jobs=JobTimings(**nested["jobs"]))
+        return cls(**top, jobs=JobTimings(**nested["jobs"]), limits=Limits(**nested["limits"]))
 
     def environ(self) -> dict[str, str]:
         """These settings as the variables a child process (a worker) reads them from."""
@@ -122,7 +143,7 @@ class Variable:
     """One environment variable: the setting it fills, how its text is read, what it is for."""
 
     name: str
-    field: str  # a Settings field, or "jobs.<field>"
+    field: str  # a Settings field, or "jobs.<field>" or "limits.<field>"
     parse: Callable[[str, str], Any]  # (variable name, text) -> value; ConfigError when malformed
     help: str
     secret: bool = False  # a URL that may carry a password: shown masked by ``workbench config``
@@ -160,6 +181,20 @@ def _int(name: str, text: str) -> int:
     return int(value)
 
 
+def _at_least_one(name: str, text: str) -> int:
+    value = _int(name, text)
+    if value < 1:
+        raise ConfigError(f"{name}={text!r}: the limit must be at least 1")
+    return value
+
+
+def _seconds(name: str, text: str) -> float:
+    value = _float(name, text)
+    if not 0 <= value < float("inf"):
+        raise ConfigError(f"{name}={text!r}: give seconds, 0 or more (0: no limit)")
+    return value
+
+
 def _login_name() -> str:
     try:
         return getpass.getuser()
@@ -190,6 +225,18 @@ VARIABLES = (
     Variable("WORKBENCH_REPORT_KEEP", "report_keep", _int, "reports kept per kind and parameters"),
     Variable("WORKBENCH_JOB_MODULES", "job_modules", _modules,
              "more modules declaring job kinds, comma-separated (see docs/architecture.md)"),
+    Variable("WORKBENCH_FILTER_MAX_VALUES", "limits.filter_max_values", _at_least_one,
+             "values one filter field may list"),
+    Variable("WORKBENCH_FILTER_MAX_FIELDS", "limits.filter_max_fields", _at_least_one,
+             "fields (conditions) one filter may have"),
+    Variable("WORKBENCH_FILTER_MAX_TOTAL_VALUES", "limits.filter_max_total_values", _at_least_one,
+             "values one filter may list over all its fields"),
+    Variable("WORKBENCH_CSV_MAX_COLUMNS", "limits.csv_max_columns", _at_least_one,
+             "columns an ingest's CSV may have (each becomes an attribute)"),
+    Variable("WORKBENCH_CSV_MAX_CELL_CHARS", "limits.csv_max_cell_chars", _at_least_one,
+             "characters in one CSV cell; a row with a longer cell is skipped and reported"),
+    Variable("WORKBENCH_STATEMENT_TIMEOUT_SECONDS", "limits.statement_timeout_seconds", _seconds,
+             "Postgres cancels a catalog statement running longer than this (0: never)"),
 )  # fmt: skip
 
 

@@ -46,3 +46,8 @@ class AugmentError(WorkbenchError):
 
 class ReportError(WorkbenchError):
     """A report could not be made: an unknown kind or parameter, a failing cell, a dead kernel."""
+
+
+class ImageError(WorkbenchError):
+    """An image handed over to classify cannot be used: unreadable, not an image, damaged, or
+    claiming more pixels than the limit (a decompression bomb)."""

@@ -32,6 +32,8 @@ def list_models(catalog: Catalog) -> list[dict[str, Any]]:
 
 def get_model(catalog: Catalog, model_id: int) -> Model:
     """One model's row (detached: safe to read after the session), or NotFoundError."""
+    if not 0 < model_id < 2**63:  # ids are 64-bit: a larger one cannot even be bound on SQLite
+        raise NotFoundError(f"no model {model_id} for user {catalog.user!r}: model ids run from 1 to 2**63-1")
     with catalog.sessions() as session:
         row = session.get(Model, model_id)
         if row is None or row.owner != catalog.user:

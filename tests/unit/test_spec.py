@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from workbench.config import Limits
 from workbench.errors import FilterError
 from workbench.views.spec import Condition, parse_spec, valid_fields
 
@@ -138,3 +139,51 @@ def test_valid_fields_are_columns_then_sorted_attributes_without_repeats() -> No
 def test_an_attribute_whose_name_contains_a_double_underscore_can_be_filtered() -> None:
     condition = _one("pack__size", 2, {"pack__size": "int"})
     assert (condition.field, condition.op, condition.value) == ("pack__size", "eq", 2)
+
+
+# -- the size of a filter: refused before any SQL, naming the limit and its setting ------------------
+
+SMALL = Limits(filter_max_values=3, filter_max_fields=2, filter_max_total_values=4)
+
+
+def test_a_filter_at_every_limit_is_accepted() -> None:
+    conditions = parse_spec({"season": ["a", "b", "c"], "year": 2011}, ATTRIBUTES, SMALL)
+    assert [(c.field, c.value) for c in conditions] == [("season", ["a", "b", "c"]), ("year", 2011)]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"season": ["a", "b", "c", "d"]},
+         "filter field 'season' lists 4 values, over the limit of 3 (WORKBENCH_FILTER_MAX_VALUES)"),
+        ({"season": "a", "year": 1, "price": 2},
+         "the filter has 3 fields, over the limit of 2 (WORKBENCH_FILTER_MAX_FIELDS)"),
+        ({"season": ["a", "b", "c"], "year": [1, 2]},
+         "the filter lists 5 values in all, over the limit of 4 (WORKBENCH_FILTER_MAX_TOTAL_VALUES)"),
+    ],
+)  # fmt: skip
+def test_a_filter_over_a_limit_names_the_limit_and_its_setting(spec: dict[str, Any], message: str) -> None:
+    with pytest.raises(FilterError) as error:
+        parse_spec(spec, ATTRIBUTES, SMALL)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_million_values_are_counted_not_read() -> None:
+    # Values of the wrong type: the size is refused first, so none of them was even looked at.
+    with pytest.raises(FilterError, match=r"'year' lists 1,000,000 values, over the limit of 100,000"):
+        parse_spec({"year": [{"$where": "1"}] * 1_000_000}, ATTRIBUTES)
+
+
+def test_the_default_limits_take_a_long_list() -> None:
+    limits = Limits()
+    (condition,) = parse_spec({"season": [str(i) for i in range(limits.filter_max_values)]}, ATTRIBUTES)
+    assert len(condition.value) == limits.filter_max_values == 100_000
+    assert limits.filter_max_total_values == 200_000 and limits.filter_max_fields == 64
+
+
+@pytest.mark.parametrize(
+    "spec", [{"label": "a\x00"}, {"season": ["ok", "\x00"]}, {"season__contains": "\x00"}]
+)
+def test_a_nul_character_no_catalog_text_can_hold_is_refused(spec: dict[str, Any]) -> None:
+    with pytest.raises(FilterError, match="NUL character"):
+        parse_spec(spec, ATTRIBUTES)

@@ -27,7 +27,8 @@ class Catalog:
 
     @cached_property
     def engine(self) -> Engine:
-        engine = db.make_engine(self.settings.catalog_url)
+        limits = self.settings.limits
+        engine = db.make_engine(self.settings.catalog_url, statement_timeout=limits.statement_timeout_seconds)
         # The embedded SQLite belongs to this user alone, so it may upgrade itself; a shared
         # Postgres is upgraded deliberately with `workbench db upgrade`, except when it is empty.
         db.ensure_schema(engine, auto_upgrade=self.settings.is_sqlite)

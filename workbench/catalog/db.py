@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from sqlalchemy import CursorResult, Engine, Executable, create_engine, event, inspect, text
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,17 +33,41 @@ _SCHEMA_HEADER = """\
 """
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, statement_timeout: float = 0) -> Engine:
     """An engine tuned per dialect: WAL and foreign keys on SQLite, a small pool on Postgres.
 
     JSON is decoded by orjson: a page or a sample of records spent most of its time in json.loads.
+    ``statement_timeout`` (seconds, 0: none): Postgres cancels a statement running longer, so one
+    query cannot hold a database other people share; the cancel is a one-line CatalogError.
     """
     if url.startswith("sqlite"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30}, json_deserializer=orjson.loads)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, json_deserializer=orjson.loads)
+    # A connection option, not a SET after connecting: it holds from the first statement, and a
+    # pooled connection cannot lose it to a rollback.
+    timeout = {"options": f"-c statement_timeout={round(statement_timeout * 1000)}"}
+    engine = create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=5, json_deserializer=orjson.loads,
+        connect_args=timeout if statement_timeout else {},
+    )  # fmt: skip
+    if statement_timeout:
+        event.listen(engine, "handle_error", _statement_timeout_error(statement_timeout))
+    return engine
+
+
+def _statement_timeout_error(seconds: float) -> Callable[[ExceptionContext], None]:
+    def one_line(context: ExceptionContext) -> None:
+        error = context.original_exception
+        # 57014 is query_canceled; a cancel by an administrator says "user request" and stays as it is.
+        if getattr(error, "pgcode", None) == "57014" and "statement timeout" in str(error):
+            raise CatalogError(
+                f"a catalog query ran past the statement timeout of {seconds:g} s and was cancelled: "
+                "ask for less (a narrower filter), or raise WORKBENCH_STATEMENT_TIMEOUT_SECONDS"
+            ) from error
+
+    return one_line
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

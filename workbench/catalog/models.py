@@ -24,6 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from workbench.config import LABEL_LENGTH, NAME_LENGTH, OWNER_LENGTH
+
 # A BIGINT key does not autoincrement on SQLite; INTEGER PRIMARY KEY there is already 64-bit.
 BigId = BigInteger().with_variant(Integer, "sqlite")
 # JSONB (and its GIN index) on Postgres, JSON text on SQLite.
@@ -57,8 +59,8 @@ class Dataset(Base):
     __table_args__ = (UniqueConstraint("owner", "name", name="uq_datasets_owner_name"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    owner: Mapped[str] = mapped_column(String(128), nullable=False)
-    name: Mapped[str] = mapped_column(String(256), nullable=False)
+    owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), nullable=False)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), nullable=False)
     kind: Mapped[str] = mapped_column(String(32), nullable=False, default=DatasetKind.SOURCE)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=DatasetStatus.INGESTING)
     parent_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("datasets.id", ondelete="SET NULL"))
@@ -102,10 +104,10 @@ class Image(Base):
     dataset_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False
     )
-    owner: Mapped[str] = mapped_column(String(128), nullable=False)
+    owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), nullable=False)
     # Bytewise order on Postgres as on SQLite: the seeded sample walks this column's index.
     sha256: Mapped[str] = mapped_column(Sha256, nullable=False)
-    label: Mapped[str] = mapped_column(String(256), nullable=False)
+    label: Mapped[str] = mapped_column(String(LABEL_LENGTH), nullable=False)
     split: Mapped[str | None] = mapped_column(String(16))
     width: Mapped[int] = mapped_column(Integer, nullable=False)
     height: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -124,7 +126,7 @@ class Job(Base):
     __table_args__ = (Index("ix_jobs_owner_state", "owner", "state"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    owner: Mapped[str] = mapped_column(String(128), nullable=False)
+    owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), nullable=False)
     kind: Mapped[str] = mapped_column(String(32), nullable=False)
     state: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")
     params: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
@@ -148,8 +150,8 @@ class Model(Base):
     __tablename__ = "models"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    owner: Mapped[str] = mapped_column(String(128), nullable=False)
-    name: Mapped[str] = mapped_column(String(256), nullable=False)
+    owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), nullable=False)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), nullable=False)
     arch: Mapped[str] = mapped_column(String(64), nullable=False)
     classes: Mapped[list[str]] = mapped_column(Json, nullable=False, default=list)
     image_size: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -174,10 +176,10 @@ class Prediction(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    owner: Mapped[str] = mapped_column(String(128), nullable=False)
+    owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), nullable=False)
     model_id: Mapped[int] = mapped_column(BigId, ForeignKey("models.id", ondelete="CASCADE"), nullable=False)
     image_id: Mapped[int] = mapped_column(BigId, ForeignKey("images.id", ondelete="CASCADE"), nullable=False)
-    label: Mapped[str] = mapped_column(String(256), nullable=False)
+    label: Mapped[str] = mapped_column(String(LABEL_LENGTH), nullable=False)
     score: Mapped[float] = mapped_column(Float, nullable=False)
     job_id: Mapped[str | None] = mapped_column(String(64), ForeignKey("jobs.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = _now()
@@ -189,7 +191,7 @@ class Report(Base):
     __tablename__ = "reports"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    owner: Mapped[str] = mapped_column(String(128), nullable=False)
+    owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), nullable=False)
     kind: Mapped[str] = mapped_column(String(32), nullable=False)
     params: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False, default=dict)
     notebook_path: Mapped[str | None] = mapped_column(Text)

@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn, TypeAlias
 
 from workbench.api import Workbench
@@ -33,12 +34,22 @@ def command(commands: Commands, name: str, handler: Handler, help: str) -> OneLi
 
 def add_view_arguments(sub: argparse.ArgumentParser, filter_help: str = "a JSON filter") -> None:
     sub.add_argument("name", help="the dataset")
-    sub.add_argument("--filter", help=filter_help + ', e.g. \'{"label": ["3", "8"], "width__gte": 8}\'')
+    sub.add_argument(
+        "--filter",
+        help=filter_help + ', e.g. \'{"label": ["3", "8"], "width__gte": 8}\', or a .json file holding one',
+    )
 
 
 def view_of(workbench: Workbench, args: argparse.Namespace) -> View:
-    """The view ``args.name`` filtered by ``args.filter`` (JSON)."""
-    return workbench.dataset(args.name).filter(parse_json(args.filter, "--filter", FilterError) or {})
+    """The view ``args.name`` filtered by ``args.filter`` (JSON, or a .json file of it: a long
+    list of values does not fit on a command line)."""
+    text = args.filter
+    if text and text.endswith(".json"):
+        try:
+            text = Path(text).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise FilterError(f"cannot read the --filter file {args.filter}: {exc}") from exc
+    return workbench.dataset(args.name).filter(parse_json(text, "--filter", FilterError) or {})
 
 
 def parse_json(text: str | None, flag: str, error: type[WorkbenchError] = WorkbenchError) -> Any:

@@ -158,9 +158,8 @@ def _export(workbench: Workbench, args: argparse.Namespace) -> int:
 
 def _predict(workbench: Workbench, args: argparse.Namespace) -> int:
     """Top-k labels of image files, in this process with ONNX Runtime (quick for a few images)."""
-    from PIL import Image
-
     from workbench.ml.predict import OnnxPredictor
+    from workbench.photos import open_photo, read_photo
 
     if args.dataset:
         return _predict_view(workbench, args)
@@ -168,13 +167,10 @@ def _predict(workbench: Workbench, args: argparse.Namespace) -> int:
         raise WorkbenchError("give image files to classify, or --dataset NAME to predict a whole view")
     model = workbench.model(args.model)
     predictor = OnnxPredictor(Path(model.export_dir or ""))
+    limits = workbench.settings.limits
     results = {}
-    for path in args.images:
-        try:
-            with Image.open(path) as image:
-                results[path] = predictor.top_k(image, args.top)
-        except OSError as exc:
-            raise WorkbenchError(f"{path}: not an image Pillow can read ({exc})") from exc
+    for path in args.images:  # a file that is not a sound image is refused in one line
+        results[path] = predictor.top_k(open_photo(read_photo(path, limits), limits, path), args.top)
     if args.json:
         print_json({path: [{"label": label, "score": score} for label, score in top]
                     for path, top in results.items()})  # fmt: skip

@@ -21,6 +21,7 @@ from workbench.catalog.retry import retrying
 from workbench.errors import IngestError
 from workbench.ingest.chunk import ChunkResult, ImagePreparer, insert_prepared, prepare_pool
 from workbench.ingest.items import IngestReport, Item, Skipped
+from workbench.ingest.names import check_dataset_name
 from workbench.ingest.sources import open_source
 from workbench.ingest.split import assign_splits, parse_fractions
 from workbench.pool import batched, default_processes
@@ -49,6 +50,7 @@ def ingest(
     check and store images in parallel (1: all in this process). ``checkpoint`` is called after
     each chunk; whatever it raises (a job's abort) stops the ingest and undoes this run."""
     started = time.perf_counter()
+    check_dataset_name(name)  # before anything is read or written
     fractions = parse_fractions(split) if split else None
     csv_path = Path(labels_csv) if labels_csv is not None else None
     source, table = open_source(Path(path), catalog.settings.limits, csv_path, label_column, id_column)

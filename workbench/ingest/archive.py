@@ -31,6 +31,7 @@ class SafeZip:
             self._zip = zipfile.ZipFile(self.path)
         except (zipfile.BadZipFile, OSError) as exc:
             raise IngestError(f"{self.path} is not a readable zip archive: {exc}") from exc
+        self.links: list[str] = []  # symbolic links: never read, listed as skipped by the source
         self.members = self._validate(self._zip.infolist())
 
     def _validate(self, infos: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
@@ -42,7 +43,10 @@ class SafeZip:
         total = 0
         for info in infos:
             check_member_name(info.filename, self.path)
-            if info.is_dir() or _is_symlink(info):
+            if _is_symlink(info):
+                self.links.append(info.filename)
+                continue
+            if info.is_dir():
                 continue
             total += info.file_size
             if info.file_size > _RATIO_FLOOR_BYTES:

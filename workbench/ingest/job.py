@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from workbench.errors import IngestError
 from workbench.ingest import ingest
+from workbench.ingest.names import check_dataset_name
 from workbench.ingest.split import parse_fractions
 from workbench.jobs.kind import JobParams, job_kind
 from workbench.jobs.runner import JobContext
@@ -29,9 +30,10 @@ class IngestParams(JobParams):
     @field_validator("name")
     @classmethod
     def _named(cls, name: str) -> str:
-        if not name.strip():
-            raise ValueError("the dataset needs a name (--name)")
-        return name
+        try:
+            return check_dataset_name(name)  # before the job is queued: no SQL sees a bad name
+        except IngestError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("split")
     @classmethod

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from workbench.config import Limits
+from workbench.config import LABEL_LENGTH, Limits
 from workbench.errors import IngestError
 from workbench.ingest.archive import SafeZip
 from workbench.ingest.attributes import AttributeTable, read_attributes
@@ -73,11 +73,13 @@ class Source:
         self.reader = FileReader(path, limits)
         self.path, self.limits = self.reader.path, limits
         self._exclude = str(exclude.resolve()) if exclude is not None else None
+        self.links: list[str] = []  # symbolic links, never followed: listed as skipped
         self.files = self._list_files()
         self._prefix = _common_folder(self.files)
 
     def _list_files(self) -> list[str]:
         if self.reader.zip is not None:
+            self.links = sorted(self.reader.zip.links)
             return sorted(self.reader.zip.members)
         root = str(self.path.resolve())
         names = []
@@ -85,6 +87,8 @@ class Source:
             dirs.sort()
             relative = os.path.relpath(folder, root).replace(os.sep, "/")
             prefix = "" if relative == "." else relative + "/"
+            # A link to a folder is not walked into; say so, as for a link to a file (read() skips it).
+            self.links += [prefix + d for d in dirs if os.path.islink(os.path.join(folder, d))]
             for file in files:
                 if os.path.join(folder, file) != self._exclude:  # the CSV may sit beside its images
                     names.append(prefix + file)
@@ -95,6 +99,9 @@ class Source:
 
     def entries(self, table: AttributeTable | None) -> Iterator[Entry]:
         """Every file as an Item to ingest or as Skipped with its reason."""
+        for link in self.links:
+            if not _is_junk(_parts(link)):
+                yield Skipped(link, "symbolic link (not followed)")
         matched: set[str] = set()
         for name in self.files:
             parts = _parts(name[len(self._prefix) :])
@@ -131,7 +138,7 @@ def open_source(
     if labels_csv is not None:
         if label_column is None:
             raise IngestError("--labels-csv needs --label-column to say which column is the label")
-        table = read_attributes(labels_csv, label_column, id_column)
+        table = read_attributes(labels_csv, label_column, id_column, limits)
     return Source(path, limits, exclude=labels_csv), table
 
 
@@ -149,6 +156,10 @@ def _stem(file: str) -> str:
 def _from_folder_layout(name: str, parts: list[str]) -> Entry:
     if len(parts) < 2:
         return Skipped(name, "not inside a label folder (expected <label>/<file>)")
+    if len(parts[0]) > LABEL_LENGTH:  # a zip can name a folder longer than any file system
+        return Skipped(
+            name, f"a label folder name of {len(parts[0]):,} characters; the limit is {LABEL_LENGTH}"
+        )
     return Item(name, parts[0])
 
 

@@ -78,7 +78,8 @@ class View:
         if spec is not None and not isinstance(spec, dict):
             raise FilterError(f'a filter is a JSON object like {{"label": ["a"]}}, not {type(spec).__name__}')
         self.spec: dict[str, Any] = dict(spec or {})
-        self.conditions = parse_spec(self.spec, self.attribute_types)  # fails fast on a typo
+        # Fails fast on a typo or a filter over the limits, before any SQL.
+        self.conditions = parse_spec(self.spec, self.attribute_types, catalog.settings.limits)
         self._where_clause: ColumnElement[bool] | None = None
 
     # -- building -------------------------------------------------------------------------
@@ -133,7 +134,12 @@ class View:
 
     def page(self, number: int = 0, size: int = PAGE_SIZE) -> list[ImageRecord]:
         """Page ``number`` (from 0) in id order."""
-        return self._records(self._select().order_by(Image.id).limit(size).offset(number * size))
+        if number < 0 or size < 0:
+            raise FilterError(f"a page number and a page size are 0 or more, not {number} and {size}")
+        if number * size >= 2**63:  # past every image: SQL's OFFSET is 64-bit (SQLite overflowed)
+            return []
+        query = self._select().order_by(Image.id).limit(min(size, 2**63 - 1)).offset(number * size)
+        return self._records(query)
 
     def sample(self, n: int, seed: int = 0) -> list[ImageRecord]:
         """``n`` images picked uniformly at random, the same ones for the same seed.

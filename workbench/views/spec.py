@@ -2,7 +2,8 @@
 
 A key is a field, optionally followed by ``__`` and an operator; a bare list means ``in`` and a
 bare value ``eq``. Fields are image columns or the dataset's attributes. Everything is validated
-against the dataset before any SQL is built, so a typo fails with the list of valid names.
+against the dataset before any SQL is built, so a typo fails with the list of valid names, and a
+filter larger than the limits (``Limits.filter_*``) fails before any value is even read.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.config import Limits
 from workbench.errors import FilterError
 
 # Filterable image columns and their value type.
@@ -36,12 +38,41 @@ class Condition:
     is_attribute: bool
 
 
-def parse_spec(spec: dict[str, Any], attribute_types: dict[str, str]) -> list[Condition]:
+def parse_spec(
+    spec: dict[str, Any], attribute_types: dict[str, str], limits: Limits | None = None
+) -> list[Condition]:
     if not isinstance(spec, dict):
         raise FilterError(
             f'a filter is a JSON object like {{"label": ["a", "b"]}}, not {type(spec).__name__}'
         )
+    check_size(spec, limits or Limits())
     return [_parse_one(key, value, attribute_types) for key, value in spec.items()]
+
+
+def check_size(spec: dict[str, Any], limits: Limits) -> None:
+    """Refuse a filter over the limits, naming the limit and its setting: counting is all it
+    takes, so a million values cost no more than reading the JSON they came in."""
+    if len(spec) > limits.filter_max_fields:
+        raise FilterError(
+            f"the filter has {len(spec):,} fields, over the limit of {limits.filter_max_fields:,} "
+            "(WORKBENCH_FILTER_MAX_FIELDS): drop some conditions or raise the setting"
+        )
+    total = 0
+    for key, value in spec.items():
+        count = len(value) if isinstance(value, list | tuple) else 1
+        if count > limits.filter_max_values:
+            raise FilterError(
+                f"filter field {key!r} lists {count:,} values, over the limit of "
+                f"{limits.filter_max_values:,} (WORKBENCH_FILTER_MAX_VALUES): filter on fewer "
+                "values, or on a coarser attribute, or raise the setting"
+            )
+        total += count
+    if total > limits.filter_max_total_values:
+        raise FilterError(
+            f"the filter lists {total:,} values in all, over the limit of "
+            f"{limits.filter_max_total_values:,} (WORKBENCH_FILTER_MAX_TOTAL_VALUES): filter on "
+            "fewer values or raise the setting"
+        )
 
 
 def valid_fields(attribute_types: dict[str, str]) -> list[str]:
@@ -85,7 +116,7 @@ def _coerce(key: str, op: str, value: Any, kind: str) -> Any:
     if op == "contains":
         if kind != "str":
             raise FilterError(f"{key!r}: contains works on text fields; this one holds numbers")
-        return str(value)
+        return _text(key, str(value))
     if op in _ORDERED and isinstance(value, bool):
         raise FilterError(f"{key!r} needs a number or text, not {value}")
     return _scalar(key, value, kind)
@@ -95,7 +126,7 @@ def _scalar(key: str, value: Any, kind: str) -> Any:
     if isinstance(value, dict | list | tuple) or value is None:
         raise FilterError(f"{key!r} needs a single value, not {value!r}")
     if kind == "str":
-        return str(value)
+        return _text(key, str(value))
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -106,3 +137,9 @@ def _scalar(key: str, value: Any, kind: str) -> Any:
     if kind == "int" and number.is_integer() and abs(number) < 2**63:
         return int(value) if isinstance(value, int) else int(number)
     return number
+
+
+def _text(key: str, value: str) -> str:
+    if "\x00" in value:  # Postgres text cannot hold one: the driver would raise, not answer
+        raise FilterError(f"{key!r}: a value holds a NUL character, which no catalog text can hold")
+    return value

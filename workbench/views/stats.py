@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, true
 
 from workbench.catalog import Image
+from workbench.views.where import attribute_value
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -57,6 +58,7 @@ class Stats:
 
 def compute_stats(view: View) -> Stats:
     where = view._where()
+    dialect = view.catalog.engine.dialect.name
     with view.catalog.sessions() as session:
 
         def grouped(*columns: Any, limit: int | None = None, only: Any = None) -> dict[Any, int]:
@@ -75,14 +77,14 @@ def compute_stats(view: View) -> Stats:
         )
         for name, kind in sorted(view.attribute_types.items()):
             if kind != "str":
-                value = Image.attributes[name].as_float()
+                value = attribute_value(name, "float", dialect)
                 low, mean, high = session.execute(
                     select(func.min(value), func.avg(value), func.max(value)).where(where)
                 ).one()
                 if low is not None:
                     stats.numeric[name] = {"min": low, "mean": float(mean), "max": high}
                 continue
-            value = Image.attributes[name].as_string()
+            value = attribute_value(name, "str", dialect)
             top = grouped(value, limit=TOP_VALUES + 1, only=value.is_not(None))
             if len(top) > TOP_VALUES:  # many distinct values: keep the top ones and sum the rest
                 top = dict(list(top.items())[:TOP_VALUES])

@@ -4,15 +4,14 @@ predict the whole current view as a job."""
 from __future__ import annotations
 
 import html
-import io
 from pathlib import Path
 
 import ipywidgets as widgets
-from PIL import Image, UnidentifiedImageError
 
 from workbench.errors import WorkbenchError
 from workbench.jobs.widget import JobWidget
 from workbench.ml.predict import OnnxPredictor
+from workbench.photos import open_photo
 from workbench.widgets.common import Status, guarded
 from workbench.widgets.state import DashboardState
 
@@ -73,11 +72,7 @@ class PredictPanel(widgets.VBox):
         return self._predictors[self.choice.value]
 
     def _predict_photo(self, content: bytes) -> None:
-        try:
-            image = Image.open(io.BytesIO(content))
-            image.load()
-        except (UnidentifiedImageError, OSError) as exc:
-            raise WorkbenchError(f"that file is not an image Pillow can read ({exc})") from exc
+        image = open_photo(content, self.state.workbench.settings.limits)  # ImageError: one line
         top = self._predictor().top_k(image, 5)
         self.preview.value = content
         self.result.value = bars_html(top)
