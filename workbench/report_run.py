@@ -12,7 +12,6 @@ leaves at most a hidden temporary file.
 
 from __future__ import annotations
 
-import errno
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -101,7 +100,7 @@ def _disk_full_is_said(path: Path) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        if exc.errno not in files.DISK_FULL:
             raise
         raise ReportError(
             f"could not write {path} ({exc.strerror}): free disk space there and make the report again"

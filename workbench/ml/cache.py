@@ -111,7 +111,9 @@ def _reserved(path: Path, nbytes: int) -> Iterator[int]:
             try:
                 os.posix_fallocate(fd, 0, nbytes)
             except OSError as exc:
-                raise _cannot_write(path, nbytes, exc) from exc
+                if exc.errno in files.DISK_FULL:
+                    raise _cannot_write(path, nbytes, exc) from exc
+                # A filesystem that cannot reserve: the file grows as it is written instead.
         yield fd
     finally:
         os.close(fd)
@@ -123,7 +125,9 @@ def _write_at(fd: int, pixels: np.ndarray, offset: int, path: Path) -> None:
         while view:
             n = os.pwrite(fd, view, offset)
             view, offset = view[n:], offset + n
-    except OSError as exc:  # reserved, so rare: a filesystem that cannot reserve
+    except OSError as exc:  # reserved, so only where the filesystem could not reserve
+        if exc.errno not in files.DISK_FULL:
+            raise
         raise _cannot_write(path, offset + len(view), exc) from exc
 
 

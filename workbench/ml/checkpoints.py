@@ -27,7 +27,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.plugins.io import AsyncCheckpointIO
 
 from workbench.errors import TrainingError
-from workbench.ml.files import atomic_path, remove_temporaries
+from workbench.ml.files import DISK_FULL, atomic_path, remove_temporaries
 
 log = logging.getLogger(__name__)
 LAST, PREVIOUS, BEST = "last.ckpt", "last.prev.ckpt", "best.ckpt"
@@ -54,7 +54,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             with atomic_path(target, previous=previous) as temporary, temporary.open("wb") as out:
                 torch.save(checkpoint, out)
         except (OSError, RuntimeError) as exc:
-            if (cause := _os_error(exc)) is None:
+            if (cause := _os_error(exc)) is None or cause.errno not in DISK_FULL:
                 raise
             raise TrainingError(
                 f"could not write the checkpoint {target} ({cause.strerror or cause}): free disk space "

@@ -12,6 +12,7 @@ Checkpoints, the training cache, exports and reports all write through here (dec
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -22,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # the errors a write past the room there is gets
 _TEMPORARY = re.compile(r"^\..+\.\d+-[0-9a-f]{8}\.tmp")
 
 
@@ -36,9 +38,7 @@ def commit(temporary: Path, target: Path, *, previous: Path | None = None) -> No
     missing meanwhile)."""
     _fsync(temporary)
     if previous is not None and target.exists():
-        link = temporary_for(previous)
-        os.link(target, link)
-        os.replace(link, previous)
+        _keep_as(target, previous)
     os.replace(temporary, target)
     _fsync_folder(target.parent)
 
@@ -86,6 +86,16 @@ def remove_temporaries(folder: Path, *, older_than: float = 0.0) -> list[Path]:
     if removed:
         log.info("removed %d unfinished file(s) in %s: %s", len(removed), folder, [p.name for p in removed])
     return removed
+
+
+def _keep_as(target: Path, previous: Path) -> None:
+    link = temporary_for(previous)
+    try:
+        os.link(target, link)
+    except OSError as exc:  # a filesystem without hard links: the new file is still written whole
+        log.warning("cannot keep %s as %s (%s)", target.name, previous.name, exc.strerror or exc)
+        return
+    os.replace(link, previous)
 
 
 def _fsync(path: Path) -> None:
