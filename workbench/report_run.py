@@ -3,18 +3,25 @@
 A failing cell and a dead kernel are told apart: the first is the notebook's error (its message
 is the cell's), the second is the machine's (killed, out of memory). Either way the partial
 notebook is kept beside where the report would have been.
+
+Neither file is ever cut short under its name: papermill writes the executed notebook to a
+temporary file, renamed into place when the run ends (a partial one too, if it is whole JSON),
+and the HTML is written the same way (``workbench.ml.files``). A full disk or a killed process
+leaves at most a hidden temporary file.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from workbench.errors import ReportError
+from workbench.ml import files
 
 CELL_TIMEOUT_SECONDS = 1800  # a cell running longer than half an hour is stuck, not slow
 STOP_POLL_SECONDS = 0.5  # how often a running report asks whether it should stop
@@ -52,36 +59,73 @@ def execute_notebook(
     When ``should_stop()`` turns true the kernel is killed and ReportStopped raised."""
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / notebook.name
+    partial = files.temporary_for(executed)  # what papermill writes after every cell
     kernels: list[Any] = []
     stopper = _Stopper(should_stop, kernels)
     try:
         with stopper:
-            result = _papermill(notebook, executed, params, _kernel_manager_with(env, kernels))
-    except Exception:
+            result = _papermill(notebook, partial, executed, params, _kernel_manager_with(env, kernels))
+    except BaseException:
+        _keep_if_whole(partial, executed)
         if stopper.stopped:  # whatever the killed kernel made papermill raise
             raise ReportStopped(f"stopped on request. The partial notebook: {executed}") from None
         raise
+    files.commit(partial, executed)
     progress(0.9, "rendering HTML")
     html = executed.with_suffix(".html")
-    html.write_text(to_html(result, title=notebook.stem.replace("_", " ")), encoding="utf-8")
+    page = to_html(result, title=notebook.stem.replace("_", " "))
+    with _disk_full_is_said(html):
+        files.write_text(html, page)
     return ReportFiles(executed, html)
 
 
-def _papermill(notebook: Path, executed: Path, params: dict[str, Any], kernel_manager: type) -> Any:
-    """papermill's run, its failures told apart in messages a person can act on."""
+def _keep_if_whole(partial: Path, executed: Path) -> None:
+    """The partial notebook of a failed run under its name when papermill finished writing it;
+    removed when cut short (a full disk) or unreadable."""
+    import nbformat
+
+    try:
+        nbformat.read(partial, as_version=4)
+    except FileNotFoundError:
+        return
+    except Exception:  # cut short or not a notebook: nobody can open it
+        partial.unlink(missing_ok=True)
+        return
+    files.commit(partial, executed)
+
+
+@contextmanager
+def _disk_full_is_said(path: Path) -> Iterator[None]:
+    """A full disk (or quota) while writing ``path`` becomes a ReportError that says so."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in files.DISK_FULL:
+            raise
+        raise ReportError(
+            f"could not write {path} ({exc.strerror}): free disk space there and make the report again"
+        ) from exc
+
+
+def _papermill(
+    notebook: Path, output: Path, executed: Path, params: dict[str, Any], kernel_manager: type
+) -> Any:
+    """papermill's run, written to ``output`` (to become ``executed``), its failures told apart in
+    messages a person can act on."""
     import papermill
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     try:
-        return papermill.execute_notebook(
-            str(notebook),
-            str(executed),
-            parameters=params,
-            progress_bar=False,
-            cwd=str(executed.parent),
-            execution_timeout=CELL_TIMEOUT_SECONDS,
-            kernel_manager_class=kernel_manager,
-        )
+        with _disk_full_is_said(executed):
+            return papermill.execute_notebook(
+                str(notebook),
+                str(output),
+                parameters=params,
+                progress_bar=False,
+                cwd=str(executed.parent),
+                execution_timeout=CELL_TIMEOUT_SECONDS,
+                kernel_manager_class=kernel_manager,
+            )
     except papermill.PapermillExecutionError as exc:
         cell = f"[{exc.exec_count}]" if exc.exec_count else f"#{exc.cell_index}"
         raise ReportError(
@@ -89,12 +133,12 @@ def _papermill(notebook: Path, executed: Path, params: dict[str, Any], kernel_ma
         ) from None
     except DeadKernelError:
         raise ReportError(
-            f"the kernel died while running cell {_running_cell(executed)} (killed, or out of "
+            f"the kernel died while running cell {_running_cell(output)} (killed, or out of "
             f"memory?): not an error in the notebook. The partial notebook: {executed}"
         ) from None
     except CellTimeoutError:
         raise ReportError(
-            f"cell {_running_cell(executed)} ran longer than {CELL_TIMEOUT_SECONDS} s and was stopped. "
+            f"cell {_running_cell(output)} ran longer than {CELL_TIMEOUT_SECONDS} s and was stopped. "
             f"The partial notebook: {executed}"
         ) from None
 
@@ -161,12 +205,12 @@ class _Stopper:
                 return
 
 
-def _running_cell(executed: Path) -> str:
+def _running_cell(output: Path) -> str:
     """The cell that was running when execution stopped: the last one papermill started."""
     import nbformat
 
     try:
-        notebook = nbformat.read(executed, as_version=4)
+        notebook = nbformat.read(output, as_version=4)
     except (OSError, ValueError):
         return "(unknown)"
     started = [

@@ -225,13 +225,15 @@ def _export(model: Any, data: _Prepared, config: TrainConfig, export_dir: Path) 
 
     from workbench.ml.data import IMAGENET_MEAN, IMAGENET_STD
     from workbench.ml.export import export
+    from workbench.ml.files import atomic_path
 
     sample = next(iter(data.batches.test_dataloader()))[0][:16]
     exported = export(
         model.model, export_dir, classes=data.classes, image_size=config.image_size, mean=IMAGENET_MEAN,
         std=IMAGENET_STD, check_images=sample,
     )  # fmt: skip
-    torch.save({"state_dict": model.state_dict()}, export_dir / "model.ckpt")
+    with atomic_path(export_dir / "model.ckpt") as partial:
+        torch.save({"state_dict": model.state_dict()}, partial)
     return exported
 
 

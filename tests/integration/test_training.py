@@ -166,6 +166,49 @@ def test_a_killed_training_resumes_from_its_checkpoint_and_records_one_model(dig
     assert epochs[-1] == 10 and epochs.count(1) == 1  # the second run did not start over
 
 
+def _killed_mid_training(digits: Workbench, name: str) -> tuple[Any, Path]:
+    """A training job whose worker is killed once it has two checkpoints (last and previous)."""
+    job = digits.train("digits", name=name, epochs=4, image_size=16, hflip=False)
+    folder = digits.settings.data_dir / "models" / job.id / "checkpoints"
+    services.until(
+        lambda: (folder / "last.prev.ckpt").exists() and job.info().progress < 0.7, 300, "two checkpoints"
+    )
+    services.kill_local_worker(digits.settings)
+    return job, folder
+
+
+def test_a_killed_training_whose_last_checkpoint_is_cut_short_resumes_from_the_one_before(
+    digits: Workbench,
+) -> None:
+    job, folder = _killed_mid_training(digits, "cut-short")
+    last = folder / "last.ckpt"
+    with last.open("r+b") as checkpoint:
+        checkpoint.truncate(last.stat().st_size // 2)
+    info = job.wait(timeout=600)  # a new local worker requeues the job, which resumes
+    assert (info.state, info.deliveries) == ("succeeded", 2), info
+    epochs = [p["epoch"] for p in info.metrics["curves"]["epochs"]]
+    assert epochs[-1] == 4 and epochs.count(1) == 1  # resumed, not started over
+    assert len(epochs) > 4  # the epoch whose checkpoint was cut short ran again
+    assert sorted(p.name for p in folder.iterdir()) == ["best.ckpt", "last.ckpt"]
+
+
+def test_a_killed_training_left_with_an_empty_last_checkpoint_starts_over_and_finishes(
+    digits: Workbench,
+) -> None:
+    """What a full disk left on this machine: best.ckpt cut short, last.ckpt empty (EOFError on
+    every later run, before)."""
+    job, folder = _killed_mid_training(digits, "emptied")
+    with (folder / "best.ckpt").open("r+b") as best:
+        best.truncate(best.seek(0, 2) * 7 // 10)
+    (folder / "last.ckpt").write_bytes(b"")
+    (folder / "last.prev.ckpt").unlink()
+    info = job.wait(timeout=600)
+    assert (info.state, info.deliveries) == ("succeeded", 2), info
+    epochs = [p["epoch"] for p in info.metrics["curves"]["epochs"]]
+    assert epochs.count(1) == 2 and epochs[-1] == 4  # started over
+    assert [m["name"] for m in digits.models()].count("emptied") == 1
+
+
 def test_the_cli_lists_exports_and_predicts_with_a_model(
     digits: Workbench, trained: dict, tmp_path: Path
 ) -> None:

@@ -3,7 +3,8 @@
 Static (not dynamic) because a CNN's time is in its convolutions, which dynamic quantization
 leaves in float; QDQ with per-channel int8 weights and uint8 activations is ONNX Runtime's
 recommended form for x86 (VNNI). The result sits beside ``model.onnx`` as ``model.int8.onnx``;
-an outside program loads it the same way, with the same ``preprocess.json``.
+an outside program loads it the same way, with the same ``preprocess.json``. It is written whole
+or not at all (``workbench.ml.files``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+
+from workbench.ml import files
 
 INT8_FILE = "model.int8.onnx"
 
@@ -36,8 +39,9 @@ def quantize_int8(export_dir: Path, calibration: Iterable[np.ndarray]) -> Path:
         # Shape inference and graph fusions first, as ONNX Runtime's quantization guide asks.
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(Path(export_dir) / "model.onnx"), str(prepared))
-        quantize_static(
-            str(prepared), str(target), Batches(iter(calibration)), quant_format=QuantFormat.QDQ,
-            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-        )  # fmt: skip
+        with files.atomic_path(target) as partial:
+            quantize_static(
+                str(prepared), str(partial), Batches(iter(calibration)), quant_format=QuantFormat.QDQ,
+                per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            )  # fmt: skip
     return target

@@ -1,8 +1,9 @@
 """Training with PyTorch Lightning: the module, the callbacks a job needs, and ``fit``.
 
 ``fit`` checkpoints every epoch into ``checkpoint_dir`` and resumes from its ``last.ckpt`` when
-one is there, so a redelivered training job continues where its lost worker stopped. A caller
-stops it through ``should_stop`` (checked after every batch); it then ends after that batch
+one is there, so a redelivered training job continues where its lost worker stopped (a checkpoint
+that cannot be read is removed and the one before it used: ``workbench.ml.checkpoints``). A
+caller stops it through ``should_stop`` (checked after every batch); it then ends after that batch
 with its checkpoints kept.
 """
 
@@ -18,11 +19,11 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import BaseFinetuning, Callback, EarlyStopping, ModelCheckpoint
-from pytorch_lightning.plugins.io import AsyncCheckpointIO
+from pytorch_lightning.callbacks import BaseFinetuning, Callback, EarlyStopping
 from torch import nn
 
 from workbench.errors import TrainingError
+from workbench.ml import checkpoints
 from workbench.ml.config import TrainConfig
 from workbench.ml.models import backbone, build
 from workbench.ml.small_maps import use_for_small_maps
@@ -160,8 +161,11 @@ def fit(
     report: Report | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    before_checkpoint: Callable[[], None] | None = None,
 ) -> tuple[Classifier, Path, History]:
-    """Train; returns the best model (by val accuracy), its checkpoint and the history."""
+    """Train; returns the best model (by val accuracy), its checkpoint and the history.
+    ``before_checkpoint`` is called before each checkpoint write; what it raises skips that write
+    and ends training with that exception."""
     pl.seed_everything(config.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")
     steps = len(data.train_dataloader())
@@ -176,18 +180,7 @@ def fit(
         config.channels_last,
     )
     history = History()
-    # The best epoch's weights only (what is kept and exported); the last epoch's full state
-    # (optimizer, schedule, loops) is what a redelivered job resumes from.
-    best = ModelCheckpoint(
-        dirpath=checkpoint_dir,
-        filename="best",
-        monitor="val_acc",
-        mode="max",
-        save_top_k=1,
-        save_weights_only=True,
-        enable_version_counter=False,
-    )
-    last = ModelCheckpoint(dirpath=checkpoint_dir, filename="last", enable_version_counter=False)
+    best, last, writer = checkpoints.callbacks_and_plugin(checkpoint_dir, before_checkpoint)
     callbacks: list[Callback] = [
         best,
         last,
@@ -212,14 +205,23 @@ def fit(
         default_root_dir=checkpoint_dir,
         # Checkpoints are written by a thread while the next epoch trains; each write is still
         # atomic (a temporary file renamed), so a kill mid-write leaves the previous one whole.
-        plugins=[AsyncCheckpointIO()],
+        plugins=[writer],
     )
-    resume = checkpoint_dir / "last.ckpt"
-    trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume.exists() else None)
-    best_path = Path(best.best_model_path) if best.best_model_path else resume
+    resume = checkpoints.prepare_resume(checkpoint_dir)
+    trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
+    checkpoints.finish(checkpoint_dir)
+    best_path = Path(best.best_model_path) if best.best_model_path else _latest(checkpoint_dir, resume)
     module.load_state_dict(load_checkpoint_weights(best_path))
     module.eval()
     return module, best_path, history
+
+
+def _latest(checkpoint_dir: Path, resumed_from: Path | None) -> Path:
+    """The last checkpoint there is, when no epoch was judged best (none ran to validation)."""
+    last = checkpoint_dir / checkpoints.LAST
+    if last.exists() or resumed_from is None:
+        return last
+    return resumed_from
 
 
 def load_checkpoint_weights(path: Path) -> dict[str, torch.Tensor]:
