@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from workbench.catalog import Catalog
 from workbench.catalog.models import Model
+from workbench.catalog.retry import retrying
 from workbench.errors import TrainingError
 from workbench.ingest.split import assign_splits
 from workbench.jobs.kind import JobParams, job_kind
@@ -131,13 +132,16 @@ def train_job(ctx: JobContext[TrainParams]) -> dict[str, Any]:
         data.batches, len(data.classes), config, workdir / "checkpoints",
         report=lambda f, m, metrics: ctx.progress(f, m, metrics), should_stop=ctx.should_abort,
         on_epoch=lambda point: ctx.record_point("epochs", point),
+        before_checkpoint=ctx.fence,  # a run that lost the job never overwrites the new run's files
     )  # fmt: skip
     if history.stopped:
+        ctx.fence()  # JobLost when stopped because another worker has the job now
         raise JobAborted(f"aborted after epoch {len(history.epochs)}; checkpoints kept in {workdir}")
     ctx.progress(1.0, "evaluating and exporting", milestone=True)
     metrics = _evaluate(model, data) | {
         "epochs": history.epochs, "train_seconds": round(time.monotonic() - started, 1),
     }  # fmt: skip
+    ctx.fence()  # the export folder is shared with any other run of this job
     metrics["export"] = _export(model, data, config, workdir / "export")
     if params.int8:
         ctx.progress(1.0, "quantizing to int8", milestone=True)
@@ -264,6 +268,7 @@ def _logits(model: Any, batches: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]
     return np.concatenate(outputs), np.concatenate(targets)
 
 
+@retrying
 def _record_model(
     catalog: Catalog,
     job_id: str,
