@@ -19,6 +19,10 @@ class NotFoundError(WorkbenchError):
     """A dataset, image, model or job does not exist for the current user."""
 
 
+class DiskFullError(WorkbenchError):
+    """The data disk is full; the message says how much is free and where."""
+
+
 class IngestError(WorkbenchError):
     """The input as a whole is refused (a hostile archive, a CSV without its label column...)."""
 

@@ -103,7 +103,7 @@ def _disk_full_is_said(path: Path) -> Iterator[None]:
         if exc.errno not in files.DISK_FULL:
             raise
         raise ReportError(
-            f"could not write {path} ({exc.strerror}): free disk space there and make the report again"
+            f"{files.no_space(path)} writing {path.name}: free some space and make the report again"
         ) from exc
 
 

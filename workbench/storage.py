@@ -81,6 +81,9 @@ class BlobStore:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-        finally:
+        except BaseException:  # a full disk, say: leave no blob cut short behind
             os.close(fd)
+            os.unlink(name)
+            raise
+        os.close(fd)
         return True

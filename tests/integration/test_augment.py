@@ -21,7 +21,7 @@ from workbench.augment import Recipe
 from workbench.catalog import Dataset, Image
 from workbench.config import Settings
 from workbench.derive import AugmentReport, augment_view
-from workbench.derive.chunk import augment_chunk
+from workbench.derive.chunk import CopyMaker, insert_made, source_tuple
 from workbench.errors import AugmentError
 from workbench.jobs.kind import registered
 from workbench.views import View
@@ -120,7 +120,11 @@ def test_a_chunk_processed_twice_or_a_job_run_again_adds_nothing(
     first = run(workbench, view, "twice", copies=2, seed=3, processes=1, job_id="job-1")
     with workbench.catalog.sessions() as session:
         dataset_id = workbench.catalog.dataset_row(session, "twice").id
-    again = augment_chunk(workbench.catalog, dataset_id, list(view), Recipe.parse(RECIPE), 3, 2)
+    records = list(view)  # the same chunk made and inserted again, as a redelivery would
+    made = CopyMaker(workbench.catalog.store, Recipe.parse(RECIPE), 3, 2).run(
+        [source_tuple(r) for r in records]
+    )
+    again = insert_made(workbench.catalog, dataset_id, {r.id: r for r in records}, made)  # type: ignore[arg-type]
     assert (again.inserted, again.existing) == (0, 24)
     resumed = run(workbench, view, "twice", copies=2, seed=3, processes=1, job_id="job-1")  # a redelivery
     assert (first.added, resumed.added, resumed.images) == (24, 0, 24)

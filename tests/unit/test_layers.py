@@ -30,7 +30,10 @@ def _within(name: str, allowed: tuple[str, ...]) -> bool:
 
 LAYERS = [
     # (the files, the workbench modules they may import)
-    ("jobs/**/*.py", ("workbench.jobs", "workbench.catalog", "workbench.config", "workbench.errors")),
+    (
+        "jobs/**/*.py",
+        ("workbench.jobs", "workbench.catalog", "workbench.config", "workbench.errors", "workbench.disk"),
+    ),
     ("ml/**/*.py", ("workbench.ml", "workbench.errors")),
     ("augment.py", ("workbench.errors",)),
 ]

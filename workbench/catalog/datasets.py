@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from workbench.catalog.models import Dataset, DatasetKind, DatasetStatus, Image
 from workbench.catalog.retry import retrying
 from workbench.catalog.summaries import refresh_label_counts
+from workbench.disk import release_reserve_if_low
 from workbench.pool import batched
 
 if TYPE_CHECKING:
@@ -42,7 +43,9 @@ def undo(
     catalog: Catalog, dataset_id: int, *, whole: bool, rows: Iterable[str] = (), new_blobs: Iterable[str] = ()
 ) -> None:
     """Remove what one run added: the whole dataset when it created it, else its ``rows`` (by
-    sha256); then those of its ``new_blobs`` that no image references any more."""
+    sha256); then those of its ``new_blobs`` that no image references any more. On a full disk
+    the space reserve is given back first: deleting rows needs room in SQLite's journal too."""
+    release_reserve_if_low(catalog.settings)
     with catalog.transaction() as session:
         if whole:
             session.execute(delete(Image).where(Image.dataset_id == dataset_id))

@@ -24,9 +24,11 @@ from workbench.augment import Recipe
 from workbench.catalog import Catalog, Dataset, Image, Job
 from workbench.catalog.datasets import DatasetKind, DatasetStatus, finish, undo
 from workbench.catalog.retry import retrying
-from workbench.derive.chunk import CopyMaker, copy_pool, insert_made, pending_sources, source_tuple
-from workbench.errors import AugmentError
+from workbench.derive.chunk import CopyMaker, Made, copy_pool, insert_made, pending_sources, source_tuple
+from workbench.disk import OutOfSpace, disk_full_error, hold_reserve, is_disk_full
+from workbench.errors import AugmentError, DiskFullError
 from workbench.jobs.records import FINISHED
+from workbench.ml.files import no_space
 from workbench.pool import batched, default_processes
 from workbench.views import ImageRecord, View
 
@@ -83,17 +85,26 @@ def augment_view(
     pool = copy_pool(maker, processes) if processes > 1 and report.sources > per_chunk else None
     done, new_blobs = 0, []
     queued: deque[tuple[int, list[ImageRecord]]] = deque()  # chunks handed out, in order
+    full: list[OutOfSpace] = []  # set when the disk fills: no more chunks are handed out
 
     def work() -> Iterator[list[tuple[int, str, str]]]:
         for chunk in batched(view, per_chunk):
+            if full:
+                return
             pending = pending_sources(catalog, dataset_id, chunk, request.copies)
             queued.append((len(chunk), pending))
             yield [source_tuple(r) for r in pending]
 
     try:
+        hold_reserve(catalog.settings)  # room to undo and to say so, should the disk fill
         for made in pool.run_all(work()) if pool is not None else map(maker.run, work()):
             size, pending = queued.popleft()
-            result = insert_made(catalog, dataset_id, {r.id: r for r in pending}, made)
+            full += [entry for entry in made if isinstance(entry, OutOfSpace)]
+            if full:  # the chunks already out are drained for the blobs they wrote
+                new_blobs += [m.sha256 for m in made if isinstance(m, Made) and m.new_blob]
+                continue
+            copies = [entry for entry in made if not isinstance(entry, OutOfSpace)]
+            result = insert_made(catalog, dataset_id, {r.id: r for r in pending}, copies)
             new_blobs += result.new_blobs
             report.added += result.inserted
             report.skipped += [{"source_image_id": s.source_id, "reason": s.reason} for s in result.skipped]
@@ -102,13 +113,17 @@ def augment_view(
                 progress(done, report.sources * request.copies)
             if checkpoint is not None:
                 checkpoint()
+        if full:
+            raise DiskFullError(f"{no_space(catalog.settings.data_dir)}: {full[0].reason}")
         report.labels = _finish(catalog, dataset_id)
         report.images = sum(report.labels.values())
-    except BaseException:
+    except BaseException as exc:
         if pool is not None:
             pool.close()  # no more blobs behind the undo's back
         if undo_on_failure():
             undo(catalog, dataset_id, whole=True, new_blobs=new_blobs)
+        if is_disk_full(exc):
+            raise disk_full_error(catalog.settings, exc) from exc
         raise
     finally:
         if pool is not None:

@@ -20,6 +20,7 @@ from workbench.catalog import Catalog, Image
 from workbench.catalog.bulk import insert_images
 from workbench.catalog.datasets import existing_hashes
 from workbench.catalog.retry import retrying
+from workbench.disk import DISK_FULL, OutOfSpace
 from workbench.errors import AugmentError
 from workbench.pool import ForkPool
 from workbench.storage import THUMBNAIL_SIZE, BlobStore
@@ -58,9 +59,10 @@ class CopyMaker:
     def __init__(self, store: BlobStore, recipe: Recipe, seed: int, copies: int) -> None:
         self.store, self.recipe, self.seed, self.copies = store, recipe, seed, copies
 
-    def run(self, sources: list[tuple[int, str, str]]) -> list[Made | Failed]:
-        """``sources``: (image id, sha256, format) of each source image."""
-        out: list[Made | Failed] = []
+    def run(self, sources: list[tuple[int, str, str]]) -> list[Made | Failed | OutOfSpace]:
+        """``sources``: (image id, sha256, format) of each source image. At a full disk: what was
+        made, then OutOfSpace (the caller still learns which blobs it wrote)."""
+        out: list[Made | Failed | OutOfSpace] = []
         for source_id, sha256, fmt in sources:
             try:
                 data = self.store.read(sha256)
@@ -68,7 +70,14 @@ class CopyMaker:
             except (OSError, AugmentError) as exc:
                 out.append(Failed(source_id, f"{type(exc).__name__}: {exc}"))
                 continue
-            out += [self._store(source_id, copy, image) for copy, image in enumerate(made)]
+            try:
+                for copy, image in enumerate(made):
+                    out.append(self._store(source_id, copy, image))
+            except OSError as exc:
+                if exc.errno not in DISK_FULL:
+                    raise
+                out.append(OutOfSpace(str(exc)))
+                break
         return out
 
     def _store(self, source_id: int, copy: int, image: Augmented) -> Made:
@@ -94,7 +103,7 @@ def _thumbnail(data: bytes) -> bytes:
 SUB_BATCH_IMAGES = 32  # copies per pool task: enough to amortise the pipe, small enough to balance
 
 
-def copy_pool(maker: CopyMaker, processes: int) -> ForkPool[tuple[int, str, str], Made | Failed]:
+def copy_pool(maker: CopyMaker, processes: int) -> ForkPool[tuple[int, str, str], Made | Failed | OutOfSpace]:
     """CopyMakers in ``processes`` forked workers."""
     return ForkPool(lambda: maker, processes, SUB_BATCH_IMAGES // maker.copies)
 
@@ -135,15 +144,6 @@ def insert_made(
         result.inserted = insert_images(session, rows)
     result.existing = len(copies) - result.inserted
     return result
-
-
-def augment_chunk(
-    catalog: Catalog, dataset_id: int, records: list[ImageRecord], recipe: Recipe, seed: int, copies: int
-) -> ChunkResult:
-    """Make and insert one chunk in this process: what a redelivered chunk runs again."""
-    maker = CopyMaker(catalog.store, recipe, seed, copies)
-    made = maker.run([source_tuple(r) for r in records])
-    return insert_made(catalog, dataset_id, {r.id: r for r in records}, made)
 
 
 def source_tuple(record: ImageRecord) -> tuple[int, str, str]:

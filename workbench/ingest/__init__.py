@@ -7,6 +7,7 @@ undoes this run's rows and blobs; a crash leaves the dataset hidden and a re-run
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,12 +19,14 @@ from sqlalchemy.orm import Session
 from workbench.catalog import Catalog, Dataset, Image
 from workbench.catalog.datasets import DatasetKind, DatasetStatus, finish, undo
 from workbench.catalog.retry import retrying
-from workbench.errors import IngestError
-from workbench.ingest.chunk import ChunkResult, ImagePreparer, insert_prepared, prepare_pool
+from workbench.disk import OutOfSpace, disk_full_error, hold_reserve, is_disk_full
+from workbench.errors import DiskFullError, IngestError
+from workbench.ingest.chunk import ChunkResult, ImagePreparer, insert_prepared, new_blobs_of, prepare_pool
 from workbench.ingest.items import IngestReport, Item, Skipped
 from workbench.ingest.names import check_dataset_name
 from workbench.ingest.sources import open_source
 from workbench.ingest.split import assign_splits, parse_fractions
+from workbench.ml.files import no_space
 from workbench.pool import batched, default_processes
 
 __all__ = ["IngestReport", "ingest"]
@@ -51,6 +54,7 @@ def ingest(
     each chunk; whatever it raises (a job's abort) stops the ingest and undoes this run."""
     started = time.perf_counter()
     check_dataset_name(name)  # before anything is read or written
+    hold_reserve(catalog.settings)  # room to undo and to say so, should the disk fill
     fractions = parse_fractions(split) if split else None
     csv_path = Path(labels_csv) if labels_csv is not None else None
     source, table = open_source(Path(path), catalog.settings.limits, csv_path, label_column, id_column)
@@ -66,16 +70,23 @@ def ingest(
         done = ChunkResult()
         processes = processes or default_processes()
         pool = None
+        full: list[OutOfSpace] = []  # set when the disk fills: no more chunks are handed out
+        chunks = itertools.takewhile(lambda _: not full, batched(items, CHUNK_SIZE))
         if processes > 1 and len(items) > CHUNK_SIZE:  # a fork costs more than a small ingest
             pool = prepare_pool(source.path, catalog.store, catalog.settings.limits, processes)
-            prepared_chunks = pool.run_all(batched(items, CHUNK_SIZE))
+            prepared_chunks = pool.run_all(chunks)
         else:
             preparer = ImagePreparer(source.reader, catalog.store, catalog.settings.limits)
-            prepared_chunks = map(preparer.run, batched(items, CHUNK_SIZE))
+            prepared_chunks = map(preparer.run, chunks)
         held: set[str] | None = set() if created else None  # a new dataset holds what we add
         try:
             for prepared in prepared_chunks:
-                result = insert_prepared(catalog, dataset_id, prepared, held)
+                full += [entry for entry in prepared if isinstance(entry, OutOfSpace)]
+                if full:  # the chunks already out are drained for the blobs they wrote
+                    done.new_blobs += new_blobs_of(prepared)
+                    continue
+                images = [entry for entry in prepared if not isinstance(entry, OutOfSpace)]
+                result = insert_prepared(catalog, dataset_id, images, held)
                 if held is not None:
                     held.update(result.inserted)
                 _merge(done, result)
@@ -83,13 +94,17 @@ def ingest(
                     progress(len(done.inserted) + done.duplicates + len(done.skipped), len(items))
                 if checkpoint is not None:
                     checkpoint()
+            if full:
+                raise DiskFullError(f"{no_space(catalog.settings.data_dir)}: {full[0].reason}")
             report.duplicates, report.ingested = done.duplicates, len(done.inserted)
             report.skipped += done.skipped
             _finish(catalog, dataset_id, fractions, seed, report)
-        except BaseException:
+        except BaseException as exc:
             if pool is not None:
                 pool.close()  # no more blobs behind the undo's back
             undo(catalog, dataset_id, whole=created, rows=done.inserted, new_blobs=done.new_blobs)
+            if is_disk_full(exc):
+                raise disk_full_error(catalog.settings, exc) from exc
             raise
         finally:
             if pool is not None:

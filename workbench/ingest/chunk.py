@@ -18,6 +18,7 @@ from workbench.catalog.bulk import insert_images
 from workbench.catalog.datasets import existing_hashes
 from workbench.catalog.retry import retrying
 from workbench.config import Limits
+from workbench.disk import DISK_FULL, OutOfSpace
 from workbench.ingest.items import Item, SkipFile, Skipped
 from workbench.ingest.probe import probe
 from workbench.ingest.sources import FileReader
@@ -49,8 +50,19 @@ class ImagePreparer:
     def __init__(self, reader: FileReader, store: BlobStore, limits: Limits) -> None:
         self.reader, self.store, self.limits = reader, store, limits
 
-    def run(self, items: list[Item]) -> list[Prepared | Skipped]:
-        return [self._prepare(item) for item in items]
+    def run(self, items: list[Item]) -> list[Prepared | Skipped | OutOfSpace]:
+        """Each item prepared, in order; at a full disk, what was done, then OutOfSpace (the
+        caller still learns which blobs it wrote: an undo leaves no orphans)."""
+        out: list[Prepared | Skipped | OutOfSpace] = []
+        for item in items:
+            try:
+                out.append(self._prepare(item))
+            except OSError as exc:
+                if exc.errno not in DISK_FULL:
+                    raise
+                out.append(OutOfSpace(str(exc)))
+                break
+        return out
 
     def _prepare(self, item: Item) -> Prepared | Skipped:
         try:
@@ -77,13 +89,17 @@ class ImagePreparer:
 
 def prepare_pool(
     path: Path, store: BlobStore, limits: Limits, processes: int
-) -> ForkPool[Item, Prepared | Skipped]:
+) -> ForkPool[Item, Prepared | Skipped | OutOfSpace]:
     """ImagePreparers in ``processes`` forked workers, each with its own reader of the source
     (a zip's file offset is shared across a fork)."""
     return ForkPool(lambda: ImagePreparer(FileReader(path, limits), store, limits), processes, SUB_BATCH)
 
 
 @retrying
+def new_blobs_of(prepared: list[Prepared | Skipped | OutOfSpace]) -> list[str]:
+    return [entry.row["sha256"] for entry in prepared if isinstance(entry, Prepared) and entry.new_blob]
+
+
 def insert_prepared(
     catalog: Catalog, dataset_id: int, prepared: list[Prepared | Skipped], held: set[str] | None = None
 ) -> ChunkResult:

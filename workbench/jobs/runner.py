@@ -22,6 +22,8 @@ from workbench.catalog import Catalog
 from workbench.catalog.db import rows_changed
 from workbench.catalog.models import Job as JobRow
 from workbench.catalog.retry import describe, retrying
+from workbench.config import Settings
+from workbench.disk import disk_full_error, hold_reserve, is_disk_full, release_reserve
 from workbench.errors import WorkbenchError
 from workbench.jobs.fence import FencedCatalog
 from workbench.jobs.kind import JobKind, JobParams
@@ -188,19 +190,14 @@ def run_job(catalog: Catalog, job_id: str, worker: str, kinds: Mapping[str, JobK
     beating = threading.Event()
     heart = threading.Thread(target=_beat, args=(ctx, beating), name=f"heartbeat-{job_id}", daemon=True)
     heart.start()
+    hold_reserve(settings)  # room to clean up and record the failure, should the disk fill
     try:
         result = kind.run(ctx)
     except JobAborted as exc:
         return _finish(catalog, job_id, worker, ABORTED, message=str(exc), metrics=ctx._metrics)
-    except WorkbenchError as exc:
-        return _finish(catalog, job_id, worker, FAILED, error=str(exc), metrics=ctx._metrics)
-    except SQLAlchemyError as exc:  # not transient (those were tried again): one line, no SQL
-        log.error("job %s (%s) failed:\n%s", job_id, row.kind, traceback.format_exc())
-        return _finish(catalog, job_id, worker, FAILED, error=describe(exc), metrics=ctx._metrics)
     except Exception as exc:
-        log.error("job %s (%s) failed:\n%s", job_id, row.kind, traceback.format_exc())
         return _finish(
-            catalog, job_id, worker, FAILED, error=f"{type(exc).__name__}: {exc}", metrics=ctx._metrics
+            catalog, job_id, worker, FAILED, error=_failure(settings, row.kind, exc), metrics=ctx._metrics
         )
     finally:
         beating.set()
@@ -210,6 +207,19 @@ def run_job(catalog: Catalog, job_id: str, worker: str, kinds: Mapping[str, JobK
         catalog, job_id, worker, SUCCEEDED, result=json_safe(result or {}), metrics=ctx._metrics,
         progress=1.0, message=ctx._message,
     )  # fmt: skip
+
+
+def _failure(settings: Settings, kind: str, error: Exception) -> str:
+    """The one line a failed job records: what a person can act on, never a traceback or SQL."""
+    if is_disk_full(error):
+        release_reserve(settings)  # the failure must be recorded, on the same disk for SQLite
+        return str(disk_full_error(settings, error))
+    if isinstance(error, WorkbenchError):
+        return str(error)
+    log.error("a %s job failed:\n%s", kind, "".join(traceback.format_exception(error)))
+    if isinstance(error, SQLAlchemyError):  # not transient: those were tried again
+        return describe(error)
+    return f"{type(error).__name__}: {error}"
 
 
 def _beat(ctx: JobContext, stop: threading.Event) -> None:

@@ -133,8 +133,8 @@ def _write_at(fd: int, pixels: np.ndarray, offset: int, path: Path) -> None:
 
 def _cannot_write(path: Path, nbytes: int, exc: OSError) -> TrainingError:
     return TrainingError(
-        f"could not write the training cache ({nbytes / 2**20:,.1f} MiB) in {path.parent}: "
-        f"{exc.strerror or exc}; free disk space there or train at a smaller image_size"
+        f"{files.no_space(path)} for the training cache ({nbytes / 2**20:,.1f} MiB): free some space "
+        "there or train at a smaller image_size"
     )
 
 

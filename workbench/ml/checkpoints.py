@@ -27,7 +27,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.plugins.io import AsyncCheckpointIO
 
 from workbench.errors import TrainingError
-from workbench.ml.files import DISK_FULL, atomic_path, remove_temporaries
+from workbench.ml.files import DISK_FULL, atomic_path, no_space, remove_temporaries
 
 log = logging.getLogger(__name__)
 LAST, PREVIOUS, BEST = "last.ckpt", "last.prev.ckpt", "best.ckpt"
@@ -57,8 +57,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             if (cause := _os_error(exc)) is None or cause.errno not in DISK_FULL:
                 raise
             raise TrainingError(
-                f"could not write the checkpoint {target} ({cause.strerror or cause}): free disk space "
-                "there; the last whole checkpoint is kept and the job resumes from it when run again"
+                f"{no_space(target)} writing the checkpoint {target.name}: free some space there; "
+                "the last whole checkpoint is kept and the job resumes from it when run again"
             ) from exc
 
 

@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,15 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # the errors a write past the room there is gets
 _TEMPORARY = re.compile(r"^\..+\.\d+-[0-9a-f]{8}\.tmp")
+
+
+def no_space(path: Path) -> str:
+    """What a person reads when the disk under ``path`` is full: how much is free, and where."""
+    folder = path if path.is_dir() else path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free / 2**20
+    return f"no space left on the data disk ({free:,.0f} MB free in {folder})"
 
 
 def temporary_for(target: Path) -> Path:
