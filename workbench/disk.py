@@ -12,8 +12,10 @@ import errno
 import logging
 import os
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy.exc import OperationalError
 
@@ -22,6 +24,7 @@ from workbench.errors import DiskFullError, WorkbenchError
 from workbench.ml.files import no_space
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 RESERVE_BYTES = 16 * 2**20  # room for an undo's deletes and a failure row in SQLite's WAL
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
@@ -31,6 +34,20 @@ class OutOfSpace:
     """Where a chunk of per-image work stopped: the disk filled (what came before it is kept)."""
 
     reason: str
+
+
+def until_full(results: Iterable[T]) -> list[T | OutOfSpace]:
+    """``results`` in order, stopped at the first write that finds the disk full: what came
+    before it, then an OutOfSpace (so a caller still learns which blobs were written)."""
+    out: list[T | OutOfSpace] = []
+    try:
+        for result in results:
+            out.append(result)
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        out.append(OutOfSpace(str(exc)))
+    return out
 
 
 def reserve_path(data_dir: Path) -> Path:

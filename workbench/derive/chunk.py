@@ -9,6 +9,7 @@ index), so a chunk run twice makes the same files and the (dataset, sha256) key 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -20,7 +21,7 @@ from workbench.catalog import Catalog, Image
 from workbench.catalog.bulk import insert_images
 from workbench.catalog.datasets import existing_hashes
 from workbench.catalog.retry import retrying
-from workbench.disk import DISK_FULL, OutOfSpace
+from workbench.disk import OutOfSpace, until_full
 from workbench.errors import AugmentError
 from workbench.pool import ForkPool
 from workbench.storage import THUMBNAIL_SIZE, BlobStore
@@ -62,23 +63,18 @@ class CopyMaker:
     def run(self, sources: list[tuple[int, str, str]]) -> list[Made | Failed | OutOfSpace]:
         """``sources``: (image id, sha256, format) of each source image. At a full disk: what was
         made, then OutOfSpace (the caller still learns which blobs it wrote)."""
-        out: list[Made | Failed | OutOfSpace] = []
+        return until_full(self._made(sources))
+
+    def _made(self, sources: list[tuple[int, str, str]]) -> Iterator[Made | Failed]:
         for source_id, sha256, fmt in sources:
             try:
                 data = self.store.read(sha256)
                 made = augment_copies(data, sha256, fmt, self.recipe, self.seed, range(self.copies))
             except (OSError, AugmentError) as exc:
-                out.append(Failed(source_id, f"{type(exc).__name__}: {exc}"))
+                yield Failed(source_id, f"{type(exc).__name__}: {exc}")
                 continue
-            try:
-                for copy, image in enumerate(made):
-                    out.append(self._store(source_id, copy, image))
-            except OSError as exc:
-                if exc.errno not in DISK_FULL:
-                    raise
-                out.append(OutOfSpace(str(exc)))
-                break
-        return out
+            for copy, image in enumerate(made):
+                yield self._store(source_id, copy, image)
 
     def _store(self, source_id: int, copy: int, image: Augmented) -> Made:
         sha256 = hashlib.sha256(image.data).hexdigest()

@@ -18,7 +18,7 @@ from workbench.catalog.bulk import insert_images
 from workbench.catalog.datasets import existing_hashes
 from workbench.catalog.retry import retrying
 from workbench.config import Limits
-from workbench.disk import DISK_FULL, OutOfSpace
+from workbench.disk import OutOfSpace, until_full
 from workbench.ingest.items import Item, SkipFile, Skipped
 from workbench.ingest.probe import probe
 from workbench.ingest.sources import FileReader
@@ -53,16 +53,7 @@ class ImagePreparer:
     def run(self, items: list[Item]) -> list[Prepared | Skipped | OutOfSpace]:
         """Each item prepared, in order; at a full disk, what was done, then OutOfSpace (the
         caller still learns which blobs it wrote: an undo leaves no orphans)."""
-        out: list[Prepared | Skipped | OutOfSpace] = []
-        for item in items:
-            try:
-                out.append(self._prepare(item))
-            except OSError as exc:
-                if exc.errno not in DISK_FULL:
-                    raise
-                out.append(OutOfSpace(str(exc)))
-                break
-        return out
+        return until_full(self._prepare(item) for item in items)
 
     def _prepare(self, item: Item) -> Prepared | Skipped:
         try:
