@@ -67,11 +67,14 @@ class Workbench:
         seed: int = 0,
         progress: Progress | None = None,
         processes: int | None = None,
+        append: bool = False,
     ) -> IngestReport:
-        """Bring a folder or zip of labelled images (optionally with a CSV) into the catalog, here."""
+        """Bring a folder or zip of labelled images (optionally with a CSV) into the catalog, here.
+        Into a dataset that exists already only with ``append=True``."""
         return run_ingest(
             self.catalog, path, name, labels_csv=labels_csv, label_column=label_column,
             id_column=id_column, split=split, seed=seed, progress=progress, processes=processes,
+            append=append,
         )  # fmt: skip
 
     def ingest_job(self, path: str | Path, name: str, **options: Any) -> Job:

@@ -49,7 +49,13 @@ def run_demo(workbench: Workbench, folder: Path | None = None) -> int:
     images_dir, csv_path = write_digits(folder)
     print(f"wrote {len(list(images_dir.glob('*.png'))):,} digit images to {images_dir}")
     report = workbench.ingest(
-        images_dir, DATASET, labels_csv=csv_path, label_column="digit", split="0.8,0.1,0.1", seed=0
+        images_dir,
+        DATASET,
+        labels_csv=csv_path,
+        label_column="digit",
+        split="0.8,0.1,0.1",
+        seed=0,
+        append=True,  # a second demo finds the digits there and adds nothing (content is deduplicated)
     )
     print(report.summary())
     stats = workbench.dataset(DATASET).stats()

@@ -33,9 +33,24 @@ def test_second_ingest_of_the_same_images_adds_nothing(workbench: Workbench, tmp
     folder = builders.image_folder(tmp_path / "pets", {"cat": 3, "dog": 2})
     workbench.ingest(folder, "pets")
     (folder / "cat" / "copy.png").write_bytes((folder / "cat" / "0.png").read_bytes())
-    report = workbench.ingest(folder, "pets")
+    report = workbench.ingest(folder, "pets", append=True)
     assert (report.ingested, report.duplicates) == (0, 6)
     assert workbench.dataset("pets").count() == 5
+
+
+def test_an_existing_name_is_refused_without_append_and_nothing_is_mixed(
+    workbench: Workbench, tmp_path: Path
+) -> None:
+    workbench.ingest(builders.image_folder(tmp_path / "pets", {"cat": 3, "dog": 2}), "pets")
+    other = builders.image_folder(tmp_path / "shapes", {"circle": 2}, start=100)
+    with pytest.raises(
+        IngestError, match=r"a dataset named 'pets' exists already \(5 images\): add to it with --append"
+    ):
+        workbench.ingest(other, "pets")
+    with pytest.raises(IngestError, match="exists already"):  # the job is refused before it is queued
+        workbench.ingest_job(other, "pets")
+    assert workbench.dataset("pets").labels() == {"cat": 3, "dog": 2} and workbench.jobs() == []
+    assert workbench.ingest(other, "pets", append=True).ingested == 2
 
 
 def test_zip_with_a_wrapping_folder_and_unicode_names(workbench: Workbench, tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ def register(commands: Commands) -> None:
     ingest.add_argument("--id-column", default="id", help="the CSV column naming the image (default: id)")
     ingest.add_argument("--split", help="train,val[,test] fractions, e.g. 0.8,0.1,0.1 (stratified)")
     ingest.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
+    ingest.add_argument("--append", action="store_true", help="add to the dataset if it exists already")
     add_follow_arguments(ingest, "the ingest as a job")
 
     listing = command(commands, "datasets", _datasets, "list your datasets")
@@ -77,6 +78,7 @@ def _ingest(workbench: Workbench, args: argparse.Namespace) -> int:
         report = workbench.ingest(
             args.path, args.name, labels_csv=args.labels_csv, label_column=args.label_column,
             id_column=args.id_column, split=args.split, seed=args.seed, progress=progress,
+            append=args.append,
         )  # fmt: skip
     return _print_report(report.to_dict(), report.summary(), args.json)
 
@@ -84,7 +86,8 @@ def _ingest(workbench: Workbench, args: argparse.Namespace) -> int:
 def _ingest_job(workbench: Workbench, args: argparse.Namespace) -> int:
     """Ingest on a worker (the imagery queue): always with a broker, or when asked (--no-wait)."""
     options = {"labels_csv": args.labels_csv, "label_column": args.label_column,
-               "id_column": args.id_column, "split": args.split, "seed": args.seed}  # fmt: skip
+               "id_column": args.id_column, "split": args.split, "seed": args.seed,
+               "append": args.append}  # fmt: skip
     info = follow(workbench.ingest_job(args.path, args.name, **options), "ingest", args)
     return 0 if info is None else _print_report(info.result or {}, info.message, args.json)
 

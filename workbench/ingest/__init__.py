@@ -48,12 +48,18 @@ def ingest(
     progress: Progress | None = None,
     processes: int | None = None,
     checkpoint: Callable[[], None] | None = None,
+    append: bool = False,
+    job_id: str | None = None,
 ) -> IngestReport:
     """Ingest ``path`` into the dataset ``name``; ``processes`` (default: one per core) read,
     check and store images in parallel (1: all in this process). ``checkpoint`` is called after
-    each chunk; whatever it raises (a job's abort) stops the ingest and undoes this run."""
+    each chunk; whatever it raises (a job's abort) stops the ingest and undoes this run. An
+    existing dataset is added to only with ``append`` (a typo must not mix two datasets), or
+    when it is this job's own from an earlier delivery (``job_id``)."""
     started = time.perf_counter()
     check_dataset_name(name)  # before anything is read or written
+    if not append:
+        refuse_existing(catalog, name, job_id)
     hold_reserve(catalog.settings)  # room to undo and to say so, should the disk fill
     fractions = parse_fractions(split) if split else None
     csv_path = Path(labels_csv) if labels_csv is not None else None
@@ -65,7 +71,7 @@ def ingest(
         report.skipped = [e for e in entries if isinstance(e, Skipped)]
         report.csv_issues = table.issues if table else []
         dataset_id, created = _open_dataset(
-            catalog, name, str(Path(path).absolute()), table.types if table else {}
+            catalog, name, str(Path(path).absolute()), table.types if table else {}, job_id
         )
         done = ChunkResult()
         processes = processes or default_processes()
@@ -116,7 +122,25 @@ def ingest(
 
 
 @retrying
-def _open_dataset(catalog: Catalog, name: str, source: str, types: dict[str, str]) -> tuple[int, bool]:
+def refuse_existing(catalog: Catalog, name: str, job_id: str | None) -> None:
+    """IngestError when ``name`` is a dataset already, unless a run of this job made it, or a
+    crashed run left it hidden (a re-run resumes those)."""
+    with catalog.sessions() as session:
+        dataset = catalog.find_dataset(session, name)
+        if dataset is None or dataset.status != DatasetStatus.READY:
+            return
+        if job_id is not None and dataset.params.get("job_id") == job_id:
+            return
+        images = sum(dataset.label_counts.values())
+    raise IngestError(
+        f"a dataset named {name!r} exists already ({images:,} images): add to it with --append "
+        "(append=True), or choose another --name"
+    )
+
+
+def _open_dataset(
+    catalog: Catalog, name: str, source: str, types: dict[str, str], job_id: str | None
+) -> tuple[int, bool]:
     """The dataset to ingest into, created hidden (``ingesting``) when new; attribute types merged."""
     if not name.strip():
         raise IngestError("the dataset needs a name (--name)")
@@ -126,7 +150,7 @@ def _open_dataset(catalog: Catalog, name: str, source: str, types: dict[str, str
         if dataset is None:
             dataset = Dataset(
                 owner=catalog.user, name=name, kind=DatasetKind.SOURCE, status=DatasetStatus.INGESTING,
-                source=source, attribute_types={},
+                source=source, attribute_types={}, params={"job_id": job_id} if job_id else {},
             )  # fmt: skip
             session.add(dataset)
         dataset.attribute_types = _merge_types(dataset.attribute_types, types)

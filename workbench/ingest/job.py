@@ -7,8 +7,9 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from workbench.catalog import Catalog
 from workbench.errors import IngestError
-from workbench.ingest import ingest
+from workbench.ingest import ingest, refuse_existing
 from workbench.ingest.names import check_dataset_name
 from workbench.ingest.split import parse_fractions
 from workbench.jobs.kind import JobParams, job_kind
@@ -26,6 +27,14 @@ class IngestParams(JobParams):
     processes: int | None = Field(
         None, ge=1, description="processes preparing images (default: one per core)"
     )
+    append: bool = Field(False, description="add to the dataset if it exists (else that is refused)")
+
+    def check(self, catalog: Catalog, job_id: str | None) -> None:
+        if not self.append:
+            try:
+                refuse_existing(catalog, self.name, job_id)
+            except IngestError as exc:
+                raise ValueError(str(exc)) from None
 
     @field_validator("name")
     @classmethod
@@ -56,7 +65,7 @@ def ingest_job(ctx: JobContext[IngestParams]) -> dict[str, Any]:
     report = ingest(
         ctx.catalog, p.path, p.name, labels_csv=p.labels_csv, label_column=p.label_column,
         id_column=p.id_column, split=p.split, seed=p.seed, processes=p.processes, progress=progress,
-        checkpoint=ctx.check_abort,
+        checkpoint=ctx.check_abort, append=p.append, job_id=ctx.job_id,
     )  # fmt: skip
     ctx.progress(1.0, report.summary(), milestone=True)
     return report.to_dict()
