@@ -171,7 +171,13 @@ def evaluate_job(ctx: JobContext[ModelOnView]) -> dict[str, Any]:
     )
     metrics["unknown_labels"] = unknown
     key = view.to_json()
-    with catalog.transaction() as session:
-        row = session.get_one(Model, model.id)
-        row.metrics = {**row.metrics, "evaluations": {**row.metrics.get("evaluations", {}), key: metrics}}
+    _record_evaluation(catalog, model.id, key, metrics)
     return {"model_id": model.id, "view": json.loads(key), "accuracy": metrics["accuracy"], "n": metrics["n"]}
+
+
+@retrying
+def _record_evaluation(catalog: Catalog, model_id: int, view_key: str, metrics: dict[str, Any]) -> None:
+    with catalog.transaction() as session:
+        row = session.get_one(Model, model_id)
+        evaluations = {**row.metrics.get("evaluations", {}), view_key: metrics}
+        row.metrics = {**row.metrics, "evaluations": evaluations}

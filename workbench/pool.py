@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import logging
 import multiprocessing
 import os
 import signal
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Generic, Protocol, TypeVar
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -33,6 +35,19 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
 def default_processes() -> int:
     """One per core this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def drain(chunks: Iterator[list[R]], keep: Callable[[list[R]], list[T]]) -> list[T]:
+    """What ``keep`` takes from each chunk still to come out of a pool (after a failure, the
+    blobs the chunks already handed out wrote, so that the undo knows them). A pool that failed
+    itself has nothing more to give."""
+    kept: list[T] = []
+    try:
+        for chunk in chunks:
+            kept += keep(chunk)
+    except Exception as exc:  # the failure being undone may be the pool's own
+        log.warning("a pool's last chunks were lost: %s", exc)
+    return kept
 
 
 class ChunkWorker(Protocol[T, R]):

@@ -24,12 +24,20 @@ from workbench.augment import Recipe
 from workbench.catalog import Catalog, Dataset, Image, Job
 from workbench.catalog.datasets import DatasetKind, DatasetStatus, finish, undo
 from workbench.catalog.retry import retrying
-from workbench.derive.chunk import CopyMaker, Made, copy_pool, insert_made, pending_sources, source_tuple
+from workbench.derive.chunk import (
+    CopyMaker,
+    Failed,
+    Made,
+    copy_pool,
+    insert_made,
+    pending_sources,
+    source_tuple,
+)
 from workbench.disk import OutOfSpace, disk_full_error, hold_reserve, is_disk_full
 from workbench.errors import AugmentError, DiskFullError
 from workbench.jobs.records import FINISHED
 from workbench.ml.files import no_space
-from workbench.pool import batched, default_processes
+from workbench.pool import batched, default_processes, drain
 from workbench.views import ImageRecord, View
 
 if TYPE_CHECKING:
@@ -85,27 +93,29 @@ def augment_view(
     pool = copy_pool(maker, processes) if processes > 1 and report.sources > per_chunk else None
     done, new_blobs = 0, []
     queued: deque[tuple[int, list[ImageRecord]]] = deque()  # chunks handed out, in order
-    full: list[OutOfSpace] = []  # set when the disk fills: no more chunks are handed out
+    full: list[OutOfSpace] = []  # set when the disk fills
+    stopping: list[bool] = []  # set at a full disk or a failure: no more chunks are handed out
 
     def work() -> Iterator[list[tuple[int, str, str]]]:
         for chunk in batched(view, per_chunk):
-            if full:
+            if stopping:
                 return
             pending = pending_sources(catalog, dataset_id, chunk, request.copies)
             queued.append((len(chunk), pending))
             yield [source_tuple(r) for r in pending]
 
+    made_chunks = pool.run_all(work()) if pool is not None else map(maker.run, work())
     try:
         hold_reserve(catalog.settings)  # room to undo and to say so, should the disk fill
-        for made in pool.run_all(work()) if pool is not None else map(maker.run, work()):
+        for made in made_chunks:
             size, pending = queued.popleft()
+            new_blobs += new_blobs_of(made)  # known before an insert can fail
             full += [entry for entry in made if isinstance(entry, OutOfSpace)]
             if full:  # the chunks already out are drained for the blobs they wrote
-                new_blobs += [m.sha256 for m in made if isinstance(m, Made) and m.new_blob]
+                stopping.append(True)
                 continue
             copies = [entry for entry in made if not isinstance(entry, OutOfSpace)]
             result = insert_made(catalog, dataset_id, {r.id: r for r in pending}, copies)
-            new_blobs += result.new_blobs
             report.added += result.inserted
             report.skipped += [{"source_image_id": s.source_id, "reason": s.reason} for s in result.skipped]
             done += size * request.copies
@@ -118,8 +128,10 @@ def augment_view(
         report.labels = _finish(catalog, dataset_id)
         report.images = sum(report.labels.values())
     except BaseException as exc:
-        if pool is not None:
-            pool.close()  # no more blobs behind the undo's back
+        stopping.append(True)
+        if pool is not None:  # the chunk already out wrote blobs too; then none behind the undo's back
+            new_blobs += drain(made_chunks, new_blobs_of)
+            pool.close()
         if undo_on_failure():
             undo(catalog, dataset_id, whole=True, new_blobs=new_blobs)
         if is_disk_full(exc):
@@ -185,3 +197,7 @@ def _ours_or_abandoned(session: Session, dataset: Dataset, job_id: str | None) -
         return False
     job = session.get(Job, owner) if owner is not None else None
     return job is None or job.state in FINISHED
+
+
+def new_blobs_of(made: list[Made | Failed | OutOfSpace]) -> list[str]:
+    return [entry.sha256 for entry in made if isinstance(entry, Made) and entry.new_blob]

@@ -51,7 +51,6 @@ class ChunkResult:
     inserted: int = 0
     existing: int = 0  # copies already in the dataset (a redelivered or resumed chunk)
     skipped: list[Failed] = field(default_factory=list)
-    new_blobs: list[str] = field(default_factory=list)
 
 
 class CopyMaker:
@@ -132,8 +131,6 @@ def insert_made(
             result.skipped.append(entry)
             continue
         copies.append(entry)
-        if entry.new_blob:
-            result.new_blobs.append(entry.sha256)
     existing = existing_hashes(catalog, dataset_id, [c.sha256 for c in copies])
     rows = [_row(catalog, dataset_id, sources[c.source_id], c) for c in copies if c.sha256 not in existing]
     with catalog.transaction() as session:

@@ -21,13 +21,19 @@ from workbench.catalog.datasets import DatasetKind, DatasetStatus, finish, undo
 from workbench.catalog.retry import retrying
 from workbench.disk import OutOfSpace, disk_full_error, hold_reserve, is_disk_full
 from workbench.errors import DiskFullError, IngestError
-from workbench.ingest.chunk import ChunkResult, ImagePreparer, insert_prepared, new_blobs_of, prepare_pool
+from workbench.ingest.chunk import (
+    ChunkResult,
+    ImagePreparer,
+    insert_prepared,
+    new_blobs_of,
+    prepare_pool,
+)
 from workbench.ingest.items import IngestReport, Item, Skipped
 from workbench.ingest.names import check_dataset_name
 from workbench.ingest.sources import open_source
 from workbench.ingest.split import assign_splits, parse_fractions
 from workbench.ml.files import no_space
-from workbench.pool import batched, default_processes
+from workbench.pool import batched, default_processes, drain
 
 __all__ = ["IngestReport", "ingest"]
 
@@ -74,10 +80,12 @@ def ingest(
             catalog, name, str(Path(path).absolute()), table.types if table else {}, job_id
         )
         done = ChunkResult()
+        new_blobs: list[str] = []  # written by this run: the undo deletes those no image uses
         processes = processes or default_processes()
         pool = None
-        full: list[OutOfSpace] = []  # set when the disk fills: no more chunks are handed out
-        chunks = itertools.takewhile(lambda _: not full, batched(items, CHUNK_SIZE))
+        full: list[OutOfSpace] = []  # set when the disk fills
+        stopping: list[bool] = []  # set at a full disk or a failure: no more chunks are handed out
+        chunks = itertools.takewhile(lambda _: not stopping, batched(items, CHUNK_SIZE))
         if processes > 1 and len(items) > CHUNK_SIZE:  # a fork costs more than a small ingest
             pool = prepare_pool(source.path, catalog.store, catalog.settings.limits, processes)
             prepared_chunks = pool.run_all(chunks)
@@ -87,9 +95,10 @@ def ingest(
         held: set[str] | None = set() if created else None  # a new dataset holds what we add
         try:
             for prepared in prepared_chunks:
+                new_blobs += new_blobs_of(prepared)  # known before an insert can fail
                 full += [entry for entry in prepared if isinstance(entry, OutOfSpace)]
                 if full:  # the chunks already out are drained for the blobs they wrote
-                    done.new_blobs += new_blobs_of(prepared)
+                    stopping.append(True)
                     continue
                 images = [entry for entry in prepared if not isinstance(entry, OutOfSpace)]
                 result = insert_prepared(catalog, dataset_id, images, held)
@@ -106,9 +115,11 @@ def ingest(
             report.skipped += done.skipped
             _finish(catalog, dataset_id, fractions, seed, report)
         except BaseException as exc:
-            if pool is not None:
-                pool.close()  # no more blobs behind the undo's back
-            undo(catalog, dataset_id, whole=created, rows=done.inserted, new_blobs=done.new_blobs)
+            stopping.append(True)
+            if pool is not None:  # the chunk already out wrote blobs too; then none behind the undo's back
+                new_blobs += drain(prepared_chunks, new_blobs_of)
+                pool.close()
+            undo(catalog, dataset_id, whole=created, rows=done.inserted, new_blobs=new_blobs)
             if is_disk_full(exc):
                 raise disk_full_error(catalog.settings, exc) from exc
             raise
@@ -138,6 +149,7 @@ def refuse_existing(catalog: Catalog, name: str, job_id: str | None) -> None:
     )
 
 
+@retrying
 def _open_dataset(
     catalog: Catalog, name: str, source: str, types: dict[str, str], job_id: str | None
 ) -> tuple[int, bool]:
@@ -198,7 +210,6 @@ def _merge(total: ChunkResult, part: ChunkResult) -> None:
     total.inserted += part.inserted
     total.duplicates += part.duplicates
     total.skipped += part.skipped
-    total.new_blobs += part.new_blobs
 
 
 def _merge_types(old: dict[str, str], new: dict[str, str]) -> dict[str, str]:

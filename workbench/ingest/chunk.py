@@ -33,7 +33,6 @@ class ChunkResult:
     inserted: list[str] = field(default_factory=list)  # sha256 of the rows this chunk added
     duplicates: int = 0
     skipped: list[Skipped] = field(default_factory=list)
-    new_blobs: list[str] = field(default_factory=list)  # blobs this chunk created
 
 
 @dataclass(frozen=True)
@@ -86,11 +85,11 @@ def prepare_pool(
     return ForkPool(lambda: ImagePreparer(FileReader(path, limits), store, limits), processes, SUB_BATCH)
 
 
-@retrying
 def new_blobs_of(prepared: list[Prepared | Skipped | OutOfSpace]) -> list[str]:
     return [entry.row["sha256"] for entry in prepared if isinstance(entry, Prepared) and entry.new_blob]
 
 
+@retrying
 def insert_prepared(
     catalog: Catalog, dataset_id: int, prepared: list[Prepared | Skipped], held: set[str] | None = None
 ) -> ChunkResult:
@@ -105,8 +104,6 @@ def insert_prepared(
         if isinstance(entry, Skipped):
             result.skipped.append(entry)
             continue
-        if entry.new_blob:
-            result.new_blobs.append(entry.row["sha256"])
         if entry.row["sha256"] in unique:
             result.duplicates += 1
         else:
