@@ -61,8 +61,9 @@ def _unavailable(what: str, exc: Exception) -> None:
 
 @contextmanager
 def throwaway_postgres_database() -> Iterator[str]:
-    """A new, empty database on the real server, dropped afterwards whatever happens."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    """A new, empty database on the real server, dropped afterwards whatever happens (even
+    after a restart of the server in between: the pool checks its connection first)."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     name = f"workbench_test_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as connection:

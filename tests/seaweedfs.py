@@ -45,20 +45,23 @@ def weed_binary() -> str:
     return found
 
 
-def port_open(port: int) -> bool:
+def port_open(address: str, port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
+        return probe.connect_ex((address, port)) == 0
 
 
 @contextmanager
-def seaweedfs(data: Path, log: Path, timeout: float = 60) -> Iterator[S3Server]:
-    if port_open(S3_PORT):
-        raise RuntimeError(f"port {S3_PORT} is taken: another weed (or S3 server) is running")
-    server = S3Server(f"http://127.0.0.1:{S3_PORT}", BUCKET, "workbench-test-key", os.urandom(12).hex())
+def seaweedfs(
+    data: Path, log: Path, *, address: str = "127.0.0.1", timeout: float = 60
+) -> Iterator[S3Server]:
+    """``weed mini`` bound to ``address`` only (every one of its ports), until the block ends."""
+    if port_open(address, S3_PORT):
+        raise RuntimeError(f"{address}:{S3_PORT} is taken: another weed (or S3 server) is running")
+    server = S3Server(f"http://{address}:{S3_PORT}", BUCKET, "workbench-test-key", os.urandom(12).hex())
     env = {**os.environ, **server.environ(), "S3_BUCKET": server.bucket}
     command = [
-        weed_binary(), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        weed_binary(), "mini", f"-dir={data}", f"-ip={address}", f"-ip.bind={address}",
         "-master.telemetry=false", "-admin.ui=false", "-webdav=false", f"-s3.port={S3_PORT}",
     ]  # fmt: skip
     data.mkdir(parents=True, exist_ok=True)

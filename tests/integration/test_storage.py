@@ -10,10 +10,12 @@ from pathlib import Path
 
 import boto3
 import pytest
+from sqlalchemy import func, select
 
 from tests import builders
 from tests.seaweedfs import S3Server
 from workbench.api import Workbench
+from workbench.catalog.models import Prediction
 from workbench.config import Settings
 from workbench.errors import StorageError
 from workbench.storage import BlobStore, open_blob_store
@@ -149,3 +151,37 @@ def test_an_unconfigured_store_is_the_data_directory(tmp_path: Path) -> None:
     sha, data = blob(4)
     store.put(sha, data)
     assert store.blob_path(sha).is_relative_to(tmp_path)
+
+
+@pytest.mark.slow
+def test_a_model_trained_with_its_files_in_s3_runs_on_another_host_and_goes_with_its_objects(
+    s3_settings: Settings, seaweedfs: S3Server, tmp_path: Path
+) -> None:
+    from tests import services
+
+    folder = builders.image_folder(tmp_path / "shapes", {"a": 40, "b": 40})
+    with Workbench(s3_settings) as bench:
+        bench.ingest(folder, "shapes", split="0.6,0.2,0.2")
+        info = bench.train("shapes", epochs=2, image_size=16, hflip=False).wait(timeout=600)
+        assert info.state == "succeeded", info.error
+        model_id, job_id = info.result["model_id"], info.id
+    services.kill_local_worker(s3_settings)
+    model_keys = s3_keys(seaweedfs, s3_settings, f"models/{job_id}")
+    names = {key.rsplit("/", 1)[1] for key in model_keys}
+    assert {"last.ckpt", "best.ckpt", "model.onnx", "labels.json"} <= names, names
+
+    other = s3_settings.with_overrides(
+        data_dir=tmp_path / "other-host", database_url=f"sqlite:///{s3_settings.data_dir / 'catalog.sqlite'}"
+    )
+    with Workbench(other) as elsewhere:
+        export = elsewhere.export_folder(model_id)
+        assert export.is_relative_to(other.data_dir) and (export / "model.onnx").stat().st_size > 0
+        predicted = elsewhere.predict(model_id, "shapes").wait(timeout=300)
+        assert predicted.state == "succeeded", predicted.error
+        with elsewhere.catalog.sessions() as session:
+            query = select(func.count()).select_from(Prediction).where(Prediction.model_id == model_id)
+            rows = session.scalar(query)
+        assert rows == 80
+        elsewhere.delete_model(model_id)
+    services.kill_local_worker(other)
+    assert s3_keys(seaweedfs, s3_settings, f"models/{job_id}") == []

@@ -40,6 +40,25 @@ class BlobStore(Protocol):
         """The blob and its thumbnail; gone already is fine."""
         ...
 
+    # Files one job writes and another process reads (checkpoints, ONNX exports), named by their
+    # path under the data directory: a local store leaves them there; S3 keeps a copy under the
+    # same relative key, which any host fetches into its own data directory.
+    def publish(self, path: Path) -> None:
+        """Make the file at ``path`` (under the data directory) readable by every host."""
+        ...
+
+    def reference(self, path: Path) -> str:
+        """What a catalog row records for a file or folder ``publish``ed (any host resolves it)."""
+        ...
+
+    def fetch(self, reference: str) -> Path:
+        """The local file or folder a ``reference`` names, fetched first if this host lacks it."""
+        ...
+
+    def discard(self, reference: str) -> None:
+        """A file or folder and every copy of it; gone already is fine."""
+        ...
+
 
 def open_blob_store(settings: Settings) -> BlobStore:
     """The store the settings name: ``s3://bucket[/prefix]``, else the data directory."""

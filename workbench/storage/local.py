@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 _CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL
@@ -53,6 +54,22 @@ class LocalBlobStore:
 
     def delete(self, sha256: str) -> None:
         for path in (self.blob_path(sha256), self._thumb(sha256)):
+            path.unlink(missing_ok=True)
+
+    def publish(self, path: Path) -> None:
+        """Nothing to do: every process of this host reads the data directory."""
+
+    def reference(self, path: Path) -> str:
+        return str(path)
+
+    def fetch(self, reference: str) -> Path:
+        return Path(reference)
+
+    def discard(self, reference: str) -> None:
+        path = Path(reference)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
             path.unlink(missing_ok=True)
 
     def _write_once(self, name: str, data: bytes) -> bool:

@@ -9,6 +9,7 @@ Credentials come from the environment as boto3 reads them (``AWS_ACCESS_KEY_ID``
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -26,8 +27,11 @@ TRANSFER = Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_conn
 
 
 class S3BlobStore:
-    def __init__(self, bucket: str, prefix: str, endpoint_url: str | None, cache: LocalCache) -> None:
+    def __init__(
+        self, bucket: str, prefix: str, endpoint_url: str | None, cache: LocalCache, data_dir: Path
+    ) -> None:
         self.bucket, self.prefix, self.endpoint_url, self.cache = bucket, prefix, endpoint_url, cache
+        self.data_dir = data_dir
         self._client: Any = None
         self._client_pid = 0
 
@@ -41,7 +45,8 @@ class S3BlobStore:
             )
         prefix = url.path.strip("/")
         cache = LocalCache(settings.data_dir / "cache" / url.netloc / prefix, settings.cache_max_mb * 2**20)
-        return cls(url.netloc, f"{prefix}/" if prefix else "", settings.s3_endpoint_url or None, cache)
+        prefix = f"{prefix}/" if prefix else ""
+        return cls(url.netloc, prefix, settings.s3_endpoint_url or None, cache, settings.data_dir)
 
     @property
     def client(self) -> Any:
@@ -90,6 +95,69 @@ class S3BlobStore:
         for key in (self._blob_key(sha256), self._thumb_key(sha256)):
             self._call("delete_object", Key=self.prefix + key)
             self.cache.discard(key)
+
+    # -- files by their path under the data directory ------------------------------------------
+    def publish(self, path: Path) -> None:
+        key = self._file_key(path)
+        try:
+            self.client.upload_file(str(path), self.bucket, self.prefix + key)  # multipart when large
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error("upload", key, exc) from exc
+
+    def reference(self, path: Path) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{self._file_key(path)}"
+
+    def fetch(self, reference: str) -> Path:
+        """Download the file, or every file under the folder, that this host does not have yet
+        (by size: a published file is never rewritten but whole, by an atomic PUT)."""
+        key = self._key_of(reference)
+        local = self.data_dir / key
+        for item in self._list(key):
+            target = self.data_dir / item["Key"][len(self.prefix) :]
+            if target.exists() and target.stat().st_size == item["Size"]:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".{target.name}.{os.getpid()}.part")
+            try:
+                self.client.download_file(self.bucket, item["Key"], str(partial))
+            except (ClientError, BotoCoreError) as exc:
+                partial.unlink(missing_ok=True)
+                raise self._error("download", item["Key"], exc) from exc
+            os.replace(partial, target)
+        return local
+
+    def discard(self, reference: str) -> None:
+        key = self._key_of(reference)
+        for item in self._list(key):
+            self._call("delete_object", Key=item["Key"])
+        local = self.data_dir / key
+        if local.is_dir():
+            shutil.rmtree(local, ignore_errors=True)
+        else:
+            local.unlink(missing_ok=True)
+
+    def _file_key(self, path: Path) -> str:
+        try:
+            return path.absolute().relative_to(self.data_dir).as_posix()
+        except ValueError:
+            raise StorageError(f"{path} is not under the data directory {self.data_dir}") from None
+
+    def _key_of(self, reference: str) -> str:
+        start = f"s3://{self.bucket}/{self.prefix}"
+        if not reference.startswith(start):
+            raise StorageError(f"{reference} is not in this store ({start}): check WORKBENCH_STORAGE_URL")
+        return reference[len(start) :]
+
+    def _list(self, key: str) -> list[dict[str, Any]]:
+        """The objects at ``key`` itself or under it as a folder."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + key)
+        try:
+            found = [item for page in pages for item in page.get("Contents", [])]
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error("list", key, exc) from exc
+        whole = self.prefix + key
+        return [item for item in found if item["Key"] == whole or item["Key"].startswith(whole + "/")]
 
     def _put_once(self, key: str, data: bytes) -> bool:
         try:
