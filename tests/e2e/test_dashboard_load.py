@@ -37,10 +37,13 @@ def settings(tmp_path: Path, digit_files: list[tuple[Path, str]]) -> Iterator[Se
     services.kill_local_worker(settings)
 
 
+def voila_log(served: Served, home: Path) -> str:
+    return (home / f"voila-{urlsplit(served.url).port}.log").read_text()
+
+
 def heated_kernels_used(served: Served, home: Path) -> int:
-    """Pages Voila answered with a kernel of its pool, from its log."""
-    port = urlsplit(served.url).port
-    return (home / f"voila-{port}.log").read_text().count("Using pre-heated kernel")
+    """Pages Voila answered with a kernel of its pool."""
+    return voila_log(served, home).count("Using pre-heated kernel")
 
 
 def test_the_page_fetches_nothing_from_outside_this_machine(settings: Settings, tmp_path: Path) -> None:
@@ -73,3 +76,17 @@ def test_two_reloads_in_a_row_both_get_widgets_from_the_pool(settings: Settings,
             page.reload()
             page.wait_for_selector(WIDGETS, state="visible")
         assert heated_kernels_used(served, home) == before + 2
+
+
+def test_a_first_launch_on_a_new_catalog_gets_widgets(tmp_path: Path) -> None:
+    """The pool's kernels open the catalog together at launch: none may find half a schema."""
+    settings = Settings(data_dir=tmp_path / "data", database_url="", user="tester")
+    home = tmp_path / "home"
+    with dashboard(settings, home) as served, chromium() as browser:
+        page = browser.new_page()  # type: ignore[attr-defined]
+        page.set_default_timeout(240 * SECONDS)
+        page.goto(served.url)
+        page.wait_for_selector(WIDGETS, state="visible")
+        page.reload()  # a kernel of the pool this time
+        page.wait_for_selector(WIDGETS, state="visible")
+        assert "Error at server while executing cell" not in voila_log(served, home)

@@ -26,6 +26,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from workbench.catalog import Catalog
 from workbench.config import Settings
 from workbench.errors import WorkbenchError
 
@@ -50,6 +51,9 @@ def prepare_root(settings: Settings) -> Path:
         raise WorkbenchError(f"{NOTEBOOK} is missing: the dashboard runs from a checkout of workbench")
     root = settings.data_dir.resolve() / "dashboard"
     (root / "downloads").mkdir(parents=True, exist_ok=True)
+    # The pool's kernels all open the catalog at launch (widgets/preheat.py): a new embedded
+    # catalog's schema is made here, once, or each of them would try to create it.
+    Catalog(settings).engine.dispose()
     shutil.copyfile(NOTEBOOK, root / "dashboard.ipynb")
     shutil.copytree(TEMPLATE, _templates(root) / TEMPLATE_NAME, dirs_exist_ok=True)
     # Voila reads voila.json from its working directory; tornado wants this setting as a number,
