@@ -186,7 +186,7 @@ def test_a_closed_page_gives_its_kernel_back(settings: Settings, tmp_path: Path)
     """Voila 0.5 never shuts down a closed page's kernel: the idle culler must."""
     from playwright.sync_api import expect
 
-    options = {"cull_idle_seconds": 4, "cull_interval_seconds": 1}
+    options = {"cull_idle_seconds": 4, "cull_interval_seconds": 1, "pool_size": 1}  # counts kernels
     with dashboard(settings, tmp_path / "home", **options) as served, chromium() as browser:
         services.until(lambda: served.kernels() == 1, 120, "the preheated kernel")
         page = new_page(browser)

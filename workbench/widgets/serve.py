@@ -4,6 +4,10 @@ The folder (``DATA_DIR/dashboard``) holds a fresh copy of ``notebooks/dashboard.
 widgets' log and ``downloads/``, where export files are hard-linked for Voila's file handler: it
 serves only files under its root that match an allow-list, and ours allows nothing else.
 
+Load time (decisions #55-#57): a pool of ``POOL_SIZE`` preheated kernels, refilled only once the
+page that took a kernel has built its widgets, and our own Voila template (``voila_template/``,
+found through ``JUPYTER_PATH``) so that the page fetches nothing from outside this machine.
+
 ``run`` keeps Voila and its kernels from outliving ``workbench dashboard``: Voila runs in a process
 group of its own and is told to stop (then killed, with every process it started) when the
 command is stopped, and on Linux it is also sent SIGTERM should the command die unannounced.
@@ -22,10 +26,18 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from workbench.catalog import Catalog
 from workbench.config import Settings
 from workbench.errors import WorkbenchError
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "dashboard.ipynb"
+TEMPLATE = Path(__file__).resolve().parent / "voila_template"
+TEMPLATE_NAME = "workbench"
+# Two heated kernels: a reload right after another still finds one while the first is replaced.
+POOL_SIZE = 2
+# Seconds before the pool replaces a kernel a page took: a new kernel's imports would otherwise
+# compete with that page's widgets for the CPUs (Voila's default is 1 s).
+FILL_DELAY_SECONDS = 4.0
 # The browser sends an uploaded file in one websocket message; tornado's default cap is 10 MiB.
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -39,7 +51,11 @@ def prepare_root(settings: Settings) -> Path:
         raise WorkbenchError(f"{NOTEBOOK} is missing: the dashboard runs from a checkout of workbench")
     root = settings.data_dir.resolve() / "dashboard"
     (root / "downloads").mkdir(parents=True, exist_ok=True)
+    # The pool's kernels all open the catalog at launch (widgets/preheat.py): a new embedded
+    # catalog's schema is made here, once, or each of them would try to create it.
+    Catalog(settings).engine.dispose()
     shutil.copyfile(NOTEBOOK, root / "dashboard.ipynb")
+    shutil.copytree(TEMPLATE, _templates(root) / TEMPLATE_NAME, dirs_exist_ok=True)
     # Voila reads voila.json from its working directory; tornado wants this setting as a number,
     # which a command-line Dict option would hand it as a string.
     settings_file = {"Voila": {"tornado_settings": {"websocket_max_message_size": MAX_UPLOAD_BYTES}}}
@@ -48,24 +64,36 @@ def prepare_root(settings: Settings) -> Path:
 
 
 def voila_command(
-    root: Path, *, port: int, open_browser: bool = False, preheat: bool = True, pool_size: int = 1,
-    cull_idle_seconds: int = 600, cull_interval_seconds: int = 60,
+    root: Path, *, port: int, open_browser: bool = False, preheat: bool = True,
+    pool_size: int = POOL_SIZE, cull_idle_seconds: int = 600, cull_interval_seconds: int = 60,
 ) -> list[str]:  # fmt: skip
-    """Run it with ``root`` as the working directory. Bound to 127.0.0.1, sources stripped,
-    tracebacks hidden (they go to dashboard.log), idle kernels culled: Voila 0.5 never shuts down
-    a closed page's kernel itself."""
+    """Run it with ``root`` as the working directory (after ``prepare_root``). Bound to
+    127.0.0.1, sources stripped, tracebacks hidden (they go to dashboard.log), idle kernels
+    culled: Voila 0.5 never shuts down a closed page's kernel itself. The command sets
+    ``JUPYTER_PATH`` itself (through ``env``) so that every launcher finds our template."""
+    data_folders = [str(_templates(root).parents[1]), os.environ.get("JUPYTER_PATH")]
+    jupyter_path = os.pathsep.join(folder for folder in data_folders if folder)
     command = [
-        sys.executable, "-m", "voila", str(root / "dashboard.ipynb"),
+        "env", f"JUPYTER_PATH={jupyter_path}",
+        sys.executable, "-m", "voila", str(root / "dashboard.ipynb"), f"--template={TEMPLATE_NAME}",
         f"--port={port}", "--Voila.ip=127.0.0.1", "--strip_sources=True", "--show_tracebacks=False",
         f"--MappingKernelManager.cull_idle_timeout={cull_idle_seconds}",
         f"--MappingKernelManager.cull_interval={cull_interval_seconds}",
         "--VoilaConfiguration.file_allowlist=downloads/.*",
     ]  # fmt: skip
     if preheat:
-        command += ["--preheat_kernel=True", f"--pool_size={pool_size}"]
+        command += [
+            "--preheat_kernel=True", f"--pool_size={pool_size}",
+            f"--VoilaKernelManager.fill_delay={FILL_DELAY_SECONDS}",
+        ]  # fmt: skip
     if not open_browser:
         command.append("--no-browser")
     return command
+
+
+def _templates(root: Path) -> Path:
+    """Where Voila looks for templates in a Jupyter data folder of ``root``'s."""
+    return root / "jupyter" / "voila" / "templates"
 
 
 class _Stopped(Exception):
