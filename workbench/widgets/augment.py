@@ -12,6 +12,7 @@ from workbench.jobs.records import SUCCEEDED, JobInfo
 from workbench.jobs.widget import JobWidget, follow
 from workbench.views import View
 from workbench.widgets.common import Status, figure_png, guarded
+from workbench.widgets.current import CurrentData
 from workbench.widgets.state import DashboardState
 
 DEFAULT_RECIPE = {
@@ -46,7 +47,7 @@ class AugmentPanel(widgets.VBox):
             [
                 self.recipe,
                 widgets.HBox([self.seed, self.copies]),
-                widgets.HBox([self.name, self.preview_button, self.create]),
+                widgets.HBox([self.name, self.preview_button, self.create, CurrentData(state, "Augmenting")]),
                 self.status,
                 self.job_area,
                 self.preview,

@@ -11,6 +11,7 @@ from workbench.api import Workbench
 from workbench.jobs import QUEUED, RUNNING
 from workbench.jobs.widget import JobWidget
 from workbench.widgets.augment import AugmentPanel
+from workbench.widgets.current import CurrentData
 from workbench.widgets.datasets import DatasetPicker
 from workbench.widgets.filters import FilterPanel
 from workbench.widgets.gallery import Gallery
@@ -33,13 +34,9 @@ class Dashboard(widgets.VBox):
         downloads: Path | None = None,
         downloads_url: str = "",
     ) -> None:
-        self.state = DashboardState(workbench or Workbench())
+        # ``dataset``: e.g. from the page's ?dataset= parameter; the picker says if it is not there
+        self.state = DashboardState(workbench or Workbench(), dataset=dataset or None)
         self.datasets = DatasetPicker(self.state)
-        if dataset:  # e.g. from the page's ?dataset= parameter
-            self.state.dataset = dataset
-            self.datasets.refresh()
-        elif self.datasets.choice.value:
-            self.state.dataset = self.datasets.choice.value
         self.filters = FilterPanel(self.state)
         self.gallery = Gallery(self.state)
         self.stats = StatsPanel(self.state)
@@ -54,6 +51,7 @@ class Dashboard(widgets.VBox):
         data = widgets.VBox(
             [
                 widgets.HBox([self.datasets, self.filters], layout=widgets.Layout(flex_flow="row wrap")),
+                CurrentData(self.state, "Showing"),  # the sign of an active filter
                 explore,
             ]
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -10,15 +11,18 @@ import ipywidgets as widgets
 from workbench.errors import WorkbenchError
 from workbench.jobs.records import SUCCEEDED, JobInfo
 from workbench.jobs.widget import JobWidget, follow
-from workbench.widgets.common import Status, guarded
+from workbench.widgets.common import Status, guarded, log
 from workbench.widgets.state import DashboardState
 
 
 class DatasetPicker(widgets.VBox):
     def __init__(self, state: DashboardState) -> None:
         self.state = state
+        self._replacing = False
         self.choice = widgets.Dropdown(description="Dataset", layout=widgets.Layout(width="420px"))
         self.choice.add_class("workbench-dataset-choice")
+        self.notice = widgets.HTML()
+        self.notice.add_class("workbench-notice")
         self.choice.observe(self._chosen, names="value")
         self.upload = widgets.FileUpload(accept=".zip", multiple=False, description="Zip of images")
         self.server_path = widgets.Text(
@@ -34,6 +38,7 @@ class DatasetPicker(widgets.VBox):
         state.observe(lambda _: self.refresh(), names="datasets_changed")
         super().__init__(
             [
+                self.notice,
                 self.choice,
                 widgets.HTML("<b>Bring images</b>: an ImageFolder (one folder per label), zipped"),
                 widgets.HBox([self.upload, self.name, self.ingest_button]),
@@ -45,17 +50,35 @@ class DatasetPicker(widgets.VBox):
         self.refresh()
 
     def refresh(self) -> None:
+        """New options, the chosen dataset kept: replacing a Dropdown's options moves it to the
+        first one, and that move must not read as the person's choice. With nothing chosen yet
+        the first dataset is; a name that is not there (a typo in ?dataset=, a deleted dataset)
+        is said in plain words, and no other dataset pretends to be it."""
         infos = self.state.workbench.datasets()
         options = [(f"{d.name} ({d.images:,} images, {d.labels} labels)", d.name) for d in infos]
-        self.choice.options = options
         names = [name for _, name in options]
-        if self.state.dataset in names:
-            self.choice.value = self.state.dataset
-        elif names:
-            self.choice.value = names[0]
+        requested = self.state.dataset
+        value = requested if requested in names else (names[0] if names and not requested else None)
+        self._replacing = True
+        try:
+            self.choice.options = options
+            self.choice.value = value
+        finally:
+            self._replacing = False
+        if requested and value is None:
+            log.warning("no dataset named %r: the page asked for it", requested)
+            self.notice.value = (
+                f"<b>No dataset named {html.escape(repr(requested))}.</b> Pick one:" if names else
+                f"<b>No dataset named {html.escape(repr(requested))}</b>, and none yet: bring one below."
+            )  # fmt: skip
+        if self.state.dataset != value:
+            self.state.dataset = value
 
     def _chosen(self, change: dict) -> None:
+        if self._replacing:
+            return
         if change["new"] and change["new"] != self.state.dataset:
+            self.notice.value = ""
             self.state.spec = {}
             self.state.dataset = change["new"]
 
@@ -95,7 +118,8 @@ class DatasetPicker(widgets.VBox):
                 f"dataset {name!r}: {result.get('ingested', 0):,} images ingested, "
                 f"{len(result.get('skipped', [])):,} skipped"
             )
-            self.state.dataset = name
+            if not self.state.dataset:  # else the person's choice stays: they pick the new one
+                self.state.dataset = name
             self.state.datasets_changed += 1
             self.upload.value = ()
         else:

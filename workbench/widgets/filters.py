@@ -15,6 +15,10 @@ from workbench.widgets.state import DashboardState
 _ANY = "(any)"
 
 
+def _values(control: widgets.Dropdown | widgets.SelectMultiple) -> set[Any]:
+    return {option[1] if isinstance(option, tuple) else option for option in control.options}
+
+
 class FilterPanel(widgets.VBox):
     def __init__(self, state: DashboardState) -> None:
         self.state = state
@@ -60,7 +64,18 @@ class FilterPanel(widgets.VBox):
                 )
                 self.controls[name] = slider(value=(low, high), min=low, max=high, description=name)
         self.extra.children = list(self.controls.values())
+        self._show(self.state.spec)
         self.status.ok(f"{stats.count:,} images in {self.state.dataset!r}")
+
+    def _show(self, spec: dict[str, Any]) -> None:
+        """Set the controls to ``spec``: rebuilt after an ingest elsewhere, they keep the filter."""
+        self.labels.value = tuple(v for v in spec.get("label", []) if v in _values(self.labels))
+        self.split.value = spec.get("split", _ANY) if spec.get("split") in self.split.options else _ANY
+        for name, control in self.controls.items():
+            if isinstance(control, widgets.SelectMultiple):
+                control.value = tuple(v for v in spec.get(name, []) if v in _values(control))
+            else:
+                control.value = (spec.get(f"{name}__gte", control.min), spec.get(f"{name}__lte", control.max))
 
     def spec(self) -> dict[str, Any]:
         spec: dict[str, Any] = {}
@@ -88,5 +103,5 @@ class FilterPanel(widgets.VBox):
         self.status.ok(f"{view.count():,} images match")
 
     def _clear(self) -> None:
-        self.rebuild()
         self.state.spec = {}
+        self.rebuild()

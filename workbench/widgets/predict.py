@@ -13,6 +13,7 @@ from workbench.jobs.widget import JobWidget
 from workbench.ml.predict import OnnxPredictor
 from workbench.photos import open_photo
 from workbench.widgets.common import Status, guarded
+from workbench.widgets.current import CurrentData
 from workbench.widgets.state import DashboardState
 
 
@@ -44,7 +45,7 @@ class PredictPanel(widgets.VBox):
             [
                 self.choice,
                 widgets.HBox([self.photo, self.preview, self.result]),
-                self.whole_view,
+                widgets.HBox([self.whole_view, CurrentData(state, "Predicting")]),
                 self.status,
                 self.job_area,
             ]

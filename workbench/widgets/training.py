@@ -12,6 +12,7 @@ from workbench.jobs.widget import JobWidget, follow
 from workbench.ml.config import TrainConfig
 from workbench.ml.models import ARCHITECTURES
 from workbench.widgets.common import Status, figure_png, guarded
+from workbench.widgets.current import CurrentData
 from workbench.widgets.state import DashboardState
 
 
@@ -62,7 +63,7 @@ class TrainingPanel(widgets.VBox):
             [
                 widgets.HBox([self.arch, self.epochs, self.image_size]),
                 widgets.HBox([self.lr, self.hflip, self.augmented]),
-                self.start,
+                widgets.HBox([self.start, CurrentData(state, "Training on")]),
                 self.status,
                 self.job_area,
                 self.curves,

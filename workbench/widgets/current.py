@@ -1,0 +1,58 @@
+"""The data an action will use, in words, beside its button: "Training on shapes, label in
+{circle, triangle}: 120 images, 2 classes". Every panel acts on the current view, so each one
+says which it is before a click (issue 16: the dashboard once trained on the wrong images)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import ipywidgets as widgets
+
+from workbench.errors import WorkbenchError
+from workbench.widgets.state import DashboardState
+
+_OPERATORS = {"eq": "=", "in": "in", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤", "contains": "contains"}
+
+
+def filter_words(spec: dict[str, Any]) -> str:
+    """``{"label": ["a", "b"], "width__gte": 64}`` as "label in {a, b}, width ≥ 64"."""
+    parts = []
+    for key, value in spec.items():
+        field, _, op = key.partition("__")
+        if op == "exists":
+            parts.append(f"{field} {'set' if value else 'not set'}")
+        elif isinstance(value, list | tuple):
+            parts.append(f"{field} in {{{', '.join(str(v) for v in value)}}}")
+        else:
+            parts.append(f"{field} {_OPERATORS.get(op or 'eq', op)} {value}")
+    return ", ".join(parts)
+
+
+def view_words(state: DashboardState) -> str:
+    """ "shapes, label in {circle, triangle}: 120 images, 2 classes", or what to do first."""
+    view = state.view()
+    if view is None:
+        return "no dataset chosen yet: choose or bring one in the Data tab"
+    try:
+        count, classes = view.count(), len(view.labels())
+    except WorkbenchError as exc:
+        return str(exc)
+    where = f", {filter_words(state.spec)}" if state.spec else ""
+    plural = "" if classes == 1 else "es"
+    return f"{state.dataset}{where}: {count:,} images, {classes} class{plural}"
+
+
+class CurrentData(widgets.HTML):
+    """One line that follows the current view: ``CurrentData(state, "Training on")``."""
+
+    def __init__(self, state: DashboardState, verb: str) -> None:
+        super().__init__(layout=widgets.Layout(margin="0 0 0 8px"))
+        self.add_class("workbench-current")
+        self.state, self.verb = state, verb
+        state.observe(lambda _: self.refresh(), names=["dataset", "spec", "datasets_changed"])
+        self.refresh()
+
+    def refresh(self) -> None:
+        words = html.escape(view_words(self.state))
+        self.value = f"<span style='color:#333'>{html.escape(self.verb)} <b>{words}</b></span>"
