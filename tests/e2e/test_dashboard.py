@@ -105,6 +105,9 @@ def test_a_person_uploads_filters_trains_judges_predicts_and_downloads(
         page.get_by_role("button", name="Start training").click()
         expect(status(page, "training")).to_contain_text("trained: test accuracy", timeout=600 * SECONDS)
         expect(page.locator(".workbench-training .workbench-job-state")).to_have_text("succeeded")
+        finished = page.locator(".workbench-training .workbench-job-result")
+        expect(finished).to_contain_text(re.compile(r"Done: test accuracy \d+\.\d %"))
+        expect(page.locator(".workbench-training").get_by_role("button", name="Abort")).to_be_hidden()
         expect(page.locator(".workbench-curves")).to_have_attribute("src", re.compile("^blob:"))
         page.screenshot(path=str(shots / "train.png"), full_page=True)
 
@@ -170,14 +173,21 @@ def test_a_reload_mid_training_finds_the_job_and_its_progress_again(
         expect(page.locator(".workbench-under-way")).to_contain_text(waiting.id[:12])  # other jobs too
         open_tab(page, "Train")
         title = page.locator(".workbench-training .workbench-job-state").locator("xpath=..")
-        expect(title).to_contain_text(job.id[:12], timeout=60 * SECONDS)
+        expect(title).to_contain_text("training on digits", timeout=60 * SECONDS)
         expect(page.locator(".workbench-training .workbench-job-state")).to_have_text("running")
         expect(title).to_contain_text(re.compile(r"running [1-9]\d*%"), timeout=120 * SECONDS)
+        # the form shows the running job's settings and data, not the defaults
+        expect(page.locator(".workbench-epochs input")).to_have_value("40")
+        expect(status(page, "training")).to_contain_text("training on digits: 400 images, 10 classes")
 
-        page.locator(".workbench-training").get_by_role("button", name="Abort").click()
+        training = page.locator(".workbench-training")
+        training.get_by_role("button", name="Abort").click()
         expect(page.locator(".workbench-training .workbench-job-state")).to_have_text(
             "aborted", timeout=180 * SECONDS
         )
+        # a finished job looks finished: its outcome, and no Abort button any more
+        expect(training.locator(".workbench-job-result")).to_contain_text("Stopped on request")
+        expect(training.get_by_role("button", name="Abort")).to_be_hidden()
     assert bench.job(job.id).info().state == "aborted"
     bench.close()
 

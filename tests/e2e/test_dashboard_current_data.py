@@ -74,6 +74,10 @@ def test_ingesting_another_dataset_keeps_the_chosen_one_and_its_filter(
         expect(status(page, "datasets")).to_contain_text("60 images ingested", timeout=300 * SECONDS)
         expect(page.locator(".workbench-dataset-choice select")).to_contain_text("c-digits (60 images")
         still_on_b_digits_labels_0_to_2(page, matching)
+        open_tab(page, "Train")  # every action says which data it will use
+        expect(page.locator(".workbench-training .workbench-current")).to_contain_text(
+            f"Training on b-digits, label in {{0, 1, 2}}: {matching} images, 3 classes"
+        )
 
 
 def test_making_an_augmented_dataset_from_a_filtered_view_keeps_the_view(

@@ -9,10 +9,11 @@ import ipywidgets as widgets
 
 from workbench.errors import AugmentError
 from workbench.jobs.records import SUCCEEDED, JobInfo
-from workbench.jobs.widget import JobWidget, follow
+from workbench.jobs.widget import follow
 from workbench.views import View
-from workbench.widgets.common import Status, figure_png, guarded
+from workbench.widgets.common import Status, figure_image, figure_png, guarded, show_png
 from workbench.widgets.current import CurrentData
+from workbench.widgets.jobs import DashboardJob
 from workbench.widgets.state import DashboardState
 
 DEFAULT_RECIPE = {
@@ -38,7 +39,7 @@ class AugmentPanel(widgets.VBox):
         self.preview_button = widgets.Button(description="Preview", icon="eye")
         self.create = widgets.Button(description="Create dataset", icon="clone", button_style="success")
         self.status = Status("augment")
-        self.preview = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.preview = figure_image()
         self.preview.add_class("workbench-augment-preview")
         self.job_area = widgets.VBox()
         self.preview_button.on_click(guarded(self.status)(lambda _: self._preview()))
@@ -69,7 +70,7 @@ class AugmentPanel(widgets.VBox):
     def _preview(self) -> None:
         view = self._view()
         figure = self.state.workbench.augment_preview(view, self._parsed(), n=6, seed=self.seed.value)
-        self.preview.value = figure_png(figure)
+        show_png(self.preview, figure_png(figure))
         self.status.ok(f"preview: 6 images of {view.dataset!r} before and after")
 
     def _create(self) -> None:
@@ -78,7 +79,7 @@ class AugmentPanel(widgets.VBox):
         job = self.state.workbench.augment(
             view, self._parsed(), copies=self.copies.value, seed=self.seed.value, name=name
         )
-        self.job_area.children = [JobWidget(job)]
+        self.job_area.children = [DashboardJob(job)]
         self.status.busy(f"writing {self.copies.value} copies of {view.count():,} images into {name!r}…")
         follow(job, lambda info: self._reading(info, name))
 

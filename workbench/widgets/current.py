@@ -9,6 +9,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from workbench.api import Workbench
 from workbench.errors import WorkbenchError
 from workbench.widgets.state import DashboardState
 
@@ -29,18 +30,18 @@ def filter_words(spec: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def view_words(state: DashboardState) -> str:
-    """ "shapes, label in {circle, triangle}: 120 images, 2 classes", or what to do first."""
-    view = state.view()
-    if view is None:
+def view_words(workbench: Workbench, dataset: str | None, spec: dict[str, Any]) -> str:
+    """A view in words: 'shapes, label in {circle, triangle}: 120 images, 2 classes'."""
+    if not dataset:
         return "no dataset chosen yet: choose or bring one in the Data tab"
     try:
+        view = workbench.dataset(dataset).filter(spec)
         count, classes = view.count(), len(view.labels())
     except WorkbenchError as exc:
         return str(exc)
-    where = f", {filter_words(state.spec)}" if state.spec else ""
+    where = f", {filter_words(spec)}" if spec else ""
     plural = "" if classes == 1 else "es"
-    return f"{state.dataset}{where}: {count:,} images, {classes} class{plural}"
+    return f"{dataset}{where}: {count:,} images, {classes} class{plural}"
 
 
 class CurrentData(widgets.HTML):
@@ -54,5 +55,5 @@ class CurrentData(widgets.HTML):
         self.refresh()
 
     def refresh(self) -> None:
-        words = html.escape(view_words(self.state))
+        words = html.escape(view_words(self.state.workbench, self.state.dataset, self.state.spec))
         self.value = f"<span style='color:#333'>{html.escape(self.verb)} <b>{words}</b></span>"

@@ -9,12 +9,12 @@ import ipywidgets as widgets
 
 from workbench.api import Workbench
 from workbench.jobs import QUEUED, RUNNING
-from workbench.jobs.widget import JobWidget
 from workbench.widgets.augment import AugmentPanel
 from workbench.widgets.current import CurrentData
 from workbench.widgets.datasets import DatasetPicker
 from workbench.widgets.filters import FilterPanel
 from workbench.widgets.gallery import Gallery
+from workbench.widgets.jobs import DashboardJob
 from workbench.widgets.models import ModelsPanel
 from workbench.widgets.predict import PredictPanel
 from workbench.widgets.reports import ReportsPanel
@@ -43,7 +43,7 @@ class Dashboard(widgets.VBox):
         self.augment = AugmentPanel(self.state)
         self.training = TrainingPanel(self.state)
         self.models = ModelsPanel(self.state, downloads, downloads_url)
-        self.predict = PredictPanel(self.state)
+        self.predict = PredictPanel(self.state, downloads, downloads_url)
         self.reports = ReportsPanel(self.state, downloads, downloads_url)
         explore = widgets.Tab(
             [self.gallery, self.stats], titles=("Images", "Statistics"), layout=widgets.Layout(width="100%")
@@ -70,6 +70,6 @@ class Dashboard(widgets.VBox):
         found = [
             info for state in (RUNNING, QUEUED) for info in bench.jobs(state=state) if info.kind != "train"
         ]
-        box = widgets.VBox([JobWidget(bench.job(info.id)) for info in found])
+        box = widgets.VBox([DashboardJob(bench.job(info.id)) for info in found])
         box.add_class("workbench-under-way")
         return box

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import ipywidgets as widgets
 
+from workbench.demo import DATASET, write_digits
 from workbench.errors import WorkbenchError
+from workbench.jobs import Job
 from workbench.jobs.records import SUCCEEDED, JobInfo
-from workbench.jobs.widget import JobWidget, follow
+from workbench.jobs.widget import follow
 from workbench.widgets.common import Status, guarded, log
+from workbench.widgets.jobs import DashboardJob
 from workbench.widgets.state import DashboardState
 
 
@@ -32,17 +35,24 @@ class DatasetPicker(widgets.VBox):
         self.name = widgets.Text(placeholder="new dataset name", layout=widgets.Layout(width="200px"))
         self.name.add_class("workbench-new-name")
         self.ingest_button = widgets.Button(description="Ingest", icon="upload", button_style="primary")
+        self.sample = widgets.Button(
+            description="Try the sample dataset", icon="magic", layout=widgets.Layout(width="auto"),
+            tooltip=f"{DATASET!r}: 1,797 small scans of handwritten digits, 0 to 9",
+        )  # fmt: skip
+        self.sample.add_class("workbench-sample")
         self.status = Status("datasets")
         self.job_area = widgets.VBox()
         self.ingest_button.on_click(guarded(self.status)(self._ingest))
+        self.sample.on_click(guarded(self.status)(lambda _: self._ingest_sample()))
         state.observe(lambda _: self.refresh(), names="datasets_changed")
         super().__init__(
             [
                 self.notice,
                 self.choice,
-                widgets.HTML("<b>Bring images</b>: an ImageFolder (one folder per label), zipped"),
+                widgets.HTML("<b>Bring images</b>: a zip with one folder per label (cats/…, dogs/…)"),
                 widgets.HBox([self.upload, self.name, self.ingest_button]),
                 self.server_path,
+                self.sample,
                 self.status,
                 self.job_area,
             ]
@@ -87,9 +97,17 @@ class DatasetPicker(widgets.VBox):
         if not name:
             raise WorkbenchError("give the new dataset a name first")
         path = self._source()
-        job = self.state.workbench.ingest_job(path, name)
-        self.job_area.children = [JobWidget(job)]
-        self.status.busy(f"ingesting into {name!r}…")
+        self._follow(self.state.workbench.ingest_job(path, name), name)
+
+    def _ingest_sample(self) -> None:
+        """The demo's digits, one click away (a second click adds nothing: images are deduplicated)."""
+        images, labels_csv = write_digits(self.state.workbench.settings.data_dir / "demo" / DATASET)
+        options = {"labels_csv": labels_csv, "label_column": "digit", "split": "0.8,0.1,0.1", "append": True}
+        self._follow(self.state.workbench.ingest_job(images, DATASET, **options), DATASET)
+
+    def _follow(self, job: Job, name: str) -> None:
+        self.job_area.children = [DashboardJob(job)]
+        self.status.busy(f"bringing images into {name!r}…")
         follow(job, lambda info: self._ingest_reading(info, name))
 
     def _source(self) -> Path:

@@ -12,7 +12,16 @@ import ipywidgets as widgets
 
 from workbench.ml.metrics import confusion_figure
 from workbench.views import image_hashes
-from workbench.widgets.common import Status, figure_png, guarded, thumbnail_html
+from workbench.widgets.common import (
+    WIDE,
+    Status,
+    empty_state,
+    figure_image,
+    figure_png,
+    guarded,
+    show_png,
+    thumbnail_html,
+)
 from workbench.widgets.state import DashboardState
 
 DOWNLOADS = ("model.onnx", "model.int8.onnx", "labels.json", "preprocess.json", "model.ckpt")
@@ -45,10 +54,16 @@ class ModelsPanel(widgets.VBox):
         self.choice = widgets.Dropdown(description="Model", layout=widgets.Layout(width="520px"))
         self.choice.add_class("workbench-model-choice")
         self.choice.observe(lambda _: self.show(), names="value")
-        self.published = widgets.Checkbox(description="published")
+        self.published = widgets.Checkbox(
+            description="published",
+            tooltip="Published: a model you mark as ready to use. Scheduled reports (such as a daily "
+            "model report) cover every published model. Untick to withdraw it; nothing is deleted.",
+            style=WIDE,
+        )
+        self.published.add_class("workbench-published")
         self.published.observe(self._publish, names="value")
         self.details = widgets.HTML()
-        self.confusion = widgets.Image(format="png", layout=widgets.Layout(max_width="560px"))
+        self.confusion = figure_image(max_width="560px")
         self.confusion.add_class("workbench-confusion")
         self.misclassified = widgets.HTML()
         self.by_attribute = widgets.HTML()
@@ -93,7 +108,9 @@ class ModelsPanel(widgets.VBox):
     def show(self) -> None:
         self.links.value = ""
         if self.choice.value is None:
-            self.details.value = "<i>no models yet: train one in the Train tab</i>"
+            self.details.value = empty_state("No models yet: train one in the Train tab.")
+            show_png(self.confusion, b"")
+            self.misclassified.value = self.by_attribute.value = ""
             return
         row = self.state.workbench.model(self.choice.value)
         metrics = row.metrics
@@ -109,7 +126,7 @@ class ModelsPanel(widgets.VBox):
         self.details.value = _table([summary], list(summary)) + _table(
             per_class, ["class", "precision", "recall", "f1", "support"]
         )
-        self.confusion.value = figure_png(confusion_figure(metrics)) if "confusion" in metrics else b""
+        show_png(self.confusion, figure_png(confusion_figure(metrics)) if "confusion" in metrics else b"")
         self.misclassified.value = self._mistakes(metrics.get("misclassified", [])[:16])
         self.by_attribute.value = "".join(
             f"<b>accuracy by {html.escape(name)}</b>"

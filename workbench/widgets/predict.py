@@ -3,17 +3,24 @@ predict the whole current view as a job."""
 
 from __future__ import annotations
 
+import csv
 import html
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import ipywidgets as widgets
 
 from workbench.errors import WorkbenchError
-from workbench.jobs.widget import JobWidget
+from workbench.inference import view_predictions
+from workbench.jobs.records import SUCCEEDED, JobInfo
+from workbench.jobs.widget import follow
 from workbench.ml.predict import OnnxPredictor
 from workbench.photos import open_photo
-from workbench.widgets.common import Status, guarded
+from workbench.views import View
+from workbench.widgets.common import Status, empty_state, guarded, show_png
 from workbench.widgets.current import CurrentData
+from workbench.widgets.jobs import DashboardJob, percent
 from workbench.widgets.state import DashboardState
 
 
@@ -28,17 +35,45 @@ def bars_html(top: list[tuple[str, float]]) -> str:
     return f"<div class='workbench-prediction'>{rows}</div>"
 
 
+def model_words(model: dict[str, Any]) -> str:
+    """A model as a person tells it apart: name, accuracy, when (its id last, for the CLI)."""
+    accuracy = percent(model["metrics"].get("accuracy"))
+    return f"{model['name']} ({model['arch']}, {accuracy} accurate, model {model['id']})"
+
+
+def predictions_html(rows: list[dict[str, Any]]) -> str:
+    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{h}</th>" for h in _COLUMNS.values())
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td style='padding:2px 8px'>{html.escape(str(r[k]))}</td>" for k in _COLUMNS)
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table class='workbench-predictions'><tr>{head}</tr>{body}</table>"
+
+
+_COLUMNS = {"image": "Image", "label": "Label", "predicted": "Predicted", "score": "Confidence"}
+SHOWN = 20
+
+
 class PredictPanel(widgets.VBox):
-    def __init__(self, state: DashboardState) -> None:
+    """``downloads`` is a folder the page's server publishes at ``downloads_url``: a view's
+    predictions are written there as a CSV when they are ready."""
+
+    def __init__(self, state: DashboardState, downloads: Path | None = None, downloads_url: str = "") -> None:
         self.state = state
+        self.downloads, self.downloads_url = downloads, downloads_url.rstrip("/")
         self.choice = widgets.Dropdown(description="Model", layout=widgets.Layout(width="520px"))
         self.photo = widgets.FileUpload(accept="image/*", multiple=False, description="Photo")
         self.photo.observe(self._photo_changed, names="value")
-        self.preview = widgets.Image(layout=widgets.Layout(max_width="160px"))
+        self.preview = widgets.Image(layout=widgets.Layout(max_width="160px", display="none"))
         self.result = widgets.HTML()
-        self.whole_view = widgets.Button(description="Predict the current view", icon="tasks")
+        self.whole_view = widgets.Button(
+            description="Predict the current view", icon="tasks", layout=widgets.Layout(width="auto")
+        )
         self.status = Status("predict")
         self.job_area = widgets.VBox()
+        self.predictions = widgets.HTML()
         self.whole_view.on_click(guarded(self.status)(lambda _: self._predict_view()))
         state.observe(lambda _: self.refresh(), names="models_changed")
         super().__init__(
@@ -48,6 +83,7 @@ class PredictPanel(widgets.VBox):
                 widgets.HBox([self.whole_view, CurrentData(state, "Predicting")]),
                 self.status,
                 self.job_area,
+                self.predictions,
             ]
         )
         self._predictors: dict[int, OnnxPredictor] = {}
@@ -55,10 +91,13 @@ class PredictPanel(widgets.VBox):
 
     def refresh(self) -> None:
         models = [m for m in self.state.workbench.models() if m["export_dir"]]
-        options = [(f"{m['id']}: {m['name']} ({m['arch']})", m["id"]) for m in reversed(models)]
+        options = [(model_words(m), m["id"]) for m in reversed(models)]
+        chosen = self.choice.value  # replacing the options moves the choice: put it back
         self.choice.options = options
-        if options and self.choice.value not in [value for _, value in options]:
-            self.choice.value = options[0][1]  # the newest model
+        values = [value for _, value in options]
+        self.choice.value = chosen if chosen in values else (values[0] if values else None)  # else the newest
+        if not options:
+            self.result.value = empty_state("No model to try yet: train one in the Train tab.")
 
     def _photo_changed(self, change: dict) -> None:
         if change["new"]:
@@ -75,7 +114,7 @@ class PredictPanel(widgets.VBox):
     def _predict_photo(self, content: bytes) -> None:
         image = open_photo(content, self.state.workbench.settings.limits)  # ImageError: one line
         top = self._predictor().top_k(image, 5)
-        self.preview.value = content
+        show_png(self.preview, content)
         self.result.value = bars_html(top)
         self.status.ok(f"predicted: {top[0][0]} ({top[0][1]:.1%})")
 
@@ -83,6 +122,36 @@ class PredictPanel(widgets.VBox):
         view = self.state.view()
         if view is None or self.choice.value is None:
             raise WorkbenchError("choose a dataset (Data tab) and a model first")
-        job = self.state.workbench.predict(self.choice.value, view)
-        self.job_area.children = [JobWidget(job)]
-        self.status.busy(f"predicting {view.count():,} images as job {job.id[:12]}")
+        model_id = self.choice.value
+        job = self.state.workbench.predict(model_id, view)
+        self.job_area.children = [DashboardJob(job)]
+        self.predictions.value = ""
+        self.status.busy(f"predicting {view.count():,} images…")
+        follow(job, lambda info: self._view_reading(info, model_id, view))
+
+    def _view_reading(self, info: JobInfo, model_id: int, view: View) -> None:
+        if not info.finished:
+            return
+        if info.state != SUCCEEDED:
+            self.status.error(f"the prediction {info.state}: {info.error or info.message}")
+            return
+        rows = view_predictions(self.state.workbench.catalog, model_id, view)
+        self.predictions.value = predictions_html(rows[:SHOWN]) + self._csv_link(rows, model_id, view)
+        self.status.ok(
+            f"{len(rows):,} images predicted" + (f"; the first {SHOWN} below" if len(rows) > SHOWN else "")
+        )
+
+    def _csv_link(self, rows: list[dict[str, Any]], model_id: int, view: View) -> str:
+        """All the predictions as a CSV the browser downloads (when the page serves downloads)."""
+        if self.downloads is None:
+            return ""
+        name = f"predictions-model{model_id}-{view.dataset}.csv"
+        target = self.downloads / "predictions" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(_COLUMNS))
+            writer.writeheader()
+            writer.writerows(rows)
+        url = html.escape(f"{self.downloads_url}/predictions/{quote(name)}")
+        anchor = f"<a href='{url}' download class='workbench-predictions-csv'>"
+        return f"<p>{anchor}Download all {len(rows):,} as CSV</a></p>"

@@ -10,8 +10,9 @@ import ipywidgets as widgets
 
 from workbench.errors import WorkbenchError
 from workbench.jobs.records import SUCCEEDED, JobInfo
-from workbench.jobs.widget import JobWidget, follow
+from workbench.jobs.widget import follow
 from workbench.widgets.common import Status, guarded
+from workbench.widgets.jobs import DashboardJob
 from workbench.widgets.state import DashboardState
 
 
@@ -65,7 +66,7 @@ class ReportsPanel(widgets.VBox):
                 raise WorkbenchError("no models yet: train one in the Train tab")
             params = {"model_id": models[-1]["id"]}
         job = self.state.workbench.report_job(self.kind.value, params)
-        self.job_area.children = [JobWidget(job)]
+        self.job_area.children = [DashboardJob(job)]
         self.status.busy(f"making the {self.kind.value} report…")
         follow(job, self._reading)
 

@@ -3,16 +3,19 @@ curves grow epoch by epoch, abort. A training already running is found again on 
 
 from __future__ import annotations
 
+from typing import Any
+
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
 from workbench.jobs import QUEUED, RUNNING, Job, JobInfo
 from workbench.jobs.records import SUCCEEDED
-from workbench.jobs.widget import JobWidget, follow
+from workbench.jobs.widget import follow
 from workbench.ml.config import TrainConfig
 from workbench.ml.models import ARCHITECTURES
-from workbench.widgets.common import Status, figure_png, guarded
-from workbench.widgets.current import CurrentData
+from workbench.widgets.common import Status, figure_image, figure_png, guarded, show_png
+from workbench.widgets.current import CurrentData, view_words
+from workbench.widgets.jobs import DashboardJob, percent
 from workbench.widgets.state import DashboardState
 
 
@@ -55,7 +58,7 @@ class TrainingPanel(widgets.VBox):
         self.start.add_class("workbench-start-training")
         self.status = Status("training")
         self.job_area = widgets.VBox()
-        self.curves = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.curves = figure_image()
         self.curves.add_class("workbench-curves")
         self.start.on_click(guarded(self.status)(lambda _: self._start()))
         self._points = 0
@@ -96,26 +99,41 @@ class TrainingPanel(widgets.VBox):
     def attach(self, job: Job) -> None:
         self._following = job.id
         self._points = 0
-        self.curves.value = b""
-        self.job_area.children = [JobWidget(job)]
-        self.status.busy(f"training job {job.id[:12]}…")
+        show_png(self.curves, b"")
+        self.job_area.children = [DashboardJob(job)]
+        params = job.info().params
+        self._show_settings(params)
+        view = params.get("view") or {}
+        words = view_words(self.state.workbench, view.get("dataset"), view.get("filter") or {})
+        self.status.busy(f"training on {words}…")
         self.start.disabled = True
         follow(job, self._reading, interval=1.0)
+
+    def _show_settings(self, params: dict[str, Any]) -> None:
+        """The form shows what the followed job runs with (after a reload, not the defaults)."""
+        default = TrainConfig()
+        size = params.get("image_size", default.image_size)
+        self.image_size.options = sorted({*self.image_size.options, size})
+        self.image_size.value = size
+        self.arch.value = params.get("arch", default.arch)
+        self.epochs.value = params.get("epochs", default.epochs)
+        self.lr.value = params.get("lr", default.lr)
+        self.hflip.value = params.get("hflip", default.hflip)
+        self.augmented.value = bool(params.get("augmented", False))
 
     def _reading(self, info: JobInfo) -> None:
         points = info.metrics.get("curves", {}).get("epochs", [])
         if len(points) != self._points:
             self._points = len(points)
-            self.curves.value = figure_png(curves_figure(points))
+            show_png(self.curves, figure_png(curves_figure(points)))
         if not info.finished:
             return
         self._following = None
         self.start.disabled = False
         if info.state == SUCCEEDED:
             result = info.result or {}
-            self.status.ok(
-                f"model {result.get('model_id')} trained: test accuracy {result.get('accuracy', 0):.1%}"
-            )
+            name = self.state.workbench.model(result["model_id"]).name
+            self.status.ok(f"model {name!r} trained: test accuracy {percent(result.get('accuracy'))}")
             self.state.models_changed += 1
         else:
             self.status.error(f"training {info.state}: {info.error or info.message}")
