@@ -4,6 +4,7 @@ Chromium, the embedded default."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ def test_a_link_to_a_missing_dataset_says_so_and_offers_the_others(
         expect(page.locator(".workbench-current").first).to_contain_text("no dataset chosen yet")
         assert "no dataset named 'nope'" in (served.root / "dashboard.log").read_text()
 
-        page.locator(".workbench-dataset-choice select").select_option("digits")
+        page.locator(".workbench-dataset-choice select").select_option(index=0)  # the only one
         expect(status(page, "gallery")).to_contain_text("(50 images)")
         expect(page.locator(".workbench-notice")).to_have_text("")
 
@@ -55,8 +56,8 @@ def test_an_empty_dashboard_shows_next_steps_and_the_sample_dataset_is_one_click
             assert page.locator("img").evaluate_all(BROKEN_IMAGES) == 0, f"a broken picture in {tab}"
         open_tab(page, "Models")
         expect(page.locator(".workbench-empty").filter(has_text="No models yet")).to_be_visible()
-        published = page.locator(".workbench-published [title]").first
-        assert "Scheduled reports" in (published.get_attribute("title") or "")
+        explained = page.locator(".workbench-help [title]").filter(has_text="published")
+        expect(explained).to_have_attribute("title", re.compile("Scheduled reports"))
 
         open_tab(page, "Data")
         page.get_by_role("button", name="Try the sample dataset").click()
@@ -65,4 +66,5 @@ def test_an_empty_dashboard_shows_next_steps_and_the_sample_dataset_is_one_click
         selected = picker.evaluate("s => s.options[s.selectedIndex].text").replace("\xa0", " ")
         assert selected.startswith("digits (1,797 images, 10 labels)"), selected
         expect(status(page, "gallery")).to_contain_text("(1,797 images)")
+        open_tab(page, "Statistics")
         expect(page.locator(".workbench-stats-plot")).to_be_visible()

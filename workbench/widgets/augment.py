@@ -88,7 +88,8 @@ class AugmentPanel(widgets.VBox):
             return
         if info.state == SUCCEEDED:
             made = (info.result or {}).get("images")
-            self.status.ok(f"dataset {name!r} made" + (f": {made:,} images" if made is not None else ""))
             self.state.datasets_changed += 1
+            made_words = f": {made:,} images" if made is not None else ""
+            self.status.ok(f"dataset {name!r} made{made_words}; choose it in the Data tab to use it")
         else:
             self.status.error(f"augmentation {info.state}: {info.error or info.message}")

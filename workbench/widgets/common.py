@@ -42,6 +42,17 @@ def empty_state(text: str) -> str:
     return f"<div class='workbench-empty' style='color:#555;padding:12px 0'>{html.escape(text)}</div>"
 
 
+def help_tip(term: str, text: str) -> widgets.HTML:
+    """A small "?" beside a term that explains it on hover (a widget's own tooltip is not shown
+    on a Checkbox that has a description)."""
+    tip = widgets.HTML(
+        f"<span title='{html.escape(text, quote=True)}' style='cursor:help;color:#4c78a8'>"
+        f"what is “{html.escape(term)}”?</span>"
+    )
+    tip.add_class("workbench-help")
+    return tip
+
+
 WIDE = {"description_width": "initial"}  # a description shown whole ("Learning rate", not "Learning r...")
 
 

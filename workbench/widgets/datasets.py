@@ -132,13 +132,15 @@ class DatasetPicker(widgets.VBox):
             return
         if info.state == SUCCEEDED:
             result = info.result or {}
-            self.status.ok(
-                f"dataset {name!r}: {result.get('ingested', 0):,} images ingested, "
-                f"{len(result.get('skipped', [])):,} skipped"
-            )
-            if not self.state.dataset:  # else the person's choice stays: they pick the new one
+            switched = not self.state.dataset  # else the person's choice stays: they pick the new one
+            if switched:
                 self.state.dataset = name
             self.state.datasets_changed += 1
             self.upload.value = ()
+            hint = "" if switched else "; choose it above to use it"
+            self.status.ok(  # last: what tests wait for, once the picker shows the new dataset
+                f"dataset {name!r}: {result.get('ingested', 0):,} images ingested, "
+                f"{len(result.get('skipped', [])):,} skipped{hint}"
+            )
         else:
             self.status.error(f"the ingest {info.state}: {info.error or info.message}")

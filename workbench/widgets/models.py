@@ -19,6 +19,7 @@ from workbench.widgets.common import (
     figure_image,
     figure_png,
     guarded,
+    help_tip,
     show_png,
     thumbnail_html,
 )
@@ -54,13 +55,13 @@ class ModelsPanel(widgets.VBox):
         self.choice = widgets.Dropdown(description="Model", layout=widgets.Layout(width="520px"))
         self.choice.add_class("workbench-model-choice")
         self.choice.observe(lambda _: self.show(), names="value")
-        self.published = widgets.Checkbox(
-            description="published",
-            tooltip="Published: a model you mark as ready to use. Scheduled reports (such as a daily "
-            "model report) cover every published model. Untick to withdraw it; nothing is deleted.",
-            style=WIDE,
-        )
+        self.published = widgets.Checkbox(description="published", style=WIDE)
         self.published.add_class("workbench-published")
+        published_help = help_tip(
+            "published",
+            "A model you mark as ready to use. Scheduled reports (such as a daily model report) "
+            "cover every published model. Untick to withdraw it; nothing is deleted.",
+        )
         self.published.observe(self._publish, names="value")
         self.details = widgets.HTML()
         self.confusion = figure_image(max_width="560px")
@@ -78,7 +79,7 @@ class ModelsPanel(widgets.VBox):
         state.observe(lambda _: self.refresh(), names="models_changed")
         super().__init__(
             [
-                widgets.HBox([self.choice, self.published]),
+                widgets.HBox([self.choice, self.published, published_help]),
                 self.status,
                 self.details,
                 self.confusion,
