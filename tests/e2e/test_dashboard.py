@@ -3,6 +3,7 @@ clicking through it as a person would, on the embedded default (SQLite and the l
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import re
@@ -136,6 +137,18 @@ def test_a_person_uploads_filters_trains_judges_predicts_and_downloads(
         )
         expect(page.locator(".workbench-prediction .workbench-top-label")).to_have_count(3)
         page.screenshot(path=str(shots / "predict.png"), full_page=True)
+
+        # the whole filtered view: its predictions shown, and all of them as a CSV
+        page.get_by_role("button", name="Predict the current view").click()
+        expect(status(page, "predict")).to_contain_text(
+            f"{expected:,} images predicted", timeout=300 * SECONDS
+        )
+        expect(page.locator(".workbench-predictions tr")).to_have_count(21)  # a header and the first 20
+        csv_link = page.locator("a.workbench-predictions-csv")
+        response = page.request.get(served.url + csv_link.get_attribute("href"))
+        assert response.status == 200
+        rows = list(csv.DictReader(io.StringIO(response.text())))
+        assert len(rows) == expected and {row["predicted"] for row in rows} <= {"0", "1", "2"}
 
     assert sorted(p.name for p in shots.iterdir()) == ["data.png", "models.png", "predict.png", "train.png"]
     if os.environ.get("DASHBOARD_SCREENSHOT"):  # how docs/dashboard.png is made
@@ -272,14 +285,19 @@ def test_a_person_previews_an_augmentation_makes_the_dataset_and_opens_a_report(
         page.goto(served.url + "?dataset=digits")
         expect(page.locator(".workbench-dataset-choice select")).to_contain_text("digits (120 images")
 
-        open_tab(page, "Augment")
-        page.locator(".workbench-recipe textarea").fill('{"rotate": 20, "nonsense": 1}')
-        page.get_by_role("button", name="Preview").click()
-        expect(status(page, "augment")).to_contain_text("nonsense", timeout=60 * SECONDS)  # names the bad op
-        page.locator(".workbench-recipe textarea").fill('{"rotate": 20, "blur": 0.5}')
-        page.get_by_role("button", name="Preview").click()
+        open_tab(page, "Augment")  # a control per op of the registry, the preview following them
+        preview = page.locator(".workbench-augment-preview")
+        page.locator(".workbench-op-blur input").check()
         expect(status(page, "augment")).to_contain_text("preview: 6 images", timeout=60 * SECONDS)
-        expect(page.locator(".workbench-augment-preview")).to_have_attribute("src", re.compile("^blob:"))
+        expect(preview).to_have_attribute("src", re.compile("^blob:"))
+        first = preview.get_attribute("src")
+        page.locator(".workbench-op-grayscale input").check()
+        expect(preview).not_to_have_attribute("src", first or "", timeout=60 * SECONDS)  # a new picture
+        for op in ("hflip", "rotate", "color_jitter", "random_resized_crop", "blur", "grayscale"):
+            page.locator(f".workbench-op-{op} input").uncheck()
+        expect(status(page, "augment")).to_contain_text("the recipe has no ops")  # said before a job
+        page.locator(".workbench-op-rotate input").check()
+        expect(status(page, "augment")).to_contain_text("preview: 6 images", timeout=60 * SECONDS)
         page.locator(".workbench-augment-name input").fill("digits-rotated")
         page.get_by_role("button", name="Create dataset").click()
         expect(status(page, "augment")).to_contain_text(

@@ -13,6 +13,12 @@ from workbench.api import Workbench
 from workbench.errors import WorkbenchError
 from workbench.widgets.state import DashboardState
 
+
+def percent(fraction: float | None) -> str:
+    """0.6667 as '66.7 %'."""
+    return "" if fraction is None else f"{fraction * 100:.1f} %"
+
+
 _OPERATORS = {"eq": "=", "in": "in", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤", "contains": "contains"}
 
 
@@ -42,6 +48,12 @@ def view_words(workbench: Workbench, dataset: str | None, spec: dict[str, Any]) 
     where = f", {filter_words(spec)}" if spec else ""
     plural = "" if classes == 1 else "es"
     return f"{dataset}{where}: {count:,} images, {classes} class{plural}"
+
+
+def model_words(model: dict[str, Any]) -> str:
+    """A model as a person tells it apart: name, accuracy, when (its id last, for the CLI)."""
+    accuracy = percent(model["metrics"].get("accuracy"))
+    return f"{model['name']} ({model['arch']}, {accuracy} accurate, model {model['id']})"
 
 
 class CurrentData(widgets.HTML):

@@ -9,7 +9,7 @@ import ipywidgets as widgets
 
 from workbench.errors import WorkbenchError
 from workbench.views.stats import Stats
-from workbench.widgets.common import Status, guarded
+from workbench.widgets.common import WIDE, Status, guarded
 from workbench.widgets.state import DashboardState
 
 _ANY = "(any)"
@@ -23,7 +23,7 @@ class FilterPanel(widgets.VBox):
     def __init__(self, state: DashboardState) -> None:
         self.state = state
         self.labels = widgets.SelectMultiple(
-            description="Labels", rows=8, layout=widgets.Layout(width="420px")
+            description="Labels", rows=8, layout=widgets.Layout(width="420px"), style=WIDE
         )
         self.labels.add_class("workbench-filter-labels")
         self.split = widgets.Dropdown(description="Split", options=[_ANY])
@@ -35,8 +35,11 @@ class FilterPanel(widgets.VBox):
         self.apply.on_click(guarded(self.status)(lambda _: self._apply()))
         self.clear.on_click(guarded(self.status)(lambda _: self._clear()))
         state.observe(lambda _: self.rebuild(), names=["dataset", "datasets_changed"])
+        hint = widgets.HTML(
+            "<span style='color:#666;font-size:12px'>Ctrl-click (⌘-click on a Mac) to pick several</span>"
+        )
         super().__init__(
-            [self.labels, self.split, self.extra, widgets.HBox([self.apply, self.clear]), self.status]
+            [self.labels, hint, self.split, self.extra, widgets.HBox([self.apply, self.clear]), self.status]
         )
         self.rebuild()
 
@@ -52,7 +55,7 @@ class FilterPanel(widgets.VBox):
             options = [(f"{v} ({n:,})", v) for v, n in values.items() if v != "(other)"]
             if len(options) > 1:
                 self.controls[name] = widgets.SelectMultiple(
-                    options=options, description=name, rows=min(5, len(options))
+                    options=options, description=name, rows=min(5, len(options)), style=WIDE
                 )
         for name, summary in stats.numeric.items():
             low, high = summary["min"], summary["max"]
@@ -62,7 +65,9 @@ class FilterPanel(widgets.VBox):
                     if float(low).is_integer() and float(high).is_integer()
                     else (widgets.FloatRangeSlider)
                 )
-                self.controls[name] = slider(value=(low, high), min=low, max=high, description=name)
+                self.controls[name] = slider(
+                    value=(low, high), min=low, max=high, description=name, style=WIDE
+                )
         self.extra.children = list(self.controls.values())
         self._show(self.state.spec)
         self.status.ok(f"{stats.count:,} images in {self.state.dataset!r}")

@@ -8,12 +8,7 @@ from typing import Any
 
 from workbench.jobs.records import ABORTED, FAILED, JobInfo
 from workbench.jobs.widget import JobWidget
-from workbench.widgets.current import filter_words
-
-
-def percent(fraction: float | None) -> str:
-    """0.6667 as '66.7 %'."""
-    return "" if fraction is None else f"{fraction * 100:.1f} %"
+from workbench.widgets.current import filter_words, percent
 
 
 def job_words(info: JobInfo) -> str:

@@ -19,8 +19,8 @@ from workbench.ml.predict import OnnxPredictor
 from workbench.photos import open_photo
 from workbench.views import View
 from workbench.widgets.common import Status, empty_state, guarded, show_png
-from workbench.widgets.current import CurrentData
-from workbench.widgets.jobs import DashboardJob, percent
+from workbench.widgets.current import CurrentData, model_words
+from workbench.widgets.jobs import DashboardJob
 from workbench.widgets.state import DashboardState
 
 
@@ -33,12 +33,6 @@ def bars_html(top: list[tuple[str, float]]) -> str:
         for label, score in top
     )
     return f"<div class='workbench-prediction'>{rows}</div>"
-
-
-def model_words(model: dict[str, Any]) -> str:
-    """A model as a person tells it apart: name, accuracy, when (its id last, for the CLI)."""
-    accuracy = percent(model["metrics"].get("accuracy"))
-    return f"{model['name']} ({model['arch']}, {accuracy} accurate, model {model['id']})"
 
 
 def predictions_html(rows: list[dict[str, Any]]) -> str:

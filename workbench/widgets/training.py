@@ -7,15 +7,16 @@ from typing import Any
 
 import ipywidgets as widgets
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from workbench.jobs import QUEUED, RUNNING, Job, JobInfo
 from workbench.jobs.records import SUCCEEDED
 from workbench.jobs.widget import follow
 from workbench.ml.config import TrainConfig
 from workbench.ml.models import ARCHITECTURES
-from workbench.widgets.common import Status, figure_image, figure_png, guarded, show_png
-from workbench.widgets.current import CurrentData, view_words
-from workbench.widgets.jobs import DashboardJob, percent
+from workbench.widgets.common import WIDE, Status, figure_image, figure_png, guarded, show_png
+from workbench.widgets.current import CurrentData, percent, view_words
+from workbench.widgets.jobs import DashboardJob
 from workbench.widgets.state import DashboardState
 
 
@@ -28,6 +29,8 @@ def curves_figure(points: list[dict[str, float]]) -> Figure:
         if any(key in p for p in points):
             loss.plot(epochs, [p.get(key) for p in points], style, label=key.replace("_", " "))
     loss.set_xlabel("epoch")
+    for axes in (loss, accuracy):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.5
     loss.set_title("loss")
     loss.legend()
     accuracy.plot(epochs, [p.get("val_acc") for p in points], "-o", color="tab:green")
@@ -43,12 +46,16 @@ class TrainingPanel(widgets.VBox):
         self.state = state
         default = TrainConfig()  # the one home of training defaults
         self.arch = widgets.Dropdown(options=list(ARCHITECTURES), value=default.arch, description="Model")
-        self.epochs = widgets.BoundedIntText(value=default.epochs, min=1, max=200, description="Epochs")
+        self.epochs = widgets.BoundedIntText(
+            value=default.epochs, min=1, max=200, description="Epochs", style=WIDE
+        )
         self.epochs.add_class("workbench-epochs")
         sizes = sorted({32, 64, 96, 128, 224, default.image_size})
-        self.image_size = widgets.Dropdown(options=sizes, value=default.image_size, description="Image size")
+        self.image_size = widgets.Dropdown(
+            options=sizes, value=default.image_size, description="Image size", style=WIDE
+        )
         self.lr = widgets.FloatLogSlider(
-            value=default.lr, base=10, min=-5, max=-1, description="Learning rate"
+            value=default.lr, base=10, min=-5, max=-1, description="Learning rate", style=WIDE
         )
         self.hflip = widgets.Checkbox(
             value=default.hflip, description="mirrored copies (not for digits or text)"
