@@ -72,6 +72,16 @@ def ingest_zip(page, archive: Path, name: str, expected: str) -> None:  # type: 
     expect(status(page, "datasets")).to_contain_text(expected, timeout=600 * SECONDS)
 
 
+def keep_screenshots(shots: Path) -> None:
+    """``DASHBOARD_SCREENSHOTS=docs`` keeps each tab's picture as docs/dashboard-<tab>.png (the
+    README's), narrowed and reduced to 256 colours to stay small."""
+    folder = os.environ.get("DASHBOARD_SCREENSHOTS")
+    for shot in sorted(shots.glob("*.png")) if folder else []:
+        image = Image.open(shot).convert("RGB")
+        image.thumbnail((1000, 1400))
+        image.quantize(256).save(Path(folder or ".") / f"dashboard-{shot.name}", optimize=True)
+
+
 def status(page, panel: str):  # type: ignore[no-untyped-def]
     return page.locator(f".workbench-status-{panel}")
 
@@ -136,7 +146,6 @@ def test_a_person_uploads_filters_trains_judges_predicts_and_downloads(
             re.compile(r"predicted: [012] \("), timeout=60 * SECONDS
         )
         expect(page.locator(".workbench-prediction .workbench-top-label")).to_have_count(3)
-        page.screenshot(path=str(shots / "predict.png"), full_page=True)
 
         # the whole filtered view: its predictions shown, and all of them as a CSV
         page.get_by_role("button", name="Predict the current view").click()
@@ -149,10 +158,10 @@ def test_a_person_uploads_filters_trains_judges_predicts_and_downloads(
         assert response.status == 200
         rows = list(csv.DictReader(io.StringIO(response.text())))
         assert len(rows) == expected and {row["predicted"] for row in rows} <= {"0", "1", "2"}
+        page.screenshot(path=str(shots / "predict.png"), full_page=True)
 
     assert sorted(p.name for p in shots.iterdir()) == ["data.png", "models.png", "predict.png", "train.png"]
-    if os.environ.get("DASHBOARD_SCREENSHOT"):  # how docs/dashboard.png is made
-        shutil.copyfile(shots / "models.png", os.environ["DASHBOARD_SCREENSHOT"])
+    keep_screenshots(shots)
 
 
 def test_a_reload_mid_training_finds_the_job_and_its_progress_again(
@@ -280,6 +289,8 @@ def test_a_person_previews_an_augmentation_makes_the_dataset_and_opens_a_report(
     bench = Workbench(settings)
     bench.ingest(folder, "digits")
     bench.close()
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
     with dashboard(settings, tmp_path / "home") as served, chromium() as browser:
         page = new_page(browser)
         page.goto(served.url + "?dataset=digits")
@@ -304,7 +315,7 @@ def test_a_person_previews_an_augmentation_makes_the_dataset_and_opens_a_report(
             "'digits-rotated' made: 240 images", timeout=300 * SECONDS
         )
         expect(page.locator(".workbench-dataset-choice select")).to_contain_text("digits-rotated (240 images")
-        page.screenshot(path=str(tmp_path / "augment.png"), full_page=True)
+        page.screenshot(path=str(shots / "augment.png"), full_page=True)
 
         open_tab(page, "Reports")
         page.get_by_role("button", name="Make report").click()
@@ -316,7 +327,7 @@ def test_a_person_previews_an_augmentation_makes_the_dataset_and_opens_a_report(
         expect(link).to_be_visible()
         response = page.request.get(served.url + link.get_attribute("href"))
         assert response.status == 200 and "<html" in response.text()
-        page.screenshot(path=str(tmp_path / "reports.png"), full_page=True)
+        page.screenshot(path=str(shots / "reports.png"), full_page=True)
 
         page.goto(served.url + "?dataset=digits-rotated")  # a link into a live view opens on it
         chosen = page.locator(".workbench-dataset-choice select")
@@ -326,3 +337,4 @@ def test_a_person_previews_an_augmentation_makes_the_dataset_and_opens_a_report(
         )  # widgets' nbsp
         assert selected.startswith("digits-rotated (240 images"), selected
         expect(status(page, "gallery")).to_contain_text("(240 images)")
+    keep_screenshots(shots)

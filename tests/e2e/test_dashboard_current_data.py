@@ -79,6 +79,14 @@ def test_ingesting_another_dataset_keeps_the_chosen_one_and_its_filter(
             f"Training on b-digits, label in {{0, 1, 2}}: {matching} images, 3 classes"
         )
 
+        open_tab(page, "Data")  # the same images again under a name that exists: asked first
+        page.locator(".workbench-new-name input").fill("b-digits")
+        page.get_by_role("button", name="Ingest").click()
+        expect(status(page, "datasets")).to_contain_text("A dataset named 'b-digits' already has 120 images")
+        page.get_by_role("button", name="Add them to 'b-digits'").click()
+        expect(status(page, "datasets")).to_contain_text("60 images ingested", timeout=300 * SECONDS)
+        expect(page.locator(".workbench-dataset-choice select")).to_contain_text("b-digits (180 images")
+
 
 def test_making_an_augmented_dataset_from_a_filtered_view_keeps_the_view(
     settings: Settings, tmp_path: Path, digit_files: list[tuple[Path, str]]

@@ -43,6 +43,11 @@ class DatasetPicker(widgets.VBox):
         self.status = Status("datasets")
         self.job_area = widgets.VBox()
         self.ingest_button.on_click(guarded(self.status)(self._ingest))
+        self.append_button = widgets.Button(
+            icon="plus", button_style="warning", layout=widgets.Layout(width="auto", display="none")
+        )
+        self.append_button.add_class("workbench-append")
+        self.append_button.on_click(guarded(self.status)(lambda b: self._ingest(b, append=True)))
         self.sample.on_click(guarded(self.status)(lambda _: self._ingest_sample()))
         state.observe(lambda _: self.refresh(), names="datasets_changed")
         super().__init__(
@@ -54,6 +59,7 @@ class DatasetPicker(widgets.VBox):
                 self.server_path,
                 self.sample,
                 self.status,
+                self.append_button,
                 self.job_area,
             ]
         )
@@ -92,12 +98,22 @@ class DatasetPicker(widgets.VBox):
             self.state.spec = {}
             self.state.dataset = change["new"]
 
-    def _ingest(self, _: widgets.Button) -> None:
+    def _ingest(self, _: widgets.Button, append: bool = False) -> None:
+        """Into a name that exists, only after the person says so (a typo must not mix datasets)."""
         name = self.name.value.strip()
         if not name:
             raise WorkbenchError("give the new dataset a name first")
         path = self._source()
-        self._follow(self.state.workbench.ingest_job(path, name), name)
+        existing = {d.name: d.images for d in self.state.workbench.datasets()}
+        if name in existing and not append:
+            self.append_button.description = f"Add them to {name!r}"
+            self.append_button.layout.display = None
+            raise WorkbenchError(
+                f"A dataset named {name!r} already has {existing[name]:,} images. Add these images "
+                "to it with the button below, or type another name."
+            )
+        self.append_button.layout.display = "none"
+        self._follow(self.state.workbench.ingest_job(path, name, append=append), name)
 
     def _ingest_sample(self) -> None:
         """The demo's digits, one click away (a second click adds nothing: images are deduplicated)."""
