@@ -122,7 +122,8 @@ class TrainingPanel(widgets.VBox):
         size = params.get("image_size", default.image_size)
         self.image_size.options = sorted({*self.image_size.options, size})
         self.image_size.value = size
-        self.arch.value = params.get("arch", default.arch)
+        if params.get("arch", default.arch) in self.arch.options:  # a job from elsewhere may name another
+            self.arch.value = params.get("arch", default.arch)
         self.epochs.value = params.get("epochs", default.epochs)
         self.lr.value = params.get("lr", default.lr)
         self.hflip.value = params.get("hflip", default.hflip)
