@@ -55,7 +55,10 @@ class AugmentPanel(widgets.VBox):
                 self.status,
                 self.job_area,
                 widgets.HBox(
-                    [widgets.VBox([self.recipe], layout=widgets.Layout(min_width="460px")), self.preview],
+                    [
+                        widgets.VBox([self.recipe], layout=widgets.Layout(min_width="460px")),
+                        widgets.Box([self.preview], layout=widgets.Layout(flex="1 1 0%", min_width="0")),
+                    ],
                     layout=widgets.Layout(align_items="flex-start"),
                 ),
             ]

@@ -19,7 +19,7 @@ from workbench.ml.predict import OnnxPredictor
 from workbench.photos import open_photo
 from workbench.views import View
 from workbench.widgets.common import Status, empty_state, guarded, show_png
-from workbench.widgets.current import CurrentData, model_words
+from workbench.widgets.current import CurrentData, model_words, percent
 from workbench.widgets.jobs import DashboardJob
 from workbench.widgets.state import DashboardState
 
@@ -29,7 +29,7 @@ def bars_html(top: list[tuple[str, float]]) -> str:
         f"<div style='display:flex;align-items:center;margin:2px 0'>"
         f"<span class='workbench-top-label' style='width:140px'>{html.escape(label)}</span>"
         f"<span style='background:#4c78a8;height:14px;width:{max(1, round(score * 300))}px'></span>"
-        f"<span style='margin-left:6px'>{score:.1%}</span></div>"
+        f"<span style='margin-left:6px'>{percent(score)}</span></div>"
         for label, score in top
     )
     return f"<div class='workbench-prediction'>{rows}</div>"
@@ -37,11 +37,12 @@ def bars_html(top: list[tuple[str, float]]) -> str:
 
 def predictions_html(rows: list[dict[str, Any]]) -> str:
     head = "".join(f"<th style='text-align:left;padding:2px 8px'>{h}</th>" for h in _COLUMNS.values())
+    shown = [r | {"score": percent(r["score"])} for r in rows]  # the CSV keeps the fraction
     body = "".join(
         "<tr>"
         + "".join(f"<td style='padding:2px 8px'>{html.escape(str(r[k]))}</td>" for k in _COLUMNS)
         + "</tr>"
-        for r in rows
+        for r in shown
     )
     return f"<table class='workbench-predictions'><tr>{head}</tr>{body}</table>"
 
@@ -60,7 +61,9 @@ class PredictPanel(widgets.VBox):
         self.choice = widgets.Dropdown(description="Model", layout=widgets.Layout(width="520px"))
         self.photo = widgets.FileUpload(accept="image/*", multiple=False, description="Photo")
         self.photo.observe(self._photo_changed, names="value")
-        self.preview = widgets.Image(layout=widgets.Layout(max_width="160px", display="none"))
+        self.preview = widgets.Image(
+            layout=widgets.Layout(width="96px", height="96px", object_fit="contain", display="none")
+        )
         self.result = widgets.HTML()
         self.whole_view = widgets.Button(
             description="Predict the current view", icon="tasks", layout=widgets.Layout(width="auto")
@@ -110,7 +113,7 @@ class PredictPanel(widgets.VBox):
         top = self._predictor().top_k(image, 5)
         show_png(self.preview, content)
         self.result.value = bars_html(top)
-        self.status.ok(f"predicted: {top[0][0]} ({top[0][1]:.1%})")
+        self.status.ok(f"predicted: {top[0][0]} ({percent(top[0][1])})")
 
     def _predict_view(self) -> None:
         view = self.state.view()

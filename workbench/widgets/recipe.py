@@ -4,6 +4,7 @@ screen before any error. A new op in the registry gets its controls here without
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from typing import Any
 
@@ -49,7 +50,8 @@ class OpControls(widgets.VBox):
         self.params = {param.name: _control(param) for param in op.params}
         self.settings = widgets.VBox(list(self.params.values()), layout=widgets.Layout(margin="0 0 0 24px"))
         self.on.observe(lambda _: self._show_settings(), names="value")
-        summary = widgets.HTML(f"<span style='color:#666'>{op.summary}</span>")
+        words = op.summary.replace("`", "") if op.summary != self.on.description else ""
+        summary = widgets.HTML(f"<span style='color:#666'>{html.escape(words)}</span>")
         super().__init__([widgets.HBox([self.on, summary]), self.settings])
         self._show_settings()
 

@@ -27,7 +27,7 @@ def report_words(report: dict[str, Any], model_names: dict[int, str]) -> str:
         subject = params.get("dataset", "")
         if params.get("filter"):
             subject += f", {filter_words(params['filter'])}"
-    when = str(report["created_at"])[:16]
+    when = str(report["created_at"])[:16].replace("T", " ")
     return f"{report['kind'].capitalize()} report: {subject} — {when}"
 
 

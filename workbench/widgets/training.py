@@ -57,10 +57,13 @@ class TrainingPanel(widgets.VBox):
         self.lr = widgets.FloatLogSlider(
             value=default.lr, base=10, min=-5, max=-1, description="Learning rate", style=WIDE
         )
+        whole = {"indent": False, "layout": widgets.Layout(width="auto", margin="0 16px")}  # untruncated
         self.hflip = widgets.Checkbox(
-            value=default.hflip, description="mirrored copies (not for digits or text)"
+            value=default.hflip, description="mirrored copies (not for digits or text)", **whole
         )
-        self.augmented = widgets.Checkbox(value=False, description="add the dataset's augmented copies")
+        self.augmented = widgets.Checkbox(
+            value=False, description="add the dataset's augmented copies", **whole
+        )
         self.start = widgets.Button(description="Start training", icon="play", button_style="success")
         self.start.add_class("workbench-start-training")
         self.status = Status("training")
