@@ -40,6 +40,16 @@ def test_a_link_to_a_missing_dataset_says_so_and_offers_the_others(
         expect(status(page, "gallery")).to_contain_text("(50 images)")
         expect(page.locator(".workbench-notice")).to_have_text("")
 
+        zeros = sum(1 for _, label in digit_files[:50] if label == "0")
+        page.locator(".workbench-filter-labels select").select_option(index=[0])  # one class
+        page.get_by_role("button", name="Apply filter").click()
+        expect(status(page, "filter")).to_contain_text("images match")
+        open_tab(page, "Train")
+        page.get_by_role("button", name="Start training").click()
+        expect(status(page, "training")).to_contain_text(
+            f"Cannot train on digits, label in {{0}}: {zeros} images, 1 class: a classifier needs two or more"
+        )
+
 
 def test_an_empty_dashboard_shows_next_steps_and_the_sample_dataset_is_one_click_away(
     settings: Settings, tmp_path: Path

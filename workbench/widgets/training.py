@@ -9,6 +9,7 @@ import ipywidgets as widgets
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from workbench.errors import WorkbenchError
 from workbench.jobs import QUEUED, RUNNING, Job, JobInfo
 from workbench.jobs.records import SUCCEEDED
 from workbench.jobs.widget import follow
@@ -91,6 +92,12 @@ class TrainingPanel(widgets.VBox):
         if view is None:
             self.status.error("choose or bring a dataset first (Data tab)")
             return
+        if len(view.labels()) < 2:  # said here in words, not by the job's check in code's words
+            words = view_words(self.state.workbench, self.state.dataset, self.state.spec)
+            raise WorkbenchError(
+                f"Cannot train on {words}: a classifier needs two or more classes. "
+                "Pick more labels in the Data tab."
+            )
         job = self.state.workbench.train(
             view, arch=self.arch.value, epochs=self.epochs.value, image_size=self.image_size.value,
             lr=self.lr.value, hflip=self.hflip.value, augmented=self.augmented.value,
