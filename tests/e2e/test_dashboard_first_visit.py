@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.browser import chromium, dashboard
-from tests.e2e.test_dashboard import SECONDS, new_page, open_tab, settings, status
+from tests.e2e.test_dashboard import SECONDS, new_page, open_tab, settings, status, upload
 from tests.e2e.test_dashboard_current_data import image_folder
 from workbench.api import Workbench
 from workbench.config import Settings
@@ -68,6 +68,11 @@ def test_an_empty_dashboard_shows_next_steps_and_the_sample_dataset_is_one_click
         expect(page.locator(".workbench-empty").filter(has_text="No models yet")).to_be_visible()
         explained = page.locator(".workbench-help [title]").filter(has_text="published")
         expect(explained).to_have_attribute("title", re.compile("Scheduled reports"))
+
+        open_tab(page, "Predict")  # a file that is no image: named, in words
+        (tmp_path / "notes.txt").write_text("not a picture")
+        upload(page, "Photo", tmp_path / "notes.txt")
+        expect(status(page, "predict")).to_contain_text("'notes.txt' is not an image in a supported format")
 
         open_tab(page, "Data")
         page.get_by_role("button", name="Try the sample dataset").click()

@@ -98,7 +98,8 @@ class PredictPanel(widgets.VBox):
 
     def _photo_changed(self, change: dict) -> None:
         if change["new"]:
-            guarded(self.status)(self._predict_photo)(bytes(change["new"][0]["content"]))
+            upload = change["new"][0]
+            guarded(self.status)(self._predict_photo)(bytes(upload["content"]), repr(upload["name"]))
 
     def _predictor(self) -> OnnxPredictor:
         if self.choice.value is None:
@@ -108,8 +109,8 @@ class PredictPanel(widgets.VBox):
             self._predictors[self.choice.value] = OnnxPredictor(Path(row.export_dir or ""))
         return self._predictors[self.choice.value]
 
-    def _predict_photo(self, content: bytes) -> None:
-        image = open_photo(content, self.state.workbench.settings.limits)  # ImageError: one line
+    def _predict_photo(self, content: bytes, name: str) -> None:
+        image = open_photo(content, self.state.workbench.settings.limits, name)  # ImageError: one line
         top = self._predictor().top_k(image, 5)
         show_png(self.preview, content)
         self.result.value = bars_html(top)
