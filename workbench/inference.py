@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 from pydantic import Field
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -20,6 +21,7 @@ from workbench.catalog.retry import retrying
 from workbench.errors import WorkbenchError
 from workbench.jobs.kind import JobParams, job_kind
 from workbench.jobs.runner import JobContext
+from workbench.pool import batched
 from workbench.registry import export_folder, get_model
 from workbench.views import ImageRecord, View, ViewSpec
 
@@ -180,3 +182,24 @@ def _record_evaluation(catalog: Catalog, model_id: int, view_key: str, metrics: 
         row = session.get_one(Model, model_id)
         evaluations = {**row.metrics.get("evaluations", {}), view_key: metrics}
         row.metrics = {**row.metrics, "evaluations": evaluations}
+
+
+def view_predictions(catalog: Catalog, model_id: int, view: View) -> list[dict[str, Any]]:
+    """A model's stored answers for a view's images, in image order (images it has not
+    predicted are left out): what the dashboard shows and offers as a CSV."""
+    rows: list[dict[str, Any]] = []
+    for records in batched(view, 1000):
+        by_id = {record.id: record for record in records}
+        query = select(Prediction.image_id, Prediction.label, Prediction.score).where(
+            Prediction.owner == catalog.user,
+            Prediction.model_id == model_id,
+            Prediction.image_id.in_(list(by_id)),
+        )
+        with catalog.sessions() as session:
+            found = {image_id: (label, score) for image_id, label, score in session.execute(query)}
+        for image_id, record in by_id.items():
+            if image_id in found:
+                predicted, score = found[image_id]
+                rows.append({"image": record.original_name, "label": record.label, "predicted": predicted,
+                             "score": round(score, 4)})  # fmt: skip
+    return rows

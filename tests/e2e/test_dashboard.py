@@ -3,6 +3,7 @@ clicking through it as a person would, on the embedded default (SQLite and the l
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import re
@@ -71,6 +72,16 @@ def ingest_zip(page, archive: Path, name: str, expected: str) -> None:  # type: 
     expect(status(page, "datasets")).to_contain_text(expected, timeout=600 * SECONDS)
 
 
+def keep_screenshots(shots: Path) -> None:
+    """``DASHBOARD_SCREENSHOTS=docs`` keeps each tab's picture as docs/dashboard-<tab>.png (the
+    README's), narrowed and reduced to 256 colours to stay small."""
+    folder = os.environ.get("DASHBOARD_SCREENSHOTS")
+    for shot in sorted(shots.glob("*.png")) if folder else []:
+        image = Image.open(shot).convert("RGB")
+        image.thumbnail((1000, 1400))
+        image.quantize(256).save(Path(folder or ".") / f"dashboard-{shot.name}", optimize=True)
+
+
 def status(page, panel: str):  # type: ignore[no-untyped-def]
     return page.locator(f".workbench-status-{panel}")
 
@@ -105,6 +116,9 @@ def test_a_person_uploads_filters_trains_judges_predicts_and_downloads(
         page.get_by_role("button", name="Start training").click()
         expect(status(page, "training")).to_contain_text("trained: test accuracy", timeout=600 * SECONDS)
         expect(page.locator(".workbench-training .workbench-job-state")).to_have_text("succeeded")
+        finished = page.locator(".workbench-training .workbench-job-result")
+        expect(finished).to_contain_text(re.compile(r"Done: test accuracy \d+\.\d %"))
+        expect(page.locator(".workbench-training").get_by_role("button", name="Abort")).to_be_hidden()
         expect(page.locator(".workbench-curves")).to_have_attribute("src", re.compile("^blob:"))
         page.screenshot(path=str(shots / "train.png"), full_page=True)
 
@@ -132,11 +146,22 @@ def test_a_person_uploads_filters_trains_judges_predicts_and_downloads(
             re.compile(r"predicted: [012] \("), timeout=60 * SECONDS
         )
         expect(page.locator(".workbench-prediction .workbench-top-label")).to_have_count(3)
+
+        # the whole filtered view: its predictions shown, and all of them as a CSV
+        page.get_by_role("button", name="Predict the current view").click()
+        expect(status(page, "predict")).to_contain_text(
+            f"{expected:,} images predicted", timeout=300 * SECONDS
+        )
+        expect(page.locator(".workbench-predictions tr")).to_have_count(21)  # a header and the first 20
+        csv_link = page.locator("a.workbench-predictions-csv")
+        response = page.request.get(served.url + csv_link.get_attribute("href"))
+        assert response.status == 200
+        rows = list(csv.DictReader(io.StringIO(response.text())))
+        assert len(rows) == expected and {row["predicted"] for row in rows} <= {"0", "1", "2"}
         page.screenshot(path=str(shots / "predict.png"), full_page=True)
 
     assert sorted(p.name for p in shots.iterdir()) == ["data.png", "models.png", "predict.png", "train.png"]
-    if os.environ.get("DASHBOARD_SCREENSHOT"):  # how docs/dashboard.png is made
-        shutil.copyfile(shots / "models.png", os.environ["DASHBOARD_SCREENSHOT"])
+    keep_screenshots(shots)
 
 
 def test_a_reload_mid_training_finds_the_job_and_its_progress_again(
@@ -170,14 +195,21 @@ def test_a_reload_mid_training_finds_the_job_and_its_progress_again(
         expect(page.locator(".workbench-under-way")).to_contain_text(waiting.id[:12])  # other jobs too
         open_tab(page, "Train")
         title = page.locator(".workbench-training .workbench-job-state").locator("xpath=..")
-        expect(title).to_contain_text(job.id[:12], timeout=60 * SECONDS)
+        expect(title).to_contain_text("training on digits", timeout=60 * SECONDS)
         expect(page.locator(".workbench-training .workbench-job-state")).to_have_text("running")
         expect(title).to_contain_text(re.compile(r"running [1-9]\d*%"), timeout=120 * SECONDS)
+        # the form shows the running job's settings and data, not the defaults
+        expect(page.locator(".workbench-epochs input")).to_have_value("40")
+        expect(status(page, "training")).to_contain_text("training on digits: 400 images, 10 classes")
 
-        page.locator(".workbench-training").get_by_role("button", name="Abort").click()
+        training = page.locator(".workbench-training")
+        training.get_by_role("button", name="Abort").click()
         expect(page.locator(".workbench-training .workbench-job-state")).to_have_text(
             "aborted", timeout=180 * SECONDS
         )
+        # a finished job looks finished: its outcome, and no Abort button any more
+        expect(training.locator(".workbench-job-result")).to_contain_text("Stopped on request")
+        expect(training.get_by_role("button", name="Abort")).to_be_hidden()
     assert bench.job(job.id).info().state == "aborted"
     bench.close()
 
@@ -257,26 +289,33 @@ def test_a_person_previews_an_augmentation_makes_the_dataset_and_opens_a_report(
     bench = Workbench(settings)
     bench.ingest(folder, "digits")
     bench.close()
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
     with dashboard(settings, tmp_path / "home") as served, chromium() as browser:
         page = new_page(browser)
         page.goto(served.url + "?dataset=digits")
         expect(page.locator(".workbench-dataset-choice select")).to_contain_text("digits (120 images")
 
-        open_tab(page, "Augment")
-        page.locator(".workbench-recipe textarea").fill('{"rotate": 20, "nonsense": 1}')
-        page.get_by_role("button", name="Preview").click()
-        expect(status(page, "augment")).to_contain_text("nonsense", timeout=60 * SECONDS)  # names the bad op
-        page.locator(".workbench-recipe textarea").fill('{"rotate": 20, "blur": 0.5}')
-        page.get_by_role("button", name="Preview").click()
+        open_tab(page, "Augment")  # a control per op of the registry, the preview following them
+        preview = page.locator(".workbench-augment-preview")
+        page.locator(".workbench-op-blur input").check()
         expect(status(page, "augment")).to_contain_text("preview: 6 images", timeout=60 * SECONDS)
-        expect(page.locator(".workbench-augment-preview")).to_have_attribute("src", re.compile("^blob:"))
+        expect(preview).to_have_attribute("src", re.compile("^blob:"))
+        first = preview.get_attribute("src")
+        page.locator(".workbench-op-grayscale input").check()
+        expect(preview).not_to_have_attribute("src", first or "", timeout=60 * SECONDS)  # a new picture
+        for op in ("hflip", "rotate", "color_jitter", "random_resized_crop", "blur", "grayscale"):
+            page.locator(f".workbench-op-{op} input").uncheck()
+        expect(status(page, "augment")).to_contain_text("the recipe has no ops")  # said before a job
+        page.locator(".workbench-op-rotate input").check()
+        expect(status(page, "augment")).to_contain_text("preview: 6 images", timeout=60 * SECONDS)
         page.locator(".workbench-augment-name input").fill("digits-rotated")
         page.get_by_role("button", name="Create dataset").click()
         expect(status(page, "augment")).to_contain_text(
             "'digits-rotated' made: 240 images", timeout=300 * SECONDS
         )
         expect(page.locator(".workbench-dataset-choice select")).to_contain_text("digits-rotated (240 images")
-        page.screenshot(path=str(tmp_path / "augment.png"), full_page=True)
+        page.screenshot(path=str(shots / "augment.png"), full_page=True)
 
         open_tab(page, "Reports")
         page.get_by_role("button", name="Make report").click()
@@ -288,7 +327,7 @@ def test_a_person_previews_an_augmentation_makes_the_dataset_and_opens_a_report(
         expect(link).to_be_visible()
         response = page.request.get(served.url + link.get_attribute("href"))
         assert response.status == 200 and "<html" in response.text()
-        page.screenshot(path=str(tmp_path / "reports.png"), full_page=True)
+        page.screenshot(path=str(shots / "reports.png"), full_page=True)
 
         page.goto(served.url + "?dataset=digits-rotated")  # a link into a live view opens on it
         chosen = page.locator(".workbench-dataset-choice select")
@@ -298,3 +337,4 @@ def test_a_person_previews_an_augmentation_makes_the_dataset_and_opens_a_report(
         )  # widgets' nbsp
         assert selected.startswith("digits-rotated (240 images"), selected
         expect(status(page, "gallery")).to_contain_text("(240 images)")
+    keep_screenshots(shots)

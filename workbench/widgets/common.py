@@ -26,10 +26,34 @@ def figure_png(figure: Figure, dpi: int = 90) -> bytes:
 
 
 def figure_image(figure: Figure | None = None, **layout: Any) -> widgets.Image:
-    image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", **layout))
-    if figure is not None:
-        image.value = figure_png(figure)
+    image = widgets.Image(format="png", layout=widgets.Layout(**({"max_width": "100%"} | layout)))
+    show_png(image, figure_png(figure) if figure is not None else b"")
     return image
+
+
+def show_png(image: widgets.Image, png: bytes) -> None:
+    """An Image without a picture shows the browser's broken-image icon: hide it until it has one."""
+    image.value = png
+    image.layout.display = None if png else "none"
+
+
+def empty_state(text: str) -> str:
+    """What a panel shows with nothing to show: why, and the next step."""
+    return f"<div class='workbench-empty' style='color:#555;padding:12px 0'>{html.escape(text)}</div>"
+
+
+def help_tip(term: str, text: str) -> widgets.HTML:
+    """A small "?" beside a term that explains it on hover (a widget's own tooltip is not shown
+    on a Checkbox that has a description)."""
+    tip = widgets.HTML(
+        f"<span title='{html.escape(text, quote=True)}' style='cursor:help;color:#4c78a8'>"
+        f"what is “{html.escape(term)}”?</span>"
+    )
+    tip.add_class("workbench-help")
+    return tip
+
+
+WIDE = {"description_width": "initial"}  # a description shown whole ("Learning rate", not "Learning r...")
 
 
 def thumbnail_html(path: str, caption: str, size: int = 96) -> str:

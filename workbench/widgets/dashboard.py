@@ -9,11 +9,12 @@ import ipywidgets as widgets
 
 from workbench.api import Workbench
 from workbench.jobs import QUEUED, RUNNING
-from workbench.jobs.widget import JobWidget
 from workbench.widgets.augment import AugmentPanel
+from workbench.widgets.current import CurrentData
 from workbench.widgets.datasets import DatasetPicker
 from workbench.widgets.filters import FilterPanel
 from workbench.widgets.gallery import Gallery
+from workbench.widgets.jobs import DashboardJob
 from workbench.widgets.models import ModelsPanel
 from workbench.widgets.predict import PredictPanel
 from workbench.widgets.reports import ReportsPanel
@@ -33,20 +34,16 @@ class Dashboard(widgets.VBox):
         downloads: Path | None = None,
         downloads_url: str = "",
     ) -> None:
-        self.state = DashboardState(workbench or Workbench())
+        # ``dataset``: e.g. from the page's ?dataset= parameter; the picker says if it is not there
+        self.state = DashboardState(workbench or Workbench(), dataset=dataset or None)
         self.datasets = DatasetPicker(self.state)
-        if dataset:  # e.g. from the page's ?dataset= parameter
-            self.state.dataset = dataset
-            self.datasets.refresh()
-        elif self.datasets.choice.value:
-            self.state.dataset = self.datasets.choice.value
         self.filters = FilterPanel(self.state)
         self.gallery = Gallery(self.state)
         self.stats = StatsPanel(self.state)
         self.augment = AugmentPanel(self.state)
         self.training = TrainingPanel(self.state)
         self.models = ModelsPanel(self.state, downloads, downloads_url)
-        self.predict = PredictPanel(self.state)
+        self.predict = PredictPanel(self.state, downloads, downloads_url)
         self.reports = ReportsPanel(self.state, downloads, downloads_url)
         explore = widgets.Tab(
             [self.gallery, self.stats], titles=("Images", "Statistics"), layout=widgets.Layout(width="100%")
@@ -54,6 +51,7 @@ class Dashboard(widgets.VBox):
         data = widgets.VBox(
             [
                 widgets.HBox([self.datasets, self.filters], layout=widgets.Layout(flex_flow="row wrap")),
+                CurrentData(self.state, "Showing"),  # the sign of an active filter
                 explore,
             ]
         )
@@ -72,6 +70,6 @@ class Dashboard(widgets.VBox):
         found = [
             info for state in (RUNNING, QUEUED) for info in bench.jobs(state=state) if info.kind != "train"
         ]
-        box = widgets.VBox([JobWidget(bench.job(info.id)) for info in found])
+        box = widgets.VBox([DashboardJob(bench.job(info.id)) for info in found])
         box.add_class("workbench-under-way")
         return box

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import hashlib
+import html
 from pathlib import Path
 
 import ipywidgets as widgets
 
+from workbench.demo import DATASET, write_digits
 from workbench.errors import WorkbenchError
+from workbench.jobs import Job
 from workbench.jobs.records import SUCCEEDED, JobInfo
-from workbench.jobs.widget import JobWidget, follow
-from workbench.widgets.common import Status, guarded
+from workbench.jobs.widget import follow
+from workbench.widgets.common import Status, guarded, log
+from workbench.widgets.jobs import DashboardJob
 from workbench.widgets.state import DashboardState
 
 
 class DatasetPicker(widgets.VBox):
     def __init__(self, state: DashboardState) -> None:
         self.state = state
+        self._replacing = False
         self.choice = widgets.Dropdown(description="Dataset", layout=widgets.Layout(width="420px"))
         self.choice.add_class("workbench-dataset-choice")
+        self.notice = widgets.HTML()
+        self.notice.add_class("workbench-notice")
         self.choice.observe(self._chosen, names="value")
         self.upload = widgets.FileUpload(accept=".zip", multiple=False, description="Zip of images")
         self.server_path = widgets.Text(
@@ -28,45 +35,95 @@ class DatasetPicker(widgets.VBox):
         self.name = widgets.Text(placeholder="new dataset name", layout=widgets.Layout(width="200px"))
         self.name.add_class("workbench-new-name")
         self.ingest_button = widgets.Button(description="Ingest", icon="upload", button_style="primary")
+        self.sample = widgets.Button(
+            description="Try the sample dataset", icon="magic", layout=widgets.Layout(width="auto"),
+            tooltip=f"{DATASET!r}: 1,797 small scans of handwritten digits, 0 to 9",
+        )  # fmt: skip
+        self.sample.add_class("workbench-sample")
         self.status = Status("datasets")
         self.job_area = widgets.VBox()
         self.ingest_button.on_click(guarded(self.status)(self._ingest))
+        self.append_button = widgets.Button(
+            icon="plus", button_style="warning", layout=widgets.Layout(width="auto", display="none")
+        )
+        self.append_button.add_class("workbench-append")
+        self.append_button.on_click(guarded(self.status)(lambda b: self._ingest(b, append=True)))
+        self.sample.on_click(guarded(self.status)(lambda _: self._ingest_sample()))
         state.observe(lambda _: self.refresh(), names="datasets_changed")
         super().__init__(
             [
+                self.notice,
                 self.choice,
-                widgets.HTML("<b>Bring images</b>: an ImageFolder (one folder per label), zipped"),
+                widgets.HTML("<b>Bring images</b>: a zip with one folder per label (cats/…, dogs/…)"),
                 widgets.HBox([self.upload, self.name, self.ingest_button]),
                 self.server_path,
+                self.sample,
                 self.status,
+                self.append_button,
                 self.job_area,
             ]
         )
         self.refresh()
 
     def refresh(self) -> None:
+        """New options, the chosen dataset kept: replacing a Dropdown's options moves it to the
+        first one, and that move must not read as the person's choice. With nothing chosen yet
+        the first dataset is; a name that is not there (a typo in ?dataset=, a deleted dataset)
+        is said in plain words, and no other dataset pretends to be it."""
         infos = self.state.workbench.datasets()
         options = [(f"{d.name} ({d.images:,} images, {d.labels} labels)", d.name) for d in infos]
-        self.choice.options = options
         names = [name for _, name in options]
-        if self.state.dataset in names:
-            self.choice.value = self.state.dataset
-        elif names:
-            self.choice.value = names[0]
+        requested = self.state.dataset
+        value = requested if requested in names else (names[0] if names and not requested else None)
+        self._replacing = True
+        try:
+            self.choice.options = options
+            self.choice.value = value
+        finally:
+            self._replacing = False
+        if requested and value is None:
+            log.warning("no dataset named %r: the page asked for it", requested)
+            self.notice.value = (
+                f"<b>No dataset named {html.escape(repr(requested))}.</b> Pick one:" if names else
+                f"<b>No dataset named {html.escape(repr(requested))}</b>, and none yet: bring one below."
+            )  # fmt: skip
+        if self.state.dataset != value:
+            self.state.dataset = value
 
     def _chosen(self, change: dict) -> None:
+        if self._replacing:
+            return
         if change["new"] and change["new"] != self.state.dataset:
+            self.notice.value = ""
             self.state.spec = {}
             self.state.dataset = change["new"]
 
-    def _ingest(self, _: widgets.Button) -> None:
+    def _ingest(self, _: widgets.Button, append: bool = False) -> None:
+        """Into a name that exists, only after the person says so (a typo must not mix datasets)."""
         name = self.name.value.strip()
         if not name:
             raise WorkbenchError("give the new dataset a name first")
         path = self._source()
-        job = self.state.workbench.ingest_job(path, name)
-        self.job_area.children = [JobWidget(job)]
-        self.status.busy(f"ingesting into {name!r}…")
+        existing = {d.name: d.images for d in self.state.workbench.datasets()}
+        if name in existing and not append:
+            self.append_button.description = f"Add them to {name!r}"
+            self.append_button.layout.display = None
+            raise WorkbenchError(
+                f"A dataset named {name!r} already has {existing[name]:,} images. Add these images "
+                "to it with the button below, or type another name."
+            )
+        self.append_button.layout.display = "none"
+        self._follow(self.state.workbench.ingest_job(path, name, append=append), name)
+
+    def _ingest_sample(self) -> None:
+        """The demo's digits, one click away (a second click adds nothing: images are deduplicated)."""
+        images, labels_csv = write_digits(self.state.workbench.settings.data_dir / "demo" / DATASET)
+        options = {"labels_csv": labels_csv, "label_column": "digit", "split": "0.8,0.1,0.1", "append": True}
+        self._follow(self.state.workbench.ingest_job(images, DATASET, **options), DATASET)
+
+    def _follow(self, job: Job, name: str) -> None:
+        self.job_area.children = [DashboardJob(job)]
+        self.status.busy(f"bringing images into {name!r}…")
         follow(job, lambda info: self._ingest_reading(info, name))
 
     def _source(self) -> Path:
@@ -91,12 +148,15 @@ class DatasetPicker(widgets.VBox):
             return
         if info.state == SUCCEEDED:
             result = info.result or {}
-            self.status.ok(
-                f"dataset {name!r}: {result.get('ingested', 0):,} images ingested, "
-                f"{len(result.get('skipped', [])):,} skipped"
-            )
-            self.state.dataset = name
+            switched = not self.state.dataset  # else the person's choice stays: they pick the new one
+            if switched:
+                self.state.dataset = name
             self.state.datasets_changed += 1
             self.upload.value = ()
+            hint = "" if switched else "; choose it above to use it"
+            self.status.ok(  # last: what tests wait for, once the picker shows the new dataset
+                f"dataset {name!r}: {result.get('ingested', 0):,} images ingested, "
+                f"{len(result.get('skipped', [])):,} skipped{hint}"
+            )
         else:
             self.status.error(f"the ingest {info.state}: {info.error or info.message}")

@@ -9,17 +9,21 @@ import ipywidgets as widgets
 
 from workbench.errors import WorkbenchError
 from workbench.views.stats import Stats
-from workbench.widgets.common import Status, guarded
+from workbench.widgets.common import WIDE, Status, guarded
 from workbench.widgets.state import DashboardState
 
 _ANY = "(any)"
+
+
+def _values(control: widgets.Dropdown | widgets.SelectMultiple) -> set[Any]:
+    return {option[1] if isinstance(option, tuple) else option for option in control.options}
 
 
 class FilterPanel(widgets.VBox):
     def __init__(self, state: DashboardState) -> None:
         self.state = state
         self.labels = widgets.SelectMultiple(
-            description="Labels", rows=8, layout=widgets.Layout(width="420px")
+            description="Labels", rows=8, layout=widgets.Layout(width="420px"), style=WIDE
         )
         self.labels.add_class("workbench-filter-labels")
         self.split = widgets.Dropdown(description="Split", options=[_ANY])
@@ -31,8 +35,11 @@ class FilterPanel(widgets.VBox):
         self.apply.on_click(guarded(self.status)(lambda _: self._apply()))
         self.clear.on_click(guarded(self.status)(lambda _: self._clear()))
         state.observe(lambda _: self.rebuild(), names=["dataset", "datasets_changed"])
+        hint = widgets.HTML(
+            "<span style='color:#666;font-size:12px'>Ctrl-click (⌘-click on a Mac) to pick several</span>"
+        )
         super().__init__(
-            [self.labels, self.split, self.extra, widgets.HBox([self.apply, self.clear]), self.status]
+            [self.labels, hint, self.split, self.extra, widgets.HBox([self.apply, self.clear]), self.status]
         )
         self.rebuild()
 
@@ -48,7 +55,7 @@ class FilterPanel(widgets.VBox):
             options = [(f"{v} ({n:,})", v) for v, n in values.items() if v != "(other)"]
             if len(options) > 1:
                 self.controls[name] = widgets.SelectMultiple(
-                    options=options, description=name, rows=min(5, len(options))
+                    options=options, description=name, rows=min(5, len(options)), style=WIDE
                 )
         for name, summary in stats.numeric.items():
             low, high = summary["min"], summary["max"]
@@ -58,9 +65,22 @@ class FilterPanel(widgets.VBox):
                     if float(low).is_integer() and float(high).is_integer()
                     else (widgets.FloatRangeSlider)
                 )
-                self.controls[name] = slider(value=(low, high), min=low, max=high, description=name)
+                self.controls[name] = slider(
+                    value=(low, high), min=low, max=high, description=name, style=WIDE
+                )
         self.extra.children = list(self.controls.values())
+        self._show(self.state.spec)
         self.status.ok(f"{stats.count:,} images in {self.state.dataset!r}")
+
+    def _show(self, spec: dict[str, Any]) -> None:
+        """Set the controls to ``spec``: rebuilt after an ingest elsewhere, they keep the filter."""
+        self.labels.value = tuple(v for v in spec.get("label", []) if v in _values(self.labels))
+        self.split.value = spec.get("split", _ANY) if spec.get("split") in self.split.options else _ANY
+        for name, control in self.controls.items():
+            if isinstance(control, widgets.SelectMultiple):
+                control.value = tuple(v for v in spec.get(name, []) if v in _values(control))
+            else:
+                control.value = (spec.get(f"{name}__gte", control.min), spec.get(f"{name}__lte", control.max))
 
     def spec(self) -> dict[str, Any]:
         spec: dict[str, Any] = {}
@@ -88,5 +108,5 @@ class FilterPanel(widgets.VBox):
         self.status.ok(f"{view.count():,} images match")
 
     def _clear(self) -> None:
-        self.rebuild()
         self.state.spec = {}
+        self.rebuild()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from workbench.widgets.common import Status, thumbnail_html
+from workbench.widgets.common import Status, empty_state, thumbnail_html
 from workbench.widgets.state import DashboardState
 
 PAGE = 48
@@ -27,7 +27,10 @@ class Gallery(widgets.VBox):
     def show(self, page: int) -> None:
         view = self.state.view()
         if view is None:
-            self.grid.value = "<i>no dataset yet: bring one in the Data tab</i>"
+            self.grid.value = empty_state(
+                "No dataset chosen yet: bring one above, or try the sample dataset."
+            )
+            self.where.value = ""
             return
         count = view.count()
         pages = max(1, -(-count // PAGE))
@@ -35,7 +38,7 @@ class Gallery(widgets.VBox):
         store = self.state.workbench.catalog.store
         self.grid.value = "".join(
             thumbnail_html(str(store.thumb_path(r.sha256)), r.label) for r in view.page(self.page, PAGE)
-        )
+        ) or empty_state("No image matches this filter: widen it, or press Clear.")
         self.where.ok(f"page {self.page + 1} of {pages} ({count:,} images)")
         self.previous.disabled = self.page == 0
         self.next.disabled = self.page >= pages - 1

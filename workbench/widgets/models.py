@@ -12,27 +12,63 @@ import ipywidgets as widgets
 
 from workbench.ml.metrics import confusion_figure
 from workbench.views import image_hashes
-from workbench.widgets.common import Status, figure_png, guarded, thumbnail_html
+from workbench.widgets.common import (
+    WIDE,
+    Status,
+    empty_state,
+    figure_image,
+    figure_png,
+    guarded,
+    help_tip,
+    show_png,
+    thumbnail_html,
+)
+from workbench.widgets.current import model_words, percent
 from workbench.widgets.state import DashboardState
 
 DOWNLOADS = ("model.onnx", "model.int8.onnx", "labels.json", "preprocess.json", "model.ckpt")
 
 
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>"
-        + "".join(f"<td style='padding:2px 8px'>{html.escape(_cell(r.get(c)))}</td>" for c in columns)
-        + "</tr>"
-        for r in rows
-    )
-    return f"<table class='workbench-table'><tr>{head}</tr>{body}</table>"
+HEADERS = {
+    "accuracy": "Accuracy", "macro_f1": "Average F1 score", "n": "Test images",
+    "train_images": "Training images", "train_seconds": "Training time", "image_size": "Image size (px)",
+    "precision": "Precision", "recall": "Recall", "f1": "F1 score", "support": "Test images",
+    "class": "Class", "id": "Model", "name": "Name", "arch": "Architecture",
+    "same_images": "Same training images",
+}  # fmt: skip
 
 
-def _cell(value: Any) -> str:
+def header(key: str) -> str:
+    """A column's name for people: 'macro_f1' is 'Average F1 score', 'top5_accuracy' 'Top-5 accuracy'."""
+    if key.startswith("top") and key.endswith("_accuracy"):
+        return f"Top-{key[3:].removesuffix('_accuracy')} accuracy"
+    return HEADERS.get(key, key.replace("_", " ").capitalize())
+
+
+def _cell(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
+        if key in ("accuracy", "precision", "recall", "f1", "macro_f1") or key.endswith(
+            ("_accuracy", "_acc")
+        ):
+            return percent(value)
+        if key.endswith("seconds"):
+            return f"{value:,.0f} s"
         return f"{value:.3f}"
     return "" if value is None else str(value)
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    head = "".join(
+        f"<th style='text-align:left;padding:2px 8px'>{html.escape(header(c))}</th>" for c in columns
+    )
+    cells = (
+        "".join(f"<td style='padding:2px 8px'>{html.escape(_cell(c, r.get(c)))}</td>" for c in columns)
+        for r in rows
+    )
+    body = "".join(f"<tr>{row}</tr>" for row in cells)
+    return f"<table class='workbench-table'><tr>{head}</tr>{body}</table>"
 
 
 class ModelsPanel(widgets.VBox):
@@ -45,10 +81,16 @@ class ModelsPanel(widgets.VBox):
         self.choice = widgets.Dropdown(description="Model", layout=widgets.Layout(width="520px"))
         self.choice.add_class("workbench-model-choice")
         self.choice.observe(lambda _: self.show(), names="value")
-        self.published = widgets.Checkbox(description="published")
+        self.published = widgets.Checkbox(description="published", style=WIDE)
+        self.published.add_class("workbench-published")
+        published_help = help_tip(
+            "published",
+            "A model you mark as ready to use. Scheduled reports (such as a daily model report) "
+            "cover every published model. Untick to withdraw it; nothing is deleted.",
+        )
         self.published.observe(self._publish, names="value")
         self.details = widgets.HTML()
-        self.confusion = widgets.Image(format="png", layout=widgets.Layout(max_width="560px"))
+        self.confusion = figure_image(max_width="560px")
         self.confusion.add_class("workbench-confusion")
         self.misclassified = widgets.HTML()
         self.by_attribute = widgets.HTML()
@@ -63,7 +105,7 @@ class ModelsPanel(widgets.VBox):
         state.observe(lambda _: self.refresh(), names="models_changed")
         super().__init__(
             [
-                widgets.HBox([self.choice, self.published]),
+                widgets.HBox([self.choice, self.published, published_help]),
                 self.status,
                 self.details,
                 self.confusion,
@@ -80,10 +122,7 @@ class ModelsPanel(widgets.VBox):
 
     def refresh(self) -> None:
         models = self.state.workbench.models()
-        options = [
-            (f"{m['id']}: {m['name']} ({m['arch']}, {m['metrics'].get('accuracy', 0):.1%})", m["id"])
-            for m in reversed(models)
-        ]
+        options = [(model_words(m), m["id"]) for m in reversed(models)]
         self.choice.options = options
         self.compare_with.options = options
         if options:
@@ -93,23 +132,25 @@ class ModelsPanel(widgets.VBox):
     def show(self) -> None:
         self.links.value = ""
         if self.choice.value is None:
-            self.details.value = "<i>no models yet: train one in the Train tab</i>"
+            self.details.value = empty_state("No models yet: train one in the Train tab.")
+            show_png(self.confusion, b"")
+            self.misclassified.value = self.by_attribute.value = ""
             return
         row = self.state.workbench.model(self.choice.value)
         metrics = row.metrics
         self.published.value = row.published
         top_k = next((k for k in metrics if k.startswith("top") and k.endswith("_accuracy")), "top5_accuracy")
         summary = {
-            "accuracy": metrics.get("accuracy"), top_k.removesuffix("_accuracy"): metrics.get(top_k),
-            "macro F1": metrics.get("macro_f1"), "test images": metrics.get("n"),
-            "train images": len(row.train_image_ids), "train seconds": metrics.get("train_seconds"),
-            "image size": row.image_size,
+            "accuracy": metrics.get("accuracy"), top_k: metrics.get(top_k),
+            "macro_f1": metrics.get("macro_f1"), "n": metrics.get("n"),
+            "train_images": len(row.train_image_ids), "train_seconds": metrics.get("train_seconds"),
+            "image_size": row.image_size,
         }  # fmt: skip
         per_class = [{"class": c, **m} for c, m in metrics.get("per_class", {}).items()]
         self.details.value = _table([summary], list(summary)) + _table(
             per_class, ["class", "precision", "recall", "f1", "support"]
         )
-        self.confusion.value = figure_png(confusion_figure(metrics)) if "confusion" in metrics else b""
+        show_png(self.confusion, figure_png(confusion_figure(metrics)) if "confusion" in metrics else b"")
         self.misclassified.value = self._mistakes(metrics.get("misclassified", [])[:16])
         self.by_attribute.value = "".join(
             f"<b>accuracy by {html.escape(name)}</b>"
@@ -163,7 +204,7 @@ class ModelsPanel(widgets.VBox):
         ids = list(self.compare_with.value) or ([self.choice.value] if self.choice.value else [])
         rows = self.state.workbench.compare(ids)
         flat = [
-            {"id": r["id"], "name": r["name"], "arch": r["arch"], "same images": r["same_training_images"]}
+            {"id": r["id"], "name": r["name"], "arch": r["arch"], "same_images": r["same_training_images"]}
             | {k: v for k, v in r["metrics"].items() if not isinstance(v, dict)}
             for r in rows
         ]

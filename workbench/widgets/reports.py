@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
+from typing import Any
 
 import ipywidgets as widgets
 
 from workbench.errors import WorkbenchError
 from workbench.jobs.records import SUCCEEDED, JobInfo
-from workbench.jobs.widget import JobWidget, follow
-from workbench.widgets.common import Status, guarded
+from workbench.jobs.widget import follow
+from workbench.widgets.common import Status, empty_state, guarded
+from workbench.widgets.current import CurrentData, filter_words, model_words
+from workbench.widgets.jobs import DashboardJob
 from workbench.widgets.state import DashboardState
+
+
+def report_words(report: dict[str, Any], model_names: dict[int, str]) -> str:
+    """'Dataset report: digits, label in {0, 1} — 2026-12-05 09:12' instead of raw JSON."""
+    params = report["params"]
+    if "model_id" in params:
+        model_id = params["model_id"]
+        subject = f"{model_names.get(model_id, 'a deleted model')} (model {model_id})"
+    else:
+        subject = params.get("dataset", "")
+        if params.get("filter"):
+            subject += f", {filter_words(params['filter'])}"
+    when = str(report["created_at"])[:16].replace("T", " ")
+    return f"{report['kind'].capitalize()} report: {subject} — {when}"
 
 
 class ReportsPanel(widgets.VBox):
@@ -23,9 +39,13 @@ class ReportsPanel(widgets.VBox):
         self.state = state
         self.downloads, self.downloads_url = downloads, downloads_url.rstrip("/")
         self.kind = widgets.Dropdown(
-            options=[("dataset (the current view)", "dataset"), ("model (the newest)", "model")],
+            options=[("on the current data", "dataset"), ("on a model", "model")],
             description="Report",
         )
+        self.model = widgets.Dropdown(description="Model", layout=widgets.Layout(width="420px"))
+        self.model.add_class("workbench-report-model")
+        self.current = CurrentData(state, "about")
+        self.kind.observe(lambda _: self._show_choice(), names="value")
         self.make = widgets.Button(description="Make report", icon="file-text", button_style="primary")
         self.listing = widgets.Select(description="Reports", rows=8, layout=widgets.Layout(width="620px"))
         self.listing.add_class("workbench-report-list")
@@ -38,7 +58,7 @@ class ReportsPanel(widgets.VBox):
         state.observe(lambda _: self.refresh(), names=["datasets_changed", "models_changed"])
         super().__init__(
             [
-                widgets.HBox([self.kind, self.make]),
+                widgets.HBox([self.kind, self.model, self.make, self.current]),
                 self.status,
                 self.job_area,
                 widgets.HBox([self.listing, self.open_button]),
@@ -46,13 +66,25 @@ class ReportsPanel(widgets.VBox):
             ]
         )
         self.refresh()
+        self._show_choice()
 
     def refresh(self) -> None:
-        reports = self.state.workbench.reports()
-        self.listing.options = [
-            (f"{r['id']}: {r['kind']} {json.dumps(r['params'])} — {str(r['created_at'])[:16]}", r["id"])
-            for r in reports
-        ]
+        bench = self.state.workbench
+        models = list(reversed(bench.models()))  # the newest first
+        names = {m["id"]: m["name"] for m in models}
+        chosen = self.model.value  # replacing the options moves the choice: put it back
+        self.model.options = [(model_words(m), m["id"]) for m in models]
+        self.model.value = chosen if chosen in names else (models[0]["id"] if models else None)
+        reports = bench.reports()
+        self.listing.options = [(report_words(r, names), r["id"]) for r in reports]
+        if not reports:
+            self.link.value = empty_state("No reports yet: make one above.")
+
+    def _show_choice(self) -> None:
+        """A model report asks which model; a dataset report says which data."""
+        on_model = self.kind.value == "model"
+        self.model.layout.display = None if on_model else "none"
+        self.current.layout.display = "none" if on_model else None
 
     def _make(self) -> None:
         if self.kind.value == "dataset":
@@ -60,13 +92,12 @@ class ReportsPanel(widgets.VBox):
                 raise WorkbenchError("choose or bring a dataset first (Data tab)")
             params = {"dataset": self.state.dataset, "filter": self.state.spec}
         else:
-            models = self.state.workbench.models()
-            if not models:
+            if self.model.value is None:
                 raise WorkbenchError("no models yet: train one in the Train tab")
-            params = {"model_id": models[-1]["id"]}
+            params = {"model_id": self.model.value}
         job = self.state.workbench.report_job(self.kind.value, params)
-        self.job_area.children = [JobWidget(job)]
-        self.status.busy(f"making the {self.kind.value} report…")
+        self.job_area.children = [DashboardJob(job)]
+        self.status.busy(f"making the {self.kind.value} report (a minute or so)…")
         follow(job, self._reading)
 
     def _reading(self, info: JobInfo) -> None:
@@ -74,9 +105,11 @@ class ReportsPanel(widgets.VBox):
             return
         if info.state == SUCCEEDED:
             report_id = (info.result or {}).get("report_id")
-            self.status.ok(f"report {report_id} ready")
             self.refresh()
             self.listing.value = report_id
+            if self.downloads is not None:
+                self._open()
+            self.status.ok(f"report {report_id} ready: open it with the link below")
         else:
             self.status.error(f"the report {info.state}: {info.error or info.message}")
 
@@ -95,5 +128,5 @@ class ReportsPanel(widgets.VBox):
                 target.write_bytes(source.read_bytes())
         url = f"{self.downloads_url}/reports/{self.listing.value}.html"
         anchor = f"<a href='{url}' target='_blank' class='workbench-report-link'>"
-        self.link.value = f"{anchor}open report {self.listing.value}</a>"
+        self.link.value = f"{anchor}open the report in a new tab</a>"
         self.status.ok(f"report {self.listing.value} is ready to open")

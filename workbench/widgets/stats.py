@@ -6,7 +6,7 @@ import html
 
 import ipywidgets as widgets
 
-from workbench.widgets.common import figure_image
+from workbench.widgets.common import empty_state, figure_image, show_png
 from workbench.widgets.state import DashboardState
 
 
@@ -14,7 +14,7 @@ class StatsPanel(widgets.VBox):
     def __init__(self, state: DashboardState) -> None:
         self.state = state
         self.summary = widgets.HTML()
-        self.plot = figure_image()
+        self.plot = figure_image()  # hidden until there is a plot
         self.plot.add_class("workbench-stats-plot")
         state.observe(lambda _: self.refresh(), names=["dataset", "spec", "datasets_changed"])
         super().__init__([self.summary, self.plot])
@@ -23,8 +23,12 @@ class StatsPanel(widgets.VBox):
     def refresh(self) -> None:
         view = self.state.view()
         if view is None or not view.count():
-            self.summary.value, self.plot.value = "<i>nothing to show yet</i>", b""
+            self.summary.value = empty_state(
+                "No images to count yet: bring a dataset in the Data tab (or try the sample dataset), "
+                "or widen the filter."
+            )
+            show_png(self.plot, b"")
             return
         stats = view.stats()
         self.summary.value = f"<pre>{html.escape(stats.summary())}</pre>"
-        self.plot.value = stats._repr_png_()
+        show_png(self.plot, stats._repr_png_())
