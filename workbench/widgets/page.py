@@ -12,10 +12,12 @@ ALLOWED_PARAMETERS = ("dataset",)
 
 
 def page_parameters() -> dict[str, str]:
-    """``?dataset=digits`` and friends. Under Voila with preheated kernels the notebook runs
-    before any page asks for it: ``get_query_string`` waits for the request (a no-op otherwise)."""
+    """``?dataset=digits`` and friends. A preheated kernel runs the notebook before any page asks
+    for it: ``get_query_string`` waits for the request. A kernel started for one page (Voila sets
+    ``VOILA_PREHEAT=False`` there) has the query in its environment already, and skips importing
+    ``voila.utils``, which costs seconds of that page's load."""
     query = ""
-    if os.environ.get("VOILA_KERNEL_ID") or os.environ.get("VOILA_PREHEAT"):
+    if os.environ.get("VOILA_PREHEAT") == "True":
         from voila.utils import get_query_string
 
         query = get_query_string() or ""
