@@ -48,7 +48,7 @@ def _report(workbench: Workbench, args: argparse.Namespace) -> int:
     """Make a report: here on the embedded default, else (or with --no-wait) as a job."""
     params = _params(args)
     if workbench.settings.embedded and not args.no_wait:
-        row = workbench.report(args.kind, params, keep=args.keep)
+        row: dict[str, Any] = workbench.report(args.kind, params, keep=args.keep)
     else:
         info = follow(workbench.report_job(args.kind, params, keep=args.keep), f"{args.kind} report", args)
         if info is None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import ipywidgets as widgets
 
 from workbench.jobs.client import Job
-from workbench.jobs.records import ABORTED, FAILED, SUCCEEDED, JobInfo
+from workbench.jobs.records import ABORTED, FAILED, SUCCEEDED, JobInfo, outcome
 
 POLL_SECONDS = 0.25
 _BAR_STYLE = {SUCCEEDED: "success", FAILED: "danger", ABORTED: "warning"}
@@ -38,15 +38,25 @@ class JobWidget(widgets.VBox):
 
     def render(self, info: JobInfo) -> None:
         """Show one reading of the job (also what tests call to check the display)."""
+        self.reading = info
         self.title.value = (
             f"<b>{html.escape(info.kind)}</b> <code>{info.id[:12]}</code> — "
             f"<span class='workbench-job-state'>{info.state}</span> {info.progress:.0%}"
         )
         self.bar.value = info.progress
         self.bar.bar_style = _BAR_STYLE.get(info.state, "info")
-        text = info.error if info.state == FAILED and info.error else info.message
-        self.detail.value = f"<span style='white-space:pre-wrap'>{html.escape(text or '')}</span>"
+        self.detail.value = f"<span style='white-space:pre-wrap'>{html.escape(outcome(info))}</span>"
         self.abort_button.disabled = info.finished or info.abort_requested
+        if info.finished:  # nothing left to abort: the button goes, the result stays
+            self.abort_button.layout.display = "none"
+
+    def _repr_mimebundle_(self, **kwargs: object) -> dict[str, object]:
+        """The live widget, and beside it a static card for whatever shows no widgets (an
+        executed notebook's HTML without widget state, GitHub's viewer)."""
+        bundle = dict(super()._repr_mimebundle_(**kwargs) or {})
+        bundle["text/html"] = self.reading._repr_html_()
+        bundle["text/plain"] = repr(self.reading)
+        return bundle
 
     def _abort(self) -> None:
         self.abort_button.disabled = True
