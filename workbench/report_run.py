@@ -170,6 +170,9 @@ def _kernel_manager_with(env: dict[str, str], started: list[Any]) -> type:
     class ReportKernelManager(AsyncKernelManager):
         async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]  # async, as its base's
             kw["env"] = {**os.environ, **kw.get("env", {}), **env}
+            # ipykernel warns on every start that local TCP is unencrypted: noise on each report
+            # (decision #50); errors still reach the terminal.
+            kw["extra_arguments"] = [*kw.get("extra_arguments", []), "--IPKernelApp.log_level=ERROR"]
             await super().start_kernel(**kw)
             started.append(self)
 

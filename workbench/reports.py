@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import Field, field_validator
 from sqlalchemy import select
 
+from workbench import registry
 from workbench.catalog import Catalog
 from workbench.catalog.models import Report
 from workbench.config import Settings
@@ -33,6 +34,7 @@ from workbench.jobs.records import JobAborted
 from workbench.jobs.runner import JobContext
 from workbench.report_params import check_parameters
 from workbench.report_run import ReportStopped, execute_notebook
+from workbench.views import View
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ def run_report(
     ``should_stop()`` turns true the kernel is killed and ReportStopped raised."""
     notebook = notebook_for(catalog.settings, kind)
     params = check_parameters(notebook, params or {})
+    check_subject(catalog, kind, params)
     keep = catalog.settings.report_keep if keep is None else keep
     if keep < 1:
         raise ReportError(f"keep must be at least 1 (the report just made), got {keep}")
@@ -114,6 +117,33 @@ def run_report(
     return row
 
 
+def check_subject(catalog: Catalog, kind: str, params: dict[str, Any]) -> None:
+    """The model(s) or dataset a report is about exist: asked before a kernel starts, so a typo
+    costs a second and names what there is (NotFoundError), not a kernel start and a traceback."""
+    if kind == "model":
+        if params.get("model_id") is not None:
+            registry.get_model(catalog, _model_id(params["model_id"]))
+        elif not registry.newest_model_ids(catalog, 1):
+            raise NotFoundError("you have no models yet: train one first (`workbench train DATASET`)")
+    elif kind == "comparison":
+        ids = params.get("model_ids")
+        for model_id in ids if isinstance(ids, list) else []:
+            registry.get_model(catalog, _model_id(model_id))
+        if ids is None and not registry.newest_model_ids(catalog, 1):
+            raise NotFoundError("you have no models to compare yet: train some first")
+    elif kind == "dataset":
+        if params.get("dataset") is not None:
+            View(catalog, str(params["dataset"]), params.get("filter") or {})
+        elif catalog.newest_dataset_name() is None:
+            raise NotFoundError("you have no datasets yet: ingest one first (`workbench ingest`)")
+
+
+def _model_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ReportError(f"a model id is a whole number, not {value!r}")
+    return value
+
+
 class ReportParams(JobParams):
     report: str = Field(description="the kind of report: " + ", ".join(REPORTS))
     params: dict[str, Any] = Field(default_factory=dict, description="the notebook's parameters")
@@ -131,6 +161,7 @@ class ReportParams(JobParams):
             check_parameters(notebook_for(catalog.settings, self.report), self.params)
         except ReportError as exc:
             raise ValueError(str(exc)) from None
+        check_subject(catalog, self.report, self.params)  # NotFoundError: says what there is
 
 
 @job_kind("report", queue="imagery", params=ReportParams, error=ReportError)

@@ -58,9 +58,14 @@ class TrainParams(JobParams, TrainConfig):
 
 
 def _too_few_classes(view: View, labels: Counter[str] | dict[str, int]) -> str:
+    rules = ", ".join(f"{k} = {v}" for k, v in view.spec.items())
+    images = f"the images of {view.dataset!r}" + (f" with {rules}" if rules else "")
     if not labels:
-        return f"{view!r} has no images: nothing to train on"
-    return f"{view!r} has one class ({next(iter(labels))!r}): a classifier needs two or more"
+        return f"{images}: no images, so nothing to train on (check the filter)"
+    return (
+        f"{images} are all of one class ({next(iter(labels))!r}): a classifier learns to tell two "
+        "or more apart; widen the filter or add images of another label"
+    )
 
 
 def frozen_records(view: View) -> list[ImageRecord]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from IPython.display import HTML, Image
+from IPython.display import HTML
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -55,7 +55,7 @@ def summary(catalog: Catalog, models: list[Model]) -> HTML:
     )
 
 
-def figure(models: list[Model]) -> Image:
+def figure(models: list[Model]) -> HTML:
     """Test accuracy and macro F1 per model, and their validation accuracy per epoch."""
     fig = Figure(figsize=(12, 3.6), layout="constrained")
     bars, lines = fig.subplots(1, 2)
@@ -73,7 +73,7 @@ def figure(models: list[Model]) -> Image:
     lines.set(title="validation accuracy", xlabel="epoch", ylim=(0, 1.02))
     lines.xaxis.set_major_locator(MaxNLocator(integer=True))
     lines.legend()
-    return png(fig)
+    return png(fig, "test accuracy and validation accuracy per model")
 
 
 def seconds(value: float | None) -> str:

@@ -7,7 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
-from IPython.display import HTML, Image
+from IPython.display import HTML
 from matplotlib.figure import Figure
 from PIL import Image as PILImage
 
@@ -44,12 +44,12 @@ def headline(view: View, stats: Stats) -> HTML:
     )
 
 
-def balance(stats: Stats) -> Image:
+def balance(stats: Stats) -> HTML:
     """Class balance, image sizes and the most varied attributes, in one figure."""
-    return png(stats_figure(stats))
+    return png(stats_figure(stats), "class balance, image sizes and attributes")
 
 
-def sizes(view: View) -> Image | HTML:
+def sizes(view: View) -> HTML:
     """Width, height and file size distributions over a sample of the view."""
     records = view.sample(LOOKALIKE_SAMPLE)
     if not records:
@@ -68,7 +68,7 @@ def sizes(view: View) -> Image | HTML:
         ax.hist(values, bins=min(40, max(5, len(set(values)))), color="#4C72B0")
         ax.set(title=title, ylabel="images")
     figure.suptitle(f"{len(records):,} images" + (" (a sample)" if len(records) == LOOKALIKE_SAMPLE else ""))
-    return png(figure)
+    return png(figure, "width, height and file size")
 
 
 def attributes(stats: Stats) -> HTML:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from IPython.display import HTML, Image
+from IPython.display import HTML
 from matplotlib.figure import Figure
 
 from workbench.storage import BlobStore
@@ -26,11 +26,9 @@ _LEFT = "style='text-align:left'"  # the lab stylesheet right-aligns table cells
 Column = tuple[str, str, Callable[[Any], str]]  # key, title, format
 
 
-def png(figure: Figure, dpi: int = 90) -> Image:
-    """The figure as an embedded PNG (a report's HTML carries it as data:image/png;base64)."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return Image(data=buffer.getvalue(), format="png")
+def png(figure: Figure, alt: str) -> HTML:
+    """The figure as an embedded PNG with its description (a report's HTML carries it inline)."""
+    return HTML(figure_html(figure, alt))
 
 
 def figure_html(figure: Figure, alt: str, dpi: int = 90) -> str:
