@@ -229,6 +229,7 @@ class Workbench:
     ) -> ReportRecord:
         """Make a report and return its record (``html_path``...): in this process on the
         embedded default, as a job on a worker otherwise (waiting for it)."""
+        reports.check_subject(self.catalog, kind, params or {})  # before a kernel starts
         if self.settings.embedded:
             return ReportRecord(reports.run_report(self.catalog, kind, params, keep=keep))
         info = self.report_job(kind, params, keep=keep).wait()
