@@ -91,11 +91,21 @@ def _reports(workbench: Workbench, args: argparse.Namespace) -> int:
     if not rows:
         print("no reports yet: make one with `workbench report model` (or dataset, compare)")
     for row in rows:
-        params = json.dumps(row["params"], ensure_ascii=False)
-        print(
-            f"{row['id']:>4} {row['kind']:<10} {row['created_at'][:19]}  {params[:40]:<40} {row['html_path']}"
-        )
+        made = row["created_at"][:16].replace("T", " ")
+        print(f"{row['id']:>4} {row['kind']:<10} {made}  {_about(row['params'])[:40]:<40} {row['html_path']}")
     return 0
+
+
+def _about(params: dict[str, Any]) -> str:
+    """What a report is about, in words: "model 3", "dataset digits, split = test"."""
+    if (model_ids := params.get("model_ids")) is not None:
+        return "models " + ", ".join(map(str, model_ids))
+    if params.get("model_id") is not None:
+        return f"model {params['model_id']}"
+    if params.get("dataset") is not None:
+        rules = ", ".join(f"{k} = {v}" for k, v in (params.get("filter") or {}).items())
+        return f"dataset {params['dataset']}" + (f", {rules}" if rules else "")
+    return "the newest" if not params else json.dumps(params, ensure_ascii=False)
 
 
 def _scheduler(workbench: Workbench, args: argparse.Namespace) -> int:
