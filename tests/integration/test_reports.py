@@ -269,6 +269,8 @@ def test_the_cli_makes_copies_lists_and_runs_a_schedule_entry(
     assert (out / "model_report.ipynb").is_file()
     listed = json.loads(services.cli(digits.settings, "reports", "--json").stdout)
     assert listed[0]["id"] == row["id"]
+    in_words = services.cli(digits.settings, "reports").stdout.splitlines()[0]
+    assert f"model {models[0]} " in in_words and "{" not in in_words  # what it is about, not JSON
 
     schedule = tmp_path / "reports.toml"
     entry = 'name = "published"\nkind = "model"\npublished = true\ncron = "0 7 * * *"'
