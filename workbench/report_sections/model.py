@@ -118,7 +118,7 @@ def minutes(seconds: float | None) -> str:
 def curves(model: Model) -> HTML | None:
     """Loss and validation accuracy per epoch, as recorded during training."""
     points = (model.metrics or {}).get("epochs") or []
-    if not points:
+    if len(points) < 2:  # one point is no curve
         return None
     epochs = [p["epoch"] for p in points]
     figure = Figure(figsize=(10, 3.4), layout="constrained")
