@@ -73,6 +73,10 @@ def test_the_executed_tour_keeps_its_widgets(executed: Path) -> None:
         if "application/vnd.jupyter.widget-view+json" in output.get("data", {})
     }
     assert shown and shown <= set(state)  # every widget shown has its state saved
+    values = [str(widget["state"].get("value", "")) for widget in state.values()]
+    # The training's widget was saved as it ended, not as it was when shown (queued, 0%).
+    assert any("<b>train</b>" in v and "workbench-job-state'>succeeded</span> 100%" in v for v in values)
+    assert any(v.startswith("<span") and "done: model id" in v for v in values)
     job_outputs = [
         output["data"]
         for cell in notebook["cells"]

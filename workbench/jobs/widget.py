@@ -35,6 +35,7 @@ class JobWidget(widgets.VBox):
         )
         self.render(job.info())
         follow(job, self.render, POLL_SECONDS)
+        self._refresh_after_each_cell()
 
     def render(self, info: JobInfo) -> None:
         """Show one reading of the job (also what tests call to check the display)."""
@@ -57,6 +58,25 @@ class JobWidget(widgets.VBox):
         bundle["text/html"] = self.reading._repr_html_()
         bundle["text/plain"] = repr(self.reading)
         return bundle
+
+    def _refresh_after_each_cell(self) -> None:
+        """Read the job again at the end of every cell until it has finished. ``follow`` updates
+        the widget from a background task, whose messages belong to the cell that showed it:
+        papermill and nbconvert record only the running cell's, so an executed notebook kept the
+        job "running 0%" for ever. A reading taken in a later cell (``job.wait()``'s) is kept."""
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is None:  # a plain script: no cells
+            return
+
+        def refresh(*_: object) -> None:
+            info = self.job.info()
+            self.render(info)
+            if info.finished:
+                shell.events.unregister("post_run_cell", refresh)
+
+        shell.events.register("post_run_cell", refresh)
 
     def _abort(self) -> None:
         self.abort_button.disabled = True
