@@ -93,9 +93,8 @@ class ReportRecord(dict[str, Any]):
 
     def _repr_html_(self) -> str:
         subject = ", ".join(f"{k} {v}" for k, v in self["params"].items()) or "the newest"
-        link = (
-            f"<a href='{html.escape(Path(self['html_path']).as_uri())}' target='_blank'>open the report</a>"
-        )
+        uri = Path(self["html_path"]).absolute().as_uri()
+        link = f"<a href='{html.escape(uri)}' target='_blank'>open the report</a>"
         facts = {"about": subject, "made": self["created_at"] or "—", "file": self["html_path"]}
         return card("report", f"{self['kind'].capitalize()} report {self['id']}", facts, extra_html=link)
 

@@ -33,6 +33,7 @@ from workbench.jobs.records import JobAborted
 from workbench.jobs.runner import JobContext
 from workbench.ml.config import TrainConfig
 from workbench.views import ImageRecord, View, ViewSpec
+from workbench.views.spec import describe_filter
 
 
 class TrainParams(JobParams, TrainConfig):
@@ -58,7 +59,7 @@ class TrainParams(JobParams, TrainConfig):
 
 
 def _too_few_classes(view: View, labels: Counter[str] | dict[str, int]) -> str:
-    rules = ", ".join(f"{k} = {v}" for k, v in view.spec.items())
+    rules = describe_filter(view.spec)
     images = f"the images of {view.dataset!r}" + (f" with {rules}" if rules else "")
     if not labels:
         return f"{images}: no images, so nothing to train on (check the filter)"

@@ -12,6 +12,7 @@ from workbench.api import Workbench
 from workbench.cli.common import Commands, OneLineParser, command, follow, parse_json, print_json
 from workbench.errors import WorkbenchError
 from workbench.reports import REPORTS
+from workbench.views.spec import describe_filter
 
 
 def register(commands: Commands) -> None:
@@ -103,7 +104,7 @@ def _about(params: dict[str, Any]) -> str:
     if params.get("model_id") is not None:
         return f"model {params['model_id']}"
     if params.get("dataset") is not None:
-        rules = ", ".join(f"{k} = {v}" for k, v in (params.get("filter") or {}).items())
+        rules = describe_filter(params.get("filter") or {})
         return f"dataset {params['dataset']}" + (f", {rules}" if rules else "")
     return "the newest" if not params else json.dumps(params, ensure_ascii=False)
 

@@ -28,6 +28,7 @@ from workbench.report_sections.display import (
 from workbench.report_sections.display import verdict as verdict_paragraph
 from workbench.views import View
 from workbench.views.plots import stats_figure
+from workbench.views.spec import describe_filter
 from workbench.views.stats import Stats
 
 LOOKALIKE_SAMPLE = 5_000  # images hashed for look-alikes: a bounded cost on any dataset
@@ -51,7 +52,7 @@ def heading(view: View) -> HTML:
 
 
 def described(view: View) -> str:
-    rules = ", ".join(f"{k} = {v}" for k, v in view.spec.items())
+    rules = describe_filter(view.spec)
     return f"only the images with {rules}" if rules else "all of its images"
 
 

@@ -29,6 +29,7 @@ from workbench.report_sections.display import (
 )
 from workbench.report_sections.display import verdict as verdict_paragraph
 from workbench.views import image_hashes
+from workbench.views.spec import describe_filter
 
 
 def resolve(catalog: Catalog, model_id: int | None) -> Model:
@@ -230,5 +231,5 @@ def lineage(catalog: Catalog, model: Model) -> HTML | None:
 
 
 def _described_view(view: dict[str, Any]) -> str:
-    rules = ", ".join(f"{k} = {v}" for k, v in (view.get("filter") or {}).items())
+    rules = describe_filter(view.get("filter") or {})
     return f"{view.get('dataset')}" + (f", only images with {rules}" if rules else ", all images")

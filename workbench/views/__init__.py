@@ -20,7 +20,7 @@ from workbench.catalog import Catalog, Dataset, Image
 from workbench.catalog.retry import retrying
 from workbench.catalog.summaries import most_common_first
 from workbench.errors import FilterError
-from workbench.views.spec import parse_spec, valid_fields
+from workbench.views.spec import describe_filter, parse_spec, valid_fields
 from workbench.views.where import where_clause
 
 if TYPE_CHECKING:
@@ -220,7 +220,7 @@ class View:
             "labels": f"{len(labels)}: {shown}" + (" …" if len(labels) > 8 else ""),
         }
         if self.spec:
-            facts["filter"] = ", ".join(f"{k} = {v}" for k, v in self.spec.items())
+            facts["filter"] = describe_filter(self.spec)
         return card("view", f"Images of {self.dataset}" + (" (filtered)" if self.spec else ""), facts)
 
     # -- plumbing -------------------------------------------------------------------------
