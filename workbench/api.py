@@ -92,7 +92,7 @@ class ReportRecord(dict[str, Any]):
         return f"<Report {self['id']}: {self['kind']} report, {self['html_path']}>"
 
     def _repr_html_(self) -> str:
-        subject = ", ".join(f"{k} {v}" for k, v in self["params"].items()) or "the newest"
+        subject = reports.describe_subject(self["params"])
         uri = Path(self["html_path"]).absolute().as_uri()
         link = f"<a href='{html.escape(uri)}' target='_blank'>open the report</a>"
         facts = {"about": subject, "made": self["created_at"] or "—", "file": self["html_path"]}

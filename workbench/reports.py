@@ -13,6 +13,7 @@ reports beyond the kept count. The notebooks are in ``settings.report_notebooks`
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import uuid
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from workbench.jobs.runner import JobContext
 from workbench.report_params import check_parameters
 from workbench.report_run import ReportStopped, execute_notebook
 from workbench.views import View
+from workbench.views.spec import describe_filter
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,18 @@ def check_subject(catalog: Catalog, kind: str, params: dict[str, Any]) -> None:
 
 def _is_id(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def describe_subject(params: dict[str, Any]) -> str:
+    """What a report is about, in words: "model 3", "dataset digits, split = test"."""
+    if (model_ids := params.get("model_ids")) is not None:
+        return "models " + ", ".join(map(str, model_ids))
+    if params.get("model_id") is not None:
+        return f"model {params['model_id']}"
+    if params.get("dataset") is not None:
+        rules = describe_filter(params.get("filter") or {})
+        return f"dataset {params['dataset']}" + (f", {rules}" if rules else "")
+    return "the newest" if not params else json.dumps(params, ensure_ascii=False)
 
 
 class ReportParams(JobParams):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -11,8 +10,7 @@ from typing import Any
 from workbench.api import Workbench
 from workbench.cli.common import Commands, OneLineParser, command, follow, parse_json, print_json
 from workbench.errors import WorkbenchError
-from workbench.reports import REPORTS
-from workbench.views.spec import describe_filter
+from workbench.reports import REPORTS, describe_subject
 
 
 def register(commands: Commands) -> None:
@@ -93,20 +91,9 @@ def _reports(workbench: Workbench, args: argparse.Namespace) -> int:
         print("no reports yet: make one with `workbench report model` (or dataset, compare)")
     for row in rows:
         made = row["created_at"][:16].replace("T", " ")
-        print(f"{row['id']:>4} {row['kind']:<10} {made}  {_about(row['params'])[:40]:<40} {row['html_path']}")
+        about = describe_subject(row["params"])[:40]
+        print(f"{row['id']:>4} {row['kind']:<10} {made}  {about:<40} {row['html_path']}")
     return 0
-
-
-def _about(params: dict[str, Any]) -> str:
-    """What a report is about, in words: "model 3", "dataset digits, split = test"."""
-    if (model_ids := params.get("model_ids")) is not None:
-        return "models " + ", ".join(map(str, model_ids))
-    if params.get("model_id") is not None:
-        return f"model {params['model_id']}"
-    if params.get("dataset") is not None:
-        rules = describe_filter(params.get("filter") or {})
-        return f"dataset {params['dataset']}" + (f", {rules}" if rules else "")
-    return "the newest" if not params else json.dumps(params, ensure_ascii=False)
 
 
 def _scheduler(workbench: Workbench, args: argparse.Namespace) -> int:
