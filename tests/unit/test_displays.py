@@ -6,7 +6,7 @@ import datetime as dt
 
 from workbench.catalog.display import card, listing
 from workbench.catalog.models import Model
-from workbench.jobs.records import JobInfo
+from workbench.jobs.records import JobInfo, outcome
 from workbench.ml.metrics import confusion_figure
 
 
@@ -43,3 +43,11 @@ def test_a_model_and_a_job_reading_show_no_datetimes_or_addresses() -> None:
         assert "datetime" not in text and "object at 0x" not in text
     assert "90.0% on 10 test images" in model._repr_html_() and "2026-12-05 09:30 UTC" in model._repr_html_()
     assert "no space left on the data disk" in repr(failed)  # a failed job says why, not its last progress
+
+
+def test_a_finished_job_says_what_it_made_in_plain_numbers() -> None:
+    result = {"model_id": 3, "accuracy": 0.8435754189944135, "images": 12345, "export_dir": "/data/m/3"}
+    done = JobInfo(id="cd" * 16, kind="train", state="succeeded", progress=1.0, message="exporting",
+                   metrics={}, params={}, result=result, error=None, abort_requested=False, deliveries=1,
+                   worker=None, created_at=None, started_at=None, finished_at=None)  # fmt: skip
+    assert outcome(done) == "done: model id 3, accuracy 84.4%, images 12,345"  # no path, no raw float

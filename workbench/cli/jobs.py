@@ -11,7 +11,7 @@ from workbench.api import Workbench
 from workbench.cli.common import Commands, add_follow_arguments, command, follow, parse_json, print_json
 from workbench.errors import ParamsError
 from workbench.jobs import JobInfo
-from workbench.jobs.records import FAILED
+from workbench.jobs.records import FAILED, outcome
 from workbench.kinds import load_kinds
 
 
@@ -70,10 +70,11 @@ def _jobs(workbench: Workbench, args: argparse.Namespace) -> int:
 
 
 def _why(info: JobInfo) -> str:
-    """A failed job's reason (the line a person needs), else its last message."""
+    """A failed job's reason (the line a person needs), a finished one's result, else its last
+    message (a finished training's last message, "evaluating and exporting", misled)."""
     if info.state == FAILED and info.error:
         return "failed: " + info.error.splitlines()[0][:160]
-    return info.message[:60]
+    return outcome(info)[:80]
 
 
 def _job(workbench: Workbench, args: argparse.Namespace) -> int:

@@ -91,10 +91,22 @@ def outcome(info: JobInfo) -> str:
     if info.state == FAILED and info.error:
         return info.error
     if info.state == SUCCEEDED and info.result:
-        made = [f"{key.replace('_', ' ')} {value}" for key, value in info.result.items() if _plain(value)]
+        made = [
+            f"{key.replace('_', ' ')} {_said(key, value)}"
+            for key, value in info.result.items()
+            if _plain(value)
+        ]
         return "done: " + ", ".join(made)[:300] if made else info.message
     return info.message
 
 
 def _plain(value: Any) -> bool:
-    return isinstance(value, str | int | float) and not isinstance(value, bool)
+    return isinstance(value, str | int | float) and not isinstance(value, bool) and "/" not in str(value)
+
+
+def _said(key: str, value: Any) -> str:
+    """A result's number as a person reads it: fractions of a whole as percentages."""
+    if isinstance(value, float):
+        fraction = any(word in key for word in ("accuracy", "agreement", "fraction"))
+        return f"{value:.1%}" if fraction and 0 <= value <= 1 else f"{value:,.3g}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
