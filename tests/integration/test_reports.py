@@ -230,7 +230,7 @@ def test_an_html_report_renders_in_headless_chromium(model_report: dict[str, Any
         browser.close()
     assert fetched == []
     assert len(images) >= 2 and all(w > 0 and h > 0 for w, h in images), images
-    assert "Confusion matrix" in "".join(headings) and "Lineage" in "".join(headings)
+    assert "What it confuses" in "".join(headings) and "What it was trained on" in "".join(headings)
     with Image.open(shot) as picture:
         assert picture.width == 1100 and picture.height > 1500  # the whole report, not one screen
         assert ImageStat.Stat(picture.convert("L")).stddev[0] > 20  # figures and text, not a blank page
