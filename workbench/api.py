@@ -95,7 +95,8 @@ class ReportRecord(dict[str, Any]):
         subject = reports.describe_subject(self["params"])
         uri = Path(self["html_path"]).absolute().as_uri()
         link = f"<a href='{html.escape(uri)}' target='_blank'>open the report</a>"
-        facts = {"about": subject, "made": self["created_at"] or "—", "file": self["html_path"]}
+        made = (self["created_at"] or "—")[:16].replace("T", " ")
+        facts = {"about": subject, "made": made, "file": self["html_path"]}
         return card("report", f"{self['kind'].capitalize()} report {self['id']}", facts, extra_html=link)
 
 
