@@ -269,7 +269,10 @@ def test_an_unreachable_database_is_reported_on_one_line(tmp_path: Path) -> None
 
 
 def test_a_misspelt_command_is_answered_with_the_likely_one(env_for: dict[str, str], tmp_path: Path) -> None:
-    assert "no command 'trian': did you mean 'train'?" in _refused(_run(env_for, tmp_path, "trian", "pets"))
+    said = _refused(_run(env_for, tmp_path, "trian", "pets"))
+    assert "argument COMMAND: invalid choice 'trian': did you mean 'train'?" in said
+    said = _refused(_run(env_for, tmp_path, "report", "modle"))
+    assert "argument KIND: invalid choice 'modle': did you mean 'model'?" in said
 
 
 def test_a_misspelt_dataset_is_answered_with_the_likely_one(

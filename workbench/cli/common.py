@@ -37,7 +37,7 @@ def did_you_mean(message: str) -> str:
     close = difflib.get_close_matches(found.group(1), choices, n=1)
     if not close:
         return message
-    return f"{message[: found.start()]}no command {found.group(1)!r}: did you mean {close[0]!r}?"
+    return f"{message[: found.start()]}invalid choice {found.group(1)!r}: did you mean {close[0]!r}?"
 
 
 def command(commands: Commands, name: str, handler: Handler, help: str) -> OneLineParser:
