@@ -4,6 +4,7 @@ what actually ran."""
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from workbench.ml.config import TrainConfig, native_bf16
 
@@ -24,11 +25,6 @@ def test_an_unknown_precision_is_refused_with_the_choices() -> None:
 
 
 def test_a_misspelt_architecture_is_answered_with_the_likely_one() -> None:
-    import pytest
-    from pydantic import ValidationError
-
-    from workbench.ml.config import TrainConfig
-
     with pytest.raises(
         ValidationError, match=r"unknown architecture 'resnet81' \(did you mean 'resnet18'\?\)"
     ):
