@@ -22,6 +22,7 @@ from workbench.api import Workbench
 from workbench.config import JobTimings, Settings
 
 if TYPE_CHECKING:
+    from tests.seaweedfs import S3Server
     from tests.services import Worker
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -60,8 +61,9 @@ def _unavailable(what: str, exc: Exception) -> None:
 
 @contextmanager
 def throwaway_postgres_database() -> Iterator[str]:
-    """A new, empty database on the real server, dropped afterwards whatever happens."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    """A new, empty database on the real server, dropped afterwards whatever happens (even
+    after a restart of the server in between: the pool checks its connection first)."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     name = f"workbench_test_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as connection:
@@ -183,3 +185,31 @@ def start_worker(job_settings: Settings, tmp_path: Path) -> Iterator[Callable[..
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """The real S3 server (SeaweedFS), one per session; stopped at the end whatever happens."""
+    from tests.seaweedfs import seaweedfs as start_seaweedfs
+
+    root = tmp_path_factory.mktemp("seaweedfs")
+    try:
+        server = start_seaweedfs(root / "data", root / "weed.log")
+        started = server.__enter__()
+    except Exception as exc:
+        _unavailable("SeaweedFS", exc)
+    try:
+        yield started
+    finally:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def s3_settings(seaweedfs: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The embedded catalog with its blobs in SeaweedFS, under a prefix of this test's own."""
+    for name, value in seaweedfs.environ().items():
+        monkeypatch.setenv(name, value)
+    return Settings(
+        data_dir=tmp_path / "data", user="tester", storage_url=f"s3://{seaweedfs.bucket}/{uuid.uuid4().hex}",
+        s3_endpoint_url=seaweedfs.endpoint_url,
+    )  # fmt: skip

@@ -209,6 +209,11 @@ class Workbench:
         training image ids, checkpoint and export paths."""
         return registry.get_model(self.catalog, model_id)
 
+    def export_folder(self, model_id: int) -> Path:
+        """The model's ONNX export (model.onnx, labels.json, preprocess.json) as a folder on this
+        machine, fetched from the object store when it was trained on another host."""
+        return registry.export_folder(self.catalog, self.model(model_id))
+
     def publish(self, model_id: int) -> None:
         registry.publish(self.catalog, model_id)
 

@@ -77,10 +77,15 @@ class Settings:
     report_notebooks: Path = DEFAULT_REPORT_NOTEBOOKS  # model_report.ipynb, dataset_report.ipynb...
     report_keep: int = 10  # reports kept per kind and parameters; older ones are deleted
     job_modules: tuple[str, ...] = ()  # modules declaring more job kinds (workbench.kinds)
+    storage_url: str = ""  # s3://bucket[/prefix]; empty: blobs in the data directory
+    s3_endpoint_url: str = ""  # an S3-compatible server (SeaweedFS...); empty: AWS's own
+    cache_max_mb: int = 2048  # each host's local cache of objects read from S3
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().absolute())
         object.__setattr__(self, "report_notebooks", Path(self.report_notebooks).expanduser().absolute())
+        if self.cache_max_mb < 1:
+            raise ConfigError("WORKBENCH_CACHE_MAX_MB must be at least 1")
         if self.report_keep < 1:
             raise ConfigError("WORKBENCH_REPORT_KEEP must be at least 1 (the report just made)")
         object.__setattr__(self, "database_url", normalise_database_url(self.database_url))
@@ -205,6 +210,13 @@ def _login_name() -> str:
 # Every variable workbench reads, once: its default is the Settings field's (or the fallback's).
 VARIABLES = (
     Variable("WORKBENCH_DATA_DIR", "data_dir", _path, "blobs, thumbnails, the embedded catalog"),
+    Variable("WORKBENCH_STORAGE_URL", "storage_url", _text,
+             "where blobs live: s3://bucket[/prefix] (empty: the data directory); credentials from "
+             "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+    Variable("WORKBENCH_S3_ENDPOINT_URL", "s3_endpoint_url", _text,
+             "an S3-compatible server, e.g. http://store-host:8333 (empty: AWS)"),
+    Variable("WORKBENCH_CACHE_MAX_MB", "cache_max_mb", _at_least_one,
+             "megabytes of objects read from S3 each host keeps on its disk"),
     Variable("WORKBENCH_DATABASE_URL", "database_url", _text,
              "the catalog, e.g. postgresql://user@db-host/workbench (empty: SQLite in the data directory)",
              secret=True),

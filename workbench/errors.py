@@ -19,6 +19,10 @@ class NotFoundError(WorkbenchError):
     """A dataset, image, model or job does not exist for the current user."""
 
 
+class StorageError(WorkbenchError):
+    """The object store refused or could not be reached (the message says which and why)."""
+
+
 class DiskFullError(WorkbenchError):
     """The data disk is full; the message says how much is free and where."""
 

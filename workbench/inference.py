@@ -5,7 +5,6 @@ each (model, image) once."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,7 @@ from workbench.catalog.retry import retrying
 from workbench.errors import WorkbenchError
 from workbench.jobs.kind import JobParams, job_kind
 from workbench.jobs.runner import JobContext
-from workbench.registry import get_model
+from workbench.registry import export_folder, get_model
 from workbench.views import ImageRecord, View, ViewSpec
 
 
@@ -54,7 +53,7 @@ def predict_job(ctx: JobContext[PredictParams]) -> dict[str, Any]:
 
     catalog, params = ctx.catalog, ctx.params
     model = exported(catalog, params.model_id)
-    predictor = OnnxPredictor(Path(model.export_dir or ""), threads=params.threads)
+    predictor = OnnxPredictor(export_folder(catalog, model), threads=params.threads)
     view = View.from_spec(catalog, params.view)
     total = view.count()
     batch_size, chunk_size = params.batch_size, params.chunk
@@ -134,7 +133,7 @@ def evaluate_job(ctx: JobContext[ModelOnView]) -> dict[str, Any]:
 
     catalog = ctx.catalog
     model = exported(catalog, ctx.params.model_id)
-    predictor = OnnxPredictor(Path(model.export_dir or ""))
+    predictor = OnnxPredictor(export_folder(catalog, model))
     index = {label: i for i, label in enumerate(model.classes)}
     view = View.from_spec(catalog, ctx.params.view)
     total = view.count()

@@ -10,7 +10,6 @@ Training writes the rows (``workbench.training``); everything else reads them th
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -88,8 +87,16 @@ def delete_model(catalog: Catalog, model_id: int) -> None:
     row = get_model(catalog, model_id)
     with catalog.transaction() as session:
         session.delete(session.get_one(Model, model_id))
-    if row.export_dir:
-        shutil.rmtree(Path(row.export_dir).parent, ignore_errors=True)
+    if row.export_dir:  # the model's folder: its checkpoints and its export
+        catalog.store.discard(row.export_dir.rsplit("/", 1)[0])
+
+
+def export_folder(catalog: Catalog, model: Model) -> Path:
+    """The model's ONNX export as a local folder (fetched from the object store when this host
+    has no copy), or NotFoundError."""
+    if not model.export_dir:
+        raise NotFoundError(f"model {model.id} has no ONNX export")
+    return catalog.store.fetch(model.export_dir)
 
 
 def compare_models(catalog: Catalog, model_ids: list[int]) -> list[dict[str, Any]]:

@@ -132,13 +132,15 @@ def train_job(ctx: JobContext[TrainParams]) -> dict[str, Any]:
 
     params, config = ctx.params, ctx.params.config()
     data = _prepare(ctx, config)
-    workdir = ctx.settings.data_dir / "models" / ctx.job_id
+    workdir, store = ctx.settings.data_dir / "models" / ctx.job_id, ctx.catalog.store
+    store.fetch(store.reference(workdir / "checkpoints"))  # an earlier run on another host: resume
     started = time.monotonic()
     model, best, history = fit(
         data.batches, len(data.classes), config, workdir / "checkpoints",
         report=lambda f, m, metrics: ctx.progress(f, m, metrics), should_stop=ctx.should_abort,
         on_epoch=lambda point: ctx.record_point("epochs", point),
         before_checkpoint=ctx.fence,  # a run that lost the job never overwrites the new run's files
+        after_checkpoint=store.publish,
     )  # fmt: skip
     if history.stopped:
         ctx.fence()  # JobLost when stopped because another worker has the job now
@@ -157,11 +159,15 @@ def train_job(ctx: JobContext[TrainParams]) -> dict[str, Any]:
         **json.loads(view.to_json()),
         **({"augmented": data.augmented} if data.augmented else {}),
     }
+    for path in sorted((workdir / "export").rglob("*")):
+        if path.is_file():
+            store.publish(path)
+    export = store.reference(workdir / "export")
     model_id = _record_model(
         ctx.catalog, ctx.job_id, params.name or view.dataset, config, data.classes, recorded_view,
-        data.train_ids(), metrics, best, workdir / "export",
+        data.train_ids(), metrics, store.reference(best), export,
     )  # fmt: skip
-    return {"model_id": model_id, "accuracy": metrics["accuracy"], "export_dir": str(workdir / "export")}
+    return {"model_id": model_id, "accuracy": metrics["accuracy"], "export_dir": export}
 
 
 @dataclass
@@ -284,8 +290,8 @@ def _record_model(
     view: dict[str, Any],
     train_ids: list[int],
     metrics: dict[str, Any],
-    checkpoint: Path,
-    export_dir: Path,
+    checkpoint: str,
+    export_dir: str,
 ) -> int:
     """One models row per training job, even when the job ran twice (keyed by the job id)."""
     digest = hashlib.sha256(json.dumps(train_ids).encode()).hexdigest()
@@ -297,6 +303,6 @@ def _record_model(
             )
             session.add(row)
         row.classes, row.view, row.train_image_ids, row.train_ids_sha256 = classes, view, train_ids, digest
-        row.metrics, row.checkpoint_path, row.export_dir = metrics, str(checkpoint), str(export_dir)
+        row.metrics, row.checkpoint_path, row.export_dir = metrics, checkpoint, export_dir
         session.flush()
         return row.id

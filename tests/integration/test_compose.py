@@ -26,12 +26,17 @@ COMPOSE_FILE = ROOT / "docker-compose.yaml"
 REQUIRE_SERVICES = os.environ.get("WORKBENCH_REQUIRE_SERVICES") == "1"
 
 # Distinctive values, so that any password in the rendered file can be traced to its variable.
-SECRETS = {"POSTGRES_PASSWORD": "pg-sentinel-5b0e1c", "RABBITMQ_PASSWORD": "mq-sentinel-93d7aa"}
+SECRETS = {
+    "POSTGRES_PASSWORD": "pg-sentinel-5b0e1c",
+    "RABBITMQ_PASSWORD": "mq-sentinel-93d7aa",
+    "S3_SECRET_KEY": "s3-sentinel-4f1a2b",
+}
 
 SERVICES = {
     "postgres",
     "rabbitmq",
     "redis",
+    "seaweedfs",
     "imagery-worker",
     "torch-worker",
     "beat",
@@ -40,8 +45,8 @@ SERVICES = {
     "flower",
 }
 WORKBENCH_SERVICES = {"imagery-worker", "torch-worker", "beat", "jupyterlab", "voila"}
-BACKING_SERVICES = {"postgres", "rabbitmq", "redis"}
-NAMED_VOLUMES = {"postgres-data", "rabbitmq-data", "workbench-data"}
+BACKING_SERVICES = {"postgres", "rabbitmq", "redis", "seaweedfs"}
+NAMED_VOLUMES = {"postgres-data", "rabbitmq-data", "seaweedfs-data", "workbench-data"}
 PUBLISHED = {"jupyterlab": 8888, "voila": 8866, "flower": 5555}
 SECRET_KEY = re.compile(r"PASS|SECRET|TOKEN", re.IGNORECASE)
 
@@ -182,6 +187,9 @@ def test_workbench_services_point_at_the_services(config: dict[str, Any]) -> Non
         assert broker.password == SECRETS["RABBITMQ_PASSWORD"], name
         assert (backend.scheme, backend.hostname) == ("redis", "redis"), name
         assert env["WORKBENCH_DATA_DIR"].startswith("/"), name
+        assert env["WORKBENCH_STORAGE_URL"].startswith("s3://"), name
+        assert urlsplit(env["WORKBENCH_S3_ENDPOINT_URL"]).hostname == "seaweedfs", name
+        assert env["AWS_SECRET_ACCESS_KEY"] == SECRETS["S3_SECRET_KEY"], name
 
 
 def test_workers_consume_their_queues(config: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ from workbench.catalog import db
 from workbench.catalog.models import Dataset, DatasetStatus, Image, Job, Model, Prediction, Report
 from workbench.config import Settings
 from workbench.errors import NotFoundError
-from workbench.storage import BlobStore
+from workbench.storage import BlobStore, open_blob_store
 
 __all__ = ["Catalog", "Dataset", "Image", "Job", "Model", "Prediction", "Report"]
 
@@ -41,7 +41,7 @@ class Catalog:
 
     @cached_property
     def store(self) -> BlobStore:
-        return BlobStore(self.settings.data_dir)
+        return open_blob_store(self.settings)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-from pathlib import Path
 from typing import Any
 
 from workbench.api import Workbench
@@ -149,9 +148,7 @@ def _compare(workbench: Workbench, args: argparse.Namespace) -> int:
 
 def _export(workbench: Workbench, args: argparse.Namespace) -> int:
     model = workbench.model(args.model)
-    if not model.export_dir:
-        raise WorkbenchError(f"model {args.model} has no export")
-    shutil.copytree(model.export_dir, args.out, dirs_exist_ok=True)
+    shutil.copytree(workbench.export_folder(model.id), args.out, dirs_exist_ok=True)
     print(f"model {args.model} exported to {args.out} (model.onnx, labels.json, preprocess.json)")
     return 0
 
@@ -166,7 +163,7 @@ def _predict(workbench: Workbench, args: argparse.Namespace) -> int:
     if not args.images:
         raise WorkbenchError("give image files to classify, or --dataset NAME to predict a whole view")
     model = workbench.model(args.model)
-    predictor = OnnxPredictor(Path(model.export_dir or ""))
+    predictor = OnnxPredictor(workbench.export_folder(model.id))
     limits = workbench.settings.limits
     results = {}
     for path in args.images:  # a file that is not a sound image is refused in one line

@@ -34,7 +34,12 @@ LAST, PREVIOUS, BEST = "last.ckpt", "last.prev.ckpt", "best.ckpt"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """``torch.save`` to a temporary file, fsync, rename: a checkpoint is whole or absent."""
+    """``torch.save`` to a temporary file, fsync, rename: a checkpoint is whole or absent.
+    ``after_write`` gets each whole checkpoint (to copy it where other hosts can resume from it)."""
+
+    def __init__(self, after_write: Callable[[Path], None] | None = None) -> None:
+        super().__init__()
+        self.after_write = after_write
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
@@ -60,6 +65,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 f"{no_space(target)} writing the checkpoint {target.name}: free some space there; "
                 "the last whole checkpoint is kept and the job resumes from it when run again"
             ) from exc
+        if self.after_write is not None:
+            self.after_write(target)
 
 
 def _os_error(exc: BaseException | None) -> OSError | None:
@@ -143,7 +150,7 @@ def finish(folder: Path) -> None:
 
 
 def callbacks_and_plugin(
-    folder: Path, before_write: Callable[[], None] | None
+    folder: Path, before_write: Callable[[], None] | None, after_write: Callable[[Path], None] | None = None
 ) -> tuple[BestCheckpoint, ModelCheckpoint, WriterThread]:
     """The best epoch's weights only (what is kept and exported), the last epoch's full state
     (what a redelivered job resumes from), and the plugin that writes both."""
@@ -152,4 +159,4 @@ def callbacks_and_plugin(
         save_weights_only=True, enable_version_counter=False,
     )  # fmt: skip
     last = ModelCheckpoint(dirpath=folder, filename="last", enable_version_counter=False)
-    return best, last, WriterThread(AtomicCheckpointIO(), before_write)
+    return best, last, WriterThread(AtomicCheckpointIO(after_write), before_write)

@@ -162,10 +162,11 @@ def fit(
     should_stop: Callable[[], bool] | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     before_checkpoint: Callable[[], None] | None = None,
+    after_checkpoint: Callable[[Path], None] | None = None,
 ) -> tuple[Classifier, Path, History]:
     """Train; returns the best model (by val accuracy), its checkpoint and the history.
     ``before_checkpoint`` is called before each checkpoint write; what it raises skips that write
-    and ends training with that exception."""
+    and ends training with that exception. ``after_checkpoint`` gets each checkpoint written."""
     pl.seed_everything(config.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")
     steps = len(data.train_dataloader())
@@ -180,7 +181,7 @@ def fit(
         config.channels_last,
     )
     history = History()
-    best, last, writer = checkpoints.callbacks_and_plugin(checkpoint_dir, before_checkpoint)
+    best, last, writer = checkpoints.callbacks_and_plugin(checkpoint_dir, before_checkpoint, after_checkpoint)
     callbacks: list[Callback] = [
         best,
         last,

@@ -1,19 +1,15 @@
-"""Content-addressed blob store on a local volume: a blob's key is the sha256 of its bytes.
-
-Keys are the only thing the catalog records, so an S3-compatible store can later stand behind the
-same four methods.
-"""
+"""Blobs on a local volume (the embedded default): a blob's key is the sha256 of its bytes."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
-THUMBNAIL_SIZE = 128
 _CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL
 
 
-class BlobStore:
+class LocalBlobStore:
     """Blobs under ``root/blobs/ab/<sha256>``, thumbnails under ``root/thumbs/ab/<sha256>.jpg``.
 
     One level of 256 folders: a million images is ~4,000 files a folder, which ext4 and xfs
@@ -60,6 +56,22 @@ class BlobStore:
         for path in (self.blob_path(sha256), self._thumb(sha256)):
             path.unlink(missing_ok=True)
 
+    def publish(self, path: Path) -> None:
+        """Nothing to do: every process of this host reads the data directory."""
+
+    def reference(self, path: Path) -> str:
+        return str(path)
+
+    def fetch(self, reference: str) -> Path:
+        return Path(reference)
+
+    def discard(self, reference: str) -> None:
+        path = Path(reference)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
     def _write_once(self, name: str, data: bytes) -> bool:
         """Write unless a complete copy is there already.
 
@@ -70,9 +82,9 @@ class BlobStore:
         """
         try:
             fd = os.open(name, _CREATE_NEW, 0o644)
-        except FileNotFoundError:
+        except FileNotFoundError:  # the first blob of its folder; another writer may race us to it
             os.makedirs(os.path.dirname(name), exist_ok=True)
-            fd = os.open(name, _CREATE_NEW, 0o644)
+            return self._write_once(name, data)
         except FileExistsError:
             if os.stat(name).st_size == len(data):
                 return False
