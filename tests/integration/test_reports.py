@@ -171,6 +171,9 @@ def test_the_dataset_report_of_a_filtered_view(digits: Workbench) -> None:
 
 def test_the_comparison_report_puts_models_side_by_side(digits: Workbench, models: tuple[int, int]) -> None:
     html = _html(run_report(digits.catalog, "comparison", {"model_ids": list(models)}))
+    best = max((get_model(digits.catalog, m) for m in models), key=lambda m: m.metrics["accuracy"])
+    assert f"Best: {best.name} (model {best.id}), {best.metrics['accuracy']:.1%} accurate." in html
+    assert "trained on the very same images" in html or "trained on different images" in html
     for model_id in models:
         accuracy = get_model(digits.catalog, model_id).metrics["accuracy"]
         assert f"{accuracy:.1%}" in html and f"model {model_id} F1" in html
