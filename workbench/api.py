@@ -8,6 +8,7 @@ Heavy work returns a ``Job`` at once; ``job.wait()`` blocks.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from sqlalchemy import func, select
 from workbench import registry, reports
 from workbench.catalog import Catalog, Dataset, Image
 from workbench.catalog.datasets import DatasetStatus
+from workbench.catalog.display import card, listing, percent, when
 from workbench.catalog.models import Model
 from workbench.config import Settings
 from workbench.errors import ReportError
@@ -30,7 +32,7 @@ from workbench.kinds import load_kinds
 from workbench.views import View
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    from workbench.ml.plot import Plot
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,58 @@ class DatasetInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "created_at": self.created_at.isoformat()}
+
+    def __repr__(self) -> str:
+        return f"<Dataset {self.name!r}: {self.images:,} images, {self.labels} labels>"
+
+    def _repr_html_(self) -> str:
+        return card("dataset", f"Dataset {self.name}", _dataset_facts(self))
+
+
+class DatasetList(list[DatasetInfo]):
+    """``bench.datasets()``: a list, shown in a notebook as a table."""
+
+    def _repr_html_(self) -> str:
+        rows = [{"name": d.name, **_dataset_facts(d)} for d in self]
+        return listing("datasets", rows, "No datasets yet: bench.ingest(FOLDER, NAME) brings some in.")
+
+
+def _dataset_facts(info: DatasetInfo) -> dict[str, str]:
+    kind = f"{info.kind} from {info.parent}" if info.parent else info.kind
+    return {
+        "images": f"{info.images:,}",
+        "labels": str(info.labels),
+        "kind": kind,
+        "created": when(info.created_at),
+    }
+
+
+class ModelList(list[dict[str, Any]]):
+    """``bench.models()``: a list of summaries, shown in a notebook as a table."""
+
+    def _repr_html_(self) -> str:
+        rows = [
+            {"model": m["id"], "name": m["name"], "test accuracy": percent(m["metrics"].get("accuracy")),
+             "classes": m["classes"], "training images": f"{m['train_images']:,}",
+             "published": "yes" if m["published"] else "no"}
+            for m in self
+        ]  # fmt: skip
+        return listing("models", rows, "No models yet: bench.train(DATASET) trains one.")
+
+
+class ReportRecord(dict[str, Any]):
+    """A report's record (``html_path``...), shown in a notebook as a link to its page."""
+
+    def __repr__(self) -> str:
+        return f"<Report {self['id']}: {self['kind']} report, {self['html_path']}>"
+
+    def _repr_html_(self) -> str:
+        subject = reports.describe_subject(self["params"])
+        uri = Path(self["html_path"]).absolute().as_uri()
+        link = f"<a href='{html.escape(uri)}' target='_blank'>open the report</a>"
+        made = (self["created_at"] or "—")[:16].replace("T", " ")
+        facts = {"about": subject, "made": made, "file": self["html_path"]}
+        return card("report", f"{self['kind'].capitalize()} report {self['id']}", facts, extra_html=link)
 
 
 class Workbench:
@@ -93,7 +147,7 @@ class Workbench:
         """A View from its JSON form ``{"dataset": NAME, "filter": {...}}``."""
         return View.from_json(self.catalog, spec)
 
-    def datasets(self) -> list[DatasetInfo]:
+    def datasets(self) -> DatasetList:
         """Your datasets, by name, with their image and label counts."""
         parent = Dataset.__table__.alias("parent")
         query = (
@@ -108,10 +162,10 @@ class Workbench:
             .order_by(Dataset.name)
         )  # fmt: skip
         with self.catalog.sessions() as session:
-            return [DatasetInfo(*row) for row in session.execute(query).all()]
+            return DatasetList(DatasetInfo(*row) for row in session.execute(query).all())
 
     # -- augmentation ----------------------------------------------------------------------------
-    def augment_preview(self, view: View, recipe: Any, n: int = 8, seed: int = 0, copies: int = 1) -> Figure:
+    def augment_preview(self, view: View, recipe: Any, n: int = 8, seed: int = 0, copies: int = 1) -> Plot:
         """A before/after grid of ``recipe`` on ``n`` sampled images, computed here (no job): the
         copies shown are exactly what ``augment`` with the same seed stores."""
         from workbench.views.preview import augment_preview
@@ -146,9 +200,9 @@ class Workbench:
         return self.submit("evaluate", {"model_id": model_id, "view": _spec(self._view(view))})
 
     # -- the model registry -------------------------------------------------------------------------
-    def models(self) -> list[dict[str, Any]]:
+    def models(self) -> ModelList:
         """Your models, oldest first, with their headline metrics and export directory."""
-        return registry.list_models(self.catalog)
+        return ModelList(registry.list_models(self.catalog))
 
     def model(self, model_id: int) -> Model:
         """One model: metrics (confusion, per class, per attribute...), classes, the exact
@@ -177,15 +231,16 @@ class Workbench:
     # -- reports ------------------------------------------------------------------------------------
     def report(
         self, kind: str, params: dict[str, Any] | None = None, *, keep: int | None = None
-    ) -> dict[str, Any]:
+    ) -> ReportRecord:
         """Make a report and return its record (``html_path``...): in this process on the
         embedded default, as a job on a worker otherwise (waiting for it)."""
+        reports.check_subject(self.catalog, kind, params or {})  # before a kernel starts
         if self.settings.embedded:
-            return reports.run_report(self.catalog, kind, params, keep=keep)
+            return ReportRecord(reports.run_report(self.catalog, kind, params, keep=keep))
         info = self.report_job(kind, params, keep=keep).wait()
         if info.state != "succeeded":
             raise ReportError(f"{kind} report job {info.id} {info.state}: {info.error or info.message}")
-        return reports.get_report(self.catalog, (info.result or {})["report_id"])
+        return ReportRecord(reports.get_report(self.catalog, (info.result or {})["report_id"]))
 
     def report_job(self, kind: str, params: dict[str, Any] | None = None, *, keep: int | None = None) -> Job:
         """A report as a job on the imagery queue (returns at once)."""

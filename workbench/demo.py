@@ -2,7 +2,8 @@
 
 Writes the digits as PNG files with an attributes CSV, ingests them into the catalog (the second
 run adds nothing: images are deduplicated by content), prints their statistics, trains a ResNet18
-on the local worker (once), and classifies the test split with the ONNX export alone.
+on the local worker (once), classifies the test split with the ONNX export alone, makes the
+model's report and says how to open the dashboard on the digits.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from workbench.errors import WorkbenchError
 
 DATASET = "digits"
 MODEL_NAME = "digits-demo"
+DASHBOARD_URL = "http://127.0.0.1:8866/"  # where `workbench dashboard` serves by default
 _LOOPED = {0, 6, 8, 9}
 
 
@@ -69,6 +71,11 @@ def run_demo(workbench: Workbench, folder: Path | None = None) -> int:
           f"on {metrics['n']:,} images (trained in {metrics.get('train_seconds', 0):.0f} s)")  # fmt: skip
     print(f"ONNX export: {model['export_dir']}")
     _predict_test_split(workbench, Path(model["export_dir"]))
+    print("making the model report (a verdict, then the evidence)...")
+    made = workbench.report("model", {"model_id": model["id"]})
+    print(f"model report: {made['html_path']}")
+    print(f"next: `workbench dashboard` and open {DASHBOARD_URL}?dataset={DATASET} (training, "
+          "predictions and reports on these digits, by mouse)")  # fmt: skip
     return 0
 
 
@@ -93,8 +100,9 @@ def _predict_test_split(workbench: Workbench, export_dir: Path) -> None:
     from workbench.ml.predict import OnnxPredictor
 
     predictor = OnnxPredictor(export_dir)
-    records = list(workbench.dataset(DATASET).filter(split="test"))
-    images = [Image.open(workbench.catalog.store.blob_path(r.sha256)) for r in records]
+    test = workbench.dataset(DATASET).filter(split="test")
+    records = list(test)
+    images = [test.open(r) for r in records]
     probabilities = predictor.probabilities(images)
     right = sum(
         predictor.classes[p] == r.label for p, r in zip(probabilities.argmax(1), records, strict=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from workbench.catalog import Catalog, Dataset, Image
 from workbench.catalog.models import Model
@@ -36,9 +37,21 @@ def get_model(catalog: Catalog, model_id: int) -> Model:
     with catalog.sessions() as session:
         row = session.get(Model, model_id)
         if row is None or row.owner != catalog.user:
-            raise NotFoundError(f"no model {model_id} for user {catalog.user!r}")
+            raise NotFoundError(
+                f"no model {model_id} for user {catalog.user!r}; {_models_there_are(session, catalog)}"
+            )
         session.expunge(row)
         return row
+
+
+def _models_there_are(session: Session, catalog: Catalog, shown: int = 10) -> str:
+    """The newest few of the user's models, for an error that names what can be asked for."""
+    query = select(Model.id, Model.name).where(Model.owner == catalog.user).order_by(Model.id.desc())
+    newest = session.execute(query.limit(shown + 1)).all()
+    if not newest:
+        return "you have no models yet: train one (`workbench train DATASET`)"
+    listed = ", ".join(f"{model_id} ({name})" for model_id, name in newest[:shown])
+    return "your models: " + listed + (", …" if len(newest) > shown else "")
 
 
 def newest_model_ids(catalog: Catalog, n: int) -> list[int]:

@@ -13,10 +13,12 @@ leaves at most a hidden temporary file.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +75,7 @@ def execute_notebook(
     files.commit(partial, executed)
     progress(0.9, "rendering HTML")
     html = executed.with_suffix(".html")
-    page = to_html(result, title=notebook.stem.replace("_", " "))
+    page = to_html(result, title=heading_of(result) or notebook.stem.replace("_", " "))
     with _disk_full_is_said(html):
         files.write_text(html, page)
     return ReportFiles(executed, html)
@@ -143,6 +145,17 @@ def _papermill(
         ) from None
 
 
+def heading_of(notebook: Any) -> str | None:
+    """The text of the first <h1> a cell printed (the report names its subject there): the page's
+    title, so a browser tab or bookmark says which model or dataset it is about."""
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            found = re.search(r"<h1>(.*?)</h1>", "".join(output.get("data", {}).get("text/html", "")))
+            if found:
+                return unescape(found.group(1))
+    return None
+
+
 def to_html(notebook: Any, *, title: str) -> str:
     """Self-contained HTML without the code: figures embedded, CSS inline, nothing fetched."""
     from jinja2 import DictLoader
@@ -170,6 +183,9 @@ def _kernel_manager_with(env: dict[str, str], started: list[Any]) -> type:
     class ReportKernelManager(AsyncKernelManager):
         async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]  # async, as its base's
             kw["env"] = {**os.environ, **kw.get("env", {}), **env}
+            # ipykernel warns on every start that local TCP is unencrypted: noise on each report
+            # (decision #50); errors still reach the terminal.
+            kw["extra_arguments"] = [*kw.get("extra_arguments", []), "--IPKernelApp.log_level=ERROR"]
             await super().start_kernel(**kw)
             started.append(self)
 

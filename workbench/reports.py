@@ -13,6 +13,7 @@ reports beyond the kept count. The notebooks are in ``settings.report_notebooks`
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import uuid
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from typing import Any
 from pydantic import Field, field_validator
 from sqlalchemy import select
 
+from workbench import registry
 from workbench.catalog import Catalog
 from workbench.catalog.models import Report
 from workbench.config import Settings
@@ -33,6 +35,8 @@ from workbench.jobs.records import JobAborted
 from workbench.jobs.runner import JobContext
 from workbench.report_params import check_parameters
 from workbench.report_run import ReportStopped, execute_notebook
+from workbench.views import View
+from workbench.views.spec import describe_filter
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,35 @@ def run_report(
     return row
 
 
+def check_subject(catalog: Catalog, kind: str, params: dict[str, Any]) -> None:
+    """The model(s) or dataset a report names exist: asked before a kernel starts, so a typo costs
+    a second and an answer naming what there is (NotFoundError), not a kernel and a traceback.
+    "The newest" (no subject) and anything else are the notebook's to judge."""
+    if kind == "model" and _is_id(params.get("model_id")):
+        registry.get_model(catalog, params["model_id"])
+    elif kind == "comparison" and isinstance(ids := params.get("model_ids"), list):
+        for model_id in filter(_is_id, ids):
+            registry.get_model(catalog, model_id)
+    elif kind == "dataset" and isinstance(params.get("dataset"), str):
+        View(catalog, params["dataset"])  # its filter is checked in the notebook, against the data
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def describe_subject(params: dict[str, Any]) -> str:
+    """What a report is about, in words: "model 3", "dataset digits, split = test"."""
+    if (model_ids := params.get("model_ids")) is not None:
+        return "models " + ", ".join(map(str, model_ids))
+    if params.get("model_id") is not None:
+        return f"model {params['model_id']}"
+    if params.get("dataset") is not None:
+        rules = describe_filter(params.get("filter") or {})
+        return f"dataset {params['dataset']}" + (f", {rules}" if rules else "")
+    return "the newest" if not params else json.dumps(params, ensure_ascii=False)
+
+
 class ReportParams(JobParams):
     report: str = Field(description="the kind of report: " + ", ".join(REPORTS))
     params: dict[str, Any] = Field(default_factory=dict, description="the notebook's parameters")
@@ -131,6 +164,7 @@ class ReportParams(JobParams):
             check_parameters(notebook_for(catalog.settings, self.report), self.params)
         except ReportError as exc:
             raise ValueError(str(exc)) from None
+        check_subject(catalog, self.report, self.params)  # NotFoundError: says what there is
 
 
 @job_kind("report", queue="imagery", params=ReportParams, error=ReportError)

@@ -33,6 +33,7 @@ from workbench.jobs.records import JobAborted
 from workbench.jobs.runner import JobContext
 from workbench.ml.config import TrainConfig
 from workbench.views import ImageRecord, View, ViewSpec
+from workbench.views.spec import describe_filter
 
 
 class TrainParams(JobParams, TrainConfig):
@@ -58,9 +59,14 @@ class TrainParams(JobParams, TrainConfig):
 
 
 def _too_few_classes(view: View, labels: Counter[str] | dict[str, int]) -> str:
+    rules = describe_filter(view.spec)
+    images = f"the images of {view.dataset!r}" + (f" with {rules}" if rules else "")
     if not labels:
-        return f"{view!r} has no images: nothing to train on"
-    return f"{view!r} has one class ({next(iter(labels))!r}): a classifier needs two or more"
+        return f"{images}: no images, so nothing to train on (check the filter)"
+    return (
+        f"{images} are all of one class ({next(iter(labels))!r}): a classifier learns to tell two "
+        "or more apart; widen the filter or add images of another label"
+    )
 
 
 def frozen_records(view: View) -> list[ImageRecord]:

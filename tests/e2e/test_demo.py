@@ -46,6 +46,9 @@ def test_demo_ingests_trains_exports_and_a_second_run_adds_nothing(folder: Path)
     onnx = re.search(r"ONNX Runtime on the 179 test digits: (\d+\.\d)% correct", first)
     assert onnx and abs(float(onnx.group(1)) - float(accuracy.group(1))) <= 1.0, first
     assert "ONNX export: " in first
+    report = re.search(r"model report: (\S+\.html)", first)
+    assert report and "Model report: digits-demo" in Path(report.group(1)).read_text(), first
+    assert "`workbench dashboard` and open http://127.0.0.1:8866/?dataset=digits" in first
 
     second = _demo(tmp_path)
     assert "0 images ingested into 'digits', 1,797 duplicates skipped" in second

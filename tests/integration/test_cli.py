@@ -263,3 +263,69 @@ def test_an_unreachable_database_is_reported_on_one_line(tmp_path: Path) -> None
         WORKBENCH_DATABASE_URL="postgresql://workbench@127.0.0.1:1/nowhere",
     )
     assert "cannot reach the catalog database" in _refused(_run(env, tmp_path, "datasets"))
+
+
+# -- answers a person can act on (issue 16) ------------------------------------------------------
+
+
+def test_a_misspelt_command_is_answered_with_the_likely_one(env_for: dict[str, str], tmp_path: Path) -> None:
+    said = _refused(_run(env_for, tmp_path, "trian", "pets"))
+    assert "argument COMMAND: invalid choice 'trian': did you mean 'train'?" in said
+    said = _refused(_run(env_for, tmp_path, "report", "modle"))
+    assert "argument KIND: invalid choice 'modle': did you mean 'model'?" in said
+
+
+def test_a_misspelt_dataset_is_answered_with_the_likely_one(
+    workbench: Workbench, env_for: dict[str, str], tmp_path: Path
+) -> None:
+    workbench.ingest(_pets(tmp_path / "pets"), "pets")
+    line = _refused(_run(env_for, tmp_path, "stats", "pest"))
+    assert "no dataset named 'pest' (did you mean 'pets'?); yours are: pets" in line
+
+
+def test_zero_epochs_is_answered_about_epochs(
+    workbench: Workbench, env_for: dict[str, str], tmp_path: Path
+) -> None:
+    workbench.ingest(_pets(tmp_path / "pets"), "pets")
+    line = _refused(_run(env_for, tmp_path, "train", "pets", "--epochs", "0", "--no-wait"))
+    assert "epochs: input should be greater than or equal to 1" in line and "freeze" not in line
+
+
+def test_a_single_class_training_is_refused_before_it_is_queued(
+    workbench: Workbench, env_for: dict[str, str], tmp_path: Path
+) -> None:
+    workbench.ingest(_pets(tmp_path / "pets"), "pets")
+    line = _refused(_run(env_for, tmp_path, "train", "pets", "--filter", '{"label": "cat"}', "--no-wait"))
+    assert "the images of 'pets' with label = cat are all of one class ('cat')" in line
+    assert "View(" not in line
+    assert _json(_run(env_for, tmp_path, "jobs", "--json")) == []  # no failed job left behind
+
+
+def test_a_report_on_a_missing_model_fails_before_a_kernel_starts(
+    workbench: Workbench, env_for: dict[str, str], tmp_path: Path
+) -> None:
+    line = _refused(_run(env_for, tmp_path, "report", "model", "99"))
+    assert "no model 99 for user 'tester'; you have no models yet: train one" in line
+    # A kernel's run leaves a folder under reports/ (its partial notebook at least): none here.
+    assert not (workbench.settings.data_dir / "reports").exists()
+
+
+def test_jobs_lists_why_a_job_failed(tmp_path: Path) -> None:
+    from tests import services
+    from workbench.config import Settings
+
+    settings = Settings(data_dir=tmp_path / "data", database_url="", user="tester")
+    with Workbench(settings) as bench:
+        bench.ingest(_pets(tmp_path / "pets"), "pets")
+        view = {"dataset": "pets", "filter": {"label": "cat"}}  # refused by the worker's own check
+        try:
+            info = services.queue_around_the_client(bench, "train", {"view": view, "epochs": 1}).wait(
+                timeout=240
+            )
+        finally:
+            services.kill_local_worker(settings)
+    assert info.state == "failed"
+    listed = services.cli(settings, "jobs")
+    assert listed.returncode == 0, listed.stderr
+    assert f"{info.id}  train    failed" in listed.stdout and "failed: " in listed.stdout
+    assert "all of one class ('cat')" in listed.stdout

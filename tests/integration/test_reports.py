@@ -29,6 +29,7 @@ from workbench.api import Workbench
 from workbench.config import Settings
 from workbench.errors import ReportError
 from workbench.registry import get_model, publish
+from workbench.report_sections.model import most_confused
 from workbench.reports import REPORTS, list_reports, report_html_path, run_report, submit_report
 
 pytestmark = pytest.mark.slow
@@ -126,7 +127,7 @@ def test_the_model_report_shows_figures_and_the_model_s_numbers(
     html = _html(model_report)
     assert _figures(html) >= 2  # training curves and the confusion matrix
     assert f"{model.metrics['accuracy']:.1%}" in html and "digits-a" in html
-    assert f"{len(model.train_image_ids):,} (id list sha256" in html  # lineage
+    assert f"{len(model.train_image_ids):,} (fingerprint {model.train_ids_sha256[:12]})" in html  # lineage
     assert f"opset {model.metrics['export']['opset']}" in html  # the export's parity check
     for value in ("loop", "parity", "test images", "Misclassified test images"):
         assert value in html
@@ -137,13 +138,31 @@ def test_the_model_report_shows_figures_and_the_model_s_numbers(
     assert report_html_path(digits.catalog, model_report["id"]) == Path(model_report["html_path"])
 
 
+def test_the_model_report_opens_with_its_name_and_a_verdict_in_plain_words(
+    digits: Workbench, models: tuple[int, int], model_report: dict[str, Any]
+) -> None:
+    model = get_model(digits.catalog, models[0])
+    html = _html(model_report)
+    assert f"<title>Model report: {model.name}</title>" in html
+    body = html[html.index("<body") :]
+    title, verdict = body.index(f"<h1>Model report: {model.name}</h1>"), body.index("workbench-verdict")
+    assert title < verdict < body.index("<h2>")  # the verdict before any section
+    m = model.metrics
+    assert f"{m['accuracy']:.1%} accurate on {m['n']:,} test images." in body
+    if most_confused(m):
+        true, predicted, count = most_confused(m) or ("", "", 0)
+        assert f"It most often takes {true} for {predicted} ({count:,} times)." in body
+    for internal in ("macro_f1", "macro F1", "papermill", "model_id", "sha256", "View("):
+        assert internal not in body, internal
+
+
 def test_the_dataset_report_of_a_filtered_view(digits: Workbench) -> None:
     row = run_report(digits.catalog, "dataset", {"dataset": "digits", "filter": {"split": "test"}})
     html = _html(row)
     assert _figures(html) >= 2  # balance and sizes
     assert len(PNG.findall(html)) >= 2 + 48  # and the sample's 48 PNG thumbnails
     test_images = digits.dataset("digits").filter(split="test").count()
-    assert f">{test_images}</td>" in html and "test 179" in html
+    assert f"{test_images} images in 10 classes." in html and "test 179" in html
     for section in ("Class balance", "Size distribution", "Attribute breakdowns", "Look-alikes and leakage",
                     "groups across train and validation/test"):  # fmt: skip
         assert section in html
@@ -152,6 +171,9 @@ def test_the_dataset_report_of_a_filtered_view(digits: Workbench) -> None:
 
 def test_the_comparison_report_puts_models_side_by_side(digits: Workbench, models: tuple[int, int]) -> None:
     html = _html(run_report(digits.catalog, "comparison", {"model_ids": list(models)}))
+    best = max((get_model(digits.catalog, m) for m in models), key=lambda m: m.metrics["accuracy"])
+    assert f"Best: {best.name} (model {best.id}), {best.metrics['accuracy']:.1%} accurate." in html
+    assert "trained on the very same images" in html or "trained on different images" in html
     for model_id in models:
         accuracy = get_model(digits.catalog, model_id).metrics["accuracy"]
         assert f"{accuracy:.1%}" in html and f"model {model_id} F1" in html
@@ -166,7 +188,7 @@ def test_each_report_runs_with_its_default_parameters(
     """What a person gets opening the notebook in JupyterLab and running it as it is."""
     html = _html(run_report(digits.catalog, kind))
     newest = get_model(digits.catalog, models[1])
-    expected = {"model": f"{newest.id} ({newest.name})", "dataset": ">digits</td>", "comparison": "digits-a"}
+    expected = {"model": f"Model report: {newest.name}", "dataset": ">digits</td>", "comparison": "digits-a"}
     assert expected[kind] in html
 
 
@@ -211,7 +233,7 @@ def test_an_html_report_renders_in_headless_chromium(model_report: dict[str, Any
         browser.close()
     assert fetched == []
     assert len(images) >= 2 and all(w > 0 and h > 0 for w, h in images), images
-    assert "Confusion matrix" in "".join(headings) and "Lineage" in "".join(headings)
+    assert "What it confuses" in "".join(headings) and "What it was trained on" in "".join(headings)
     with Image.open(shot) as picture:
         assert picture.width == 1100 and picture.height > 1500  # the whole report, not one screen
         assert ImageStat.Stat(picture.convert("L")).stddev[0] > 20  # figures and text, not a blank page
@@ -244,11 +266,14 @@ def test_the_cli_makes_copies_lists_and_runs_a_schedule_entry(
     out = tmp_path / "out"
     done = services.cli(digits.settings, "report", "model", str(models[0]), "--out", str(out), "--json")
     assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr == ""  # no kernel or converter warning printed on every run
     row = json.loads(done.stdout)
     assert Path(row["copied_to"]).read_text() == Path(row["html_path"]).read_text()
     assert (out / "model_report.ipynb").is_file()
     listed = json.loads(services.cli(digits.settings, "reports", "--json").stdout)
     assert listed[0]["id"] == row["id"]
+    in_words = services.cli(digits.settings, "reports").stdout.splitlines()[0]
+    assert f"model {models[0]} " in in_words and "{" not in in_words  # what it is about, not JSON
 
     schedule = tmp_path / "reports.toml"
     entry = 'name = "published"\nkind = "model"\npublished = true\ncron = "0 7 * * *"'

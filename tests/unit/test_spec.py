@@ -187,3 +187,11 @@ def test_the_default_limits_take_a_long_list() -> None:
 def test_a_nul_character_no_catalog_text_can_hold_is_refused(spec: dict[str, Any]) -> None:
     with pytest.raises(FilterError, match="NUL character"):
         parse_spec(spec, ATTRIBUTES)
+
+
+def test_a_filter_is_described_in_words() -> None:
+    from workbench.views.spec import describe_filter
+
+    spec = {"label": ["3", "8"], "width__gte": 64, "season": "Summer", "note__exists": False}
+    assert describe_filter(spec) == "label = 3 or 8, width ≥ 64, season = Summer, note missing"
+    assert describe_filter({}) == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -58,7 +59,9 @@ class Catalog:
         if row is None or (ready_only and row.status != DatasetStatus.READY):
             names = self.dataset_names(session)
             hint = f"; yours are: {', '.join(names)}" if names else "; ingest one with `workbench ingest`"
-            raise NotFoundError(f"no dataset named {name!r}{hint}")
+            close = difflib.get_close_matches(name, names, n=1)
+            guess = f" (did you mean {close[0]!r}?)" if close else ""
+            raise NotFoundError(f"no dataset named {name!r}{guess}{hint}")
         return row
 
     def dataset_names(self, session: Session) -> list[str]:

@@ -165,6 +165,23 @@ class Model(Base):
     job_id: Mapped[str | None] = mapped_column(String(64), ForeignKey("jobs.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = _now()
 
+    def __repr__(self) -> str:
+        return f"<Model {self.id} {self.name!r}: {self.arch}, {len(self.classes or [])} classes>"
+
+    def _repr_html_(self) -> str:
+        from workbench.catalog.display import card, percent, when
+
+        metrics = self.metrics or {}
+        facts = {
+            "test accuracy": f"{percent(metrics.get('accuracy'))} on {metrics.get('n', 0):,} test images",
+            "classes": ", ".join(self.classes[:12]) + (" …" if len(self.classes) > 12 else ""),
+            "trained on": f"{len(self.train_image_ids):,} images of {self.view.get('dataset', '?')}",
+            "architecture": f"{self.arch}, {self.image_size} px",
+            "published": "yes (others can use it)" if self.published else "no",
+            "created": when(self.created_at),
+        }
+        return card("model", f"Model {self.id}: {self.name}", facts)
+
 
 class Prediction(Base):
     """A model's answer for one image; unique per model and image so re-runs upsert."""

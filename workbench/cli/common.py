@@ -4,7 +4,9 @@ reading a view from ``NAME --filter JSON``, and printing JSON."""
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +25,19 @@ class OneLineParser(argparse.ArgumentParser):
     """Bad arguments, like any bad input: exit 2 and one line on stderr, naming where help is."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"workbench: error: {message} (see: {self.prog} --help)\n")
+        self.exit(2, f"workbench: error: {did_you_mean(message)} (see: {self.prog} --help)\n")
+
+
+def did_you_mean(message: str) -> str:
+    """argparse's "invalid choice: 'trian' (choose from ...)" with the likely one named first."""
+    found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if not found:
+        return message
+    choices = re.findall(r"'([^']*)'", found.group(2))
+    close = difflib.get_close_matches(found.group(1), choices, n=1)
+    if not close:
+        return message
+    return f"{message[: found.start()]}invalid choice {found.group(1)!r}: did you mean {close[0]!r}?"
 
 
 def command(commands: Commands, name: str, handler: Handler, help: str) -> OneLineParser:

@@ -10,6 +10,8 @@ import sys
 from workbench.api import Workbench
 from workbench.cli.common import Commands, add_follow_arguments, command, follow, parse_json, print_json
 from workbench.errors import ParamsError
+from workbench.jobs import JobInfo
+from workbench.jobs.records import FAILED, outcome
 from workbench.kinds import load_kinds
 
 
@@ -63,8 +65,16 @@ def _jobs(workbench: Workbench, args: argparse.Namespace) -> int:
     if not rows:
         print("no jobs")
     for row in rows:
-        print(f"{row.id}  {row.kind:<8} {row.state:<9} {row.progress:>4.0%}  {row.message[:60]}")
+        print(f"{row.id}  {row.kind:<8} {row.state:<9} {row.progress:>4.0%}  {_why(row)}")
     return 0
+
+
+def _why(info: JobInfo) -> str:
+    """A failed job's reason (the line a person needs), a finished one's result, else its last
+    message (a finished training's last message, "evaluating and exporting", misled)."""
+    if info.state == FAILED and info.error:
+        return "failed: " + info.error.splitlines()[0][:160]
+    return outcome(info)[:80]
 
 
 def _job(workbench: Workbench, args: argparse.Namespace) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from workbench.api import Workbench
 from workbench.cli.common import Commands, OneLineParser, command, follow, parse_json, print_json
 from workbench.errors import WorkbenchError
-from workbench.reports import REPORTS
+from workbench.reports import REPORTS, describe_subject
 
 
 def register(commands: Commands) -> None:
@@ -48,7 +47,7 @@ def _report(workbench: Workbench, args: argparse.Namespace) -> int:
     """Make a report: here on the embedded default, else (or with --no-wait) as a job."""
     params = _params(args)
     if workbench.settings.embedded and not args.no_wait:
-        row = workbench.report(args.kind, params, keep=args.keep)
+        row: dict[str, Any] = workbench.report(args.kind, params, keep=args.keep)
     else:
         info = follow(workbench.report_job(args.kind, params, keep=args.keep), f"{args.kind} report", args)
         if info is None:
@@ -91,10 +90,9 @@ def _reports(workbench: Workbench, args: argparse.Namespace) -> int:
     if not rows:
         print("no reports yet: make one with `workbench report model` (or dataset, compare)")
     for row in rows:
-        params = json.dumps(row["params"], ensure_ascii=False)
-        print(
-            f"{row['id']:>4} {row['kind']:<10} {row['created_at'][:19]}  {params[:40]:<40} {row['html_path']}"
-        )
+        made = row["created_at"][:16].replace("T", " ")
+        about = describe_subject(row["params"])[:40]
+        print(f"{row['id']:>4} {row['kind']:<10} {made}  {about:<40} {row['html_path']}")
     return 0
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.catalog.display import card, when
 from workbench.catalog.models import Job as JobRow
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, ABORTED = "queued", "running", "succeeded", "failed", "aborted"
@@ -69,9 +70,43 @@ class JobInfo:
             finished_at=row.finished_at,
         )
 
+    def __repr__(self) -> str:
+        return f"<Job {self.id[:12]} {self.kind}: {self.state} {self.progress:.0%}, {outcome(self)!r}>"
+
+    def _repr_html_(self) -> str:
+        facts = {"state": f"{self.state} ({self.progress:.0%})", "outcome": outcome(self) or "—",
+                 "started": when(self.started_at), "finished": when(self.finished_at)}  # fmt: skip
+        return card("job", f"Job {self.id[:12]}: {self.kind}", facts)
+
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
         for key in ("created_at", "started_at", "finished_at"):
             value = out[key]
             out[key] = value.isoformat() if value is not None else None
         return out
+
+
+def outcome(info: JobInfo) -> str:
+    """A job in a line for a person: why it failed, what it made, or where it is."""
+    if info.state == FAILED and info.error:
+        return info.error
+    if info.state == SUCCEEDED and info.result:
+        made = [
+            f"{key.replace('_', ' ')} {_said(key, value)}"
+            for key, value in info.result.items()
+            if _plain(value)
+        ]
+        return "done: " + ", ".join(made)[:300] if made else info.message
+    return info.message
+
+
+def _plain(value: Any) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool) and "/" not in str(value)
+
+
+def _said(key: str, value: Any) -> str:
+    """A result's number as a person reads it: fractions of a whole as percentages."""
+    if isinstance(value, float):
+        fraction = any(word in key for word in ("accuracy", "agreement", "fraction"))
+        return f"{value:.1%}" if fraction and 0 <= value <= 1 else f"{value:,.3g}"
+    return f"{value:,}" if isinstance(value, int) else str(value)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import ipywidgets as widgets
 
 from workbench.jobs.client import Job
-from workbench.jobs.records import ABORTED, FAILED, SUCCEEDED, JobInfo
+from workbench.jobs.records import ABORTED, FAILED, SUCCEEDED, JobInfo, outcome
 
 POLL_SECONDS = 0.25
 _BAR_STYLE = {SUCCEEDED: "success", FAILED: "danger", ABORTED: "warning"}
@@ -35,18 +35,48 @@ class JobWidget(widgets.VBox):
         )
         self.render(job.info())
         follow(job, self.render, POLL_SECONDS)
+        self._refresh_after_each_cell()
 
     def render(self, info: JobInfo) -> None:
         """Show one reading of the job (also what tests call to check the display)."""
+        self.reading = info
         self.title.value = (
             f"<b>{html.escape(info.kind)}</b> <code>{info.id[:12]}</code> — "
             f"<span class='workbench-job-state'>{info.state}</span> {info.progress:.0%}"
         )
         self.bar.value = info.progress
         self.bar.bar_style = _BAR_STYLE.get(info.state, "info")
-        text = info.error if info.state == FAILED and info.error else info.message
-        self.detail.value = f"<span style='white-space:pre-wrap'>{html.escape(text or '')}</span>"
+        self.detail.value = f"<span style='white-space:pre-wrap'>{html.escape(outcome(info))}</span>"
         self.abort_button.disabled = info.finished or info.abort_requested
+        if info.finished:  # nothing left to abort: the button goes, the result stays
+            self.abort_button.layout.display = "none"
+
+    def _repr_mimebundle_(self, **kwargs: object) -> dict[str, object]:
+        """The live widget, and beside it a static card for whatever shows no widgets (an
+        executed notebook's HTML without widget state, GitHub's viewer)."""
+        bundle = dict(super()._repr_mimebundle_(**kwargs) or {})
+        bundle["text/html"] = self.reading._repr_html_()
+        bundle["text/plain"] = repr(self.reading)
+        return bundle
+
+    def _refresh_after_each_cell(self) -> None:
+        """Read the job again at the end of every cell until it has finished. ``follow`` updates
+        the widget from a background task, whose messages belong to the cell that showed it:
+        papermill and nbconvert record only the running cell's, so an executed notebook kept the
+        job "running 0%" for ever. A reading taken in a later cell (``job.wait()``'s) is kept."""
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is None:  # a plain script: no cells
+            return
+
+        def refresh(*_: object) -> None:
+            info = self.job.info()
+            self.render(info)
+            if info.finished:
+                shell.events.unregister("post_run_cell", refresh)
+
+        shell.events.register("post_run_cell", refresh)
 
     def _abort(self) -> None:
         self.abort_button.disabled = True

@@ -3,6 +3,7 @@ dashboard and the API read them here). Plain data, checked; no torch needed to m
 
 from __future__ import annotations
 
+import difflib
 from functools import cache
 from pathlib import Path
 
@@ -52,7 +53,11 @@ class TrainConfig(BaseModel):
     @classmethod
     def _known_arch(cls, arch: str) -> str:
         if arch not in ARCHITECTURES:
-            raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+            close = difflib.get_close_matches(arch, list(ARCHITECTURES), n=1)
+            guess = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"unknown architecture {arch!r}{guess}; choose one of {', '.join(ARCHITECTURES)}"
+            )
         return arch
 
     @field_validator("precision")

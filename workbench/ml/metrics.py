@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    from workbench.ml.plot import Plot
 
 
 def evaluate(
@@ -73,14 +73,14 @@ def _by_attribute(correct: np.ndarray, attributes: Sequence[dict[str, Any]]) -> 
     }
 
 
-def confusion_figure(metrics: dict[str, Any]) -> Figure:
+def confusion_figure(metrics: dict[str, Any]) -> Plot:
     """The confusion matrix as a matplotlib figure (counts in the cells, rows are true labels)."""
-    from matplotlib.figure import Figure
+    from workbench.ml.plot import Plot
 
     matrix = np.array(metrics["confusion"])
     classes = metrics["classes"]
     side = max(4.0, 0.45 * len(classes) + 2)
-    figure = Figure(figsize=(side, side))
+    figure = Plot(figsize=(side, side))
     axes = figure.subplots()
     axes.imshow(matrix, cmap="Blues")
     axes.set_xticks(range(len(classes)), classes, rotation=90)

@@ -7,15 +7,28 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
-from IPython.display import HTML, Image
+from IPython.display import HTML
 from matplotlib.figure import Figure
 from PIL import Image as PILImage
 
 from workbench.catalog import Catalog
 from workbench.errors import NotFoundError
-from workbench.report_sections.display import Tile, facts, gallery, note, number, png, table, text
+from workbench.report_sections.display import (
+    Column,
+    Tile,
+    facts,
+    figure_html,
+    gallery,
+    number,
+    section,
+    table,
+    text,
+    title,
+)
+from workbench.report_sections.display import verdict as verdict_paragraph
 from workbench.views import View
 from workbench.views.plots import stats_figure
+from workbench.views.spec import describe_filter
 from workbench.views.stats import Stats
 
 LOOKALIKE_SAMPLE = 5_000  # images hashed for look-alikes: a bounded cost on any dataset
@@ -30,51 +43,92 @@ def resolve(catalog: Catalog, dataset: str | None, spec: dict[str, Any] | None) 
     return View(catalog, dataset, spec or {})
 
 
+FEW_IMAGES = 20  # a class with fewer images than this gives a model too little to learn from
+UNBALANCED = 3.0  # the largest class this many times the smallest: the model leans to the large
+
+
+def heading(view: View) -> HTML:
+    return title(f"Dataset report: {view.dataset}", described(view))
+
+
+def described(view: View) -> str:
+    rules = describe_filter(view.spec)
+    return f"only the images with {rules}" if rules else "all of its images"
+
+
+def verdict(view: View, stats: Stats) -> HTML:
+    """Is this enough, balanced data to train on? In a few sentences."""
+    if not stats.count:
+        return verdict_paragraph(["No images here: nothing to train on (check the filter)."])
+    counts = sorted(stats.labels.items(), key=lambda item: item[1])
+    said = [f"{stats.count:,} images in {len(counts)} classes."]
+    (small, fewest), (large, most) = counts[0], counts[-1]
+    if len(counts) < 2:
+        said.append("A classifier needs two classes or more: add images of another label.")
+    elif most >= UNBALANCED * fewest:
+        said.append(f"Unbalanced: {large} has {most:,} images, {small} only {fewest:,}; "
+                    "the model will lean towards the larger classes.")  # fmt: skip
+    else:
+        said.append(f"Balanced: from {fewest:,} ({small}) to {most:,} ({large}) images per class.")
+    if "split" in view.spec:  # a part of a dataset: whether the whole is trainable is not said here
+        return verdict_paragraph(said)
+    if thin := [label for label, n in counts if n < FEW_IMAGES]:
+        which = f"all {len(thin)} classes" if len(thin) == len(counts) else ", ".join(thin[:5])
+        said.append(f"Too few images to learn from in {which}: aim for {FEW_IMAGES} or more per class.")
+    if {"train", "val", "test"} <= set(stats.splits):
+        said.append("Split into training, validation and test images.")
+    else:
+        said.append("Not split yet: training will set aside validation and test images itself.")
+    return verdict_paragraph(said)
+
+
 def headline(view: View, stats: Stats) -> HTML:
     return facts(
         {
             "dataset": view.dataset,
-            "filter": view.spec or "none (the whole dataset)",
-            "images": f"{stats.count:,}",
-            "labels": f"{len(stats.labels):,}",
-            "splits": ", ".join(f"{k} {v:,}" for k, v in stats.splits.items()) or "none",
-            "formats": ", ".join(f"{k} {v:,}" for k, v in stats.formats.items()),
+            "images": f"{stats.count:,} ({described(view)})",
+            "classes": f"{len(stats.labels):,}",
+            "split into": ", ".join(f"{k} {v:,}" for k, v in stats.splits.items()) or "not split",
+            "file formats": ", ".join(f"{k} {v:,}" for k, v in stats.formats.items()),
             "attributes": ", ".join(view.attribute_types) or "none",
         }
     )
 
 
-def balance(stats: Stats) -> Image:
+def balance(stats: Stats) -> HTML | None:
     """Class balance, image sizes and the most varied attributes, in one figure."""
-    return png(stats_figure(stats))
+    if not stats.count:
+        return None
+    figure = figure_html(stats_figure(stats), "class balance, image sizes and attributes")
+    return section("Class balance, sizes and attributes", figure)
 
 
-def sizes(view: View) -> Image | HTML:
+def sizes(view: View) -> HTML | None:
     """Width, height and file size distributions over a sample of the view."""
     records = view.sample(LOOKALIKE_SAMPLE)
     if not records:
-        return note("no images")
+        return None
     figure = Figure(figsize=(12, 3.2), layout="constrained")
     axes = figure.subplots(1, 3)
     columns: tuple[list[float], ...] = (
         [r.width for r in records], [r.height for r in records], [r.bytes / 1024 for r in records]
     )  # fmt: skip
-    for ax, values, title in zip(
+    for ax, values, name in zip(
         axes,
         columns,
         ("width (px)", "height (px)", "file size (KiB)"),
         strict=True,
     ):
         ax.hist(values, bins=min(40, max(5, len(set(values)))), color="#4C72B0")
-        ax.set(title=title, ylabel="images")
+        ax.set(title=name, ylabel="images")
     figure.suptitle(f"{len(records):,} images" + (" (a sample)" if len(records) == LOOKALIKE_SAMPLE else ""))
-    return png(figure)
+    return section("Size distribution", figure_html(figure, "width, height and file size"))
 
 
-def attributes(stats: Stats) -> HTML:
+def attributes(stats: Stats) -> HTML | None:
     """Every attribute's most common values (with the rest summed) and numeric ranges."""
     if not stats.attributes and not stats.numeric:
-        return note("this dataset has no attributes")
+        return None
     rows = [
         {"attribute": name, "values": ", ".join(f"{k} ({v:,})" for k, v in values.items())}
         for name, values in stats.attributes.items()
@@ -83,26 +137,28 @@ def attributes(stats: Stats) -> HTML:
         {"attribute": name, "values": f"min {s['min']:.4g}, mean {s['mean']:.4g}, max {s['max']:.4g}"}
         for name, s in stats.numeric.items()
     ]
-    return table(rows, [("attribute", "attribute", text), ("values", "values (images)", text)])
+    columns: list[Column] = [("attribute", "attribute", text), ("values", "values (images)", text)]
+    return section("Attribute breakdowns", table(rows, columns))
 
 
-def samples(view: View, n: int = 48, seed: int = 0) -> HTML:
+def samples(view: View, n: int = 48, seed: int = 0) -> HTML | None:
     records = view.sample(n, seed)
+    if not records:
+        return None
     tiles = [Tile(r.sha256, r.label, f"{r.original_name} ({r.width}x{r.height})") for r in records]
-    return gallery(view.catalog.store, tiles)
+    return section("A sample", gallery(view.catalog.store, tiles), f"{len(records)} images picked at random.")
 
 
-def copies_elsewhere(view: View) -> HTML:
+def copies_elsewhere(view: View) -> HTML | None:
     """Images of this view whose exact bytes are also in another of the user's datasets."""
     rows = [{"dataset": name, "images": n} for name, n in view.copies_elsewhere().items()]
     if not rows:
-        return note(
-            "no image of this view is also in another dataset (images are unique by content within one)"
-        )
-    return table(rows, [("dataset", "also in dataset", text), ("images", "images", number)])
+        return None
+    columns: list[Column] = [("dataset", "also in dataset", text), ("images", "images", number)]
+    return section("Copies in your other datasets", table(rows, columns), "The very same files.")
 
 
-def lookalikes(view: View, show: int = 12) -> HTML:
+def lookalikes(view: View, show: int = 12) -> HTML | None:
     """Images that look the same (the same difference hash), and those of them that sit in
     different splits: near-duplicates across train and validation/test inflate test scores."""
     records = view.sample(LOOKALIKE_SAMPLE)
@@ -125,7 +181,17 @@ def lookalikes(view: View, show: int = 12) -> HTML:
         for n, group in enumerate(shown, 1)
         for r in group
     ]
-    return HTML(summary.data + (gallery(view.catalog.store, tiles).data if tiles else ""))
+    if not records:
+        return None
+    intro = (
+        "Images that look the same; those spread over training and validation/test let the test "
+        "peek at training images, and the accuracy looks better than it is."
+    )
+    return section(
+        "Look-alikes and leakage",
+        summary.data + (gallery(view.catalog.store, tiles).data if tiles else ""),
+        intro,
+    )
 
 
 def difference_hash(path: Any, side: int = 8) -> int:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from IPython.display import HTML, Image
+from IPython.display import HTML
 from matplotlib.figure import Figure
 
 from workbench.storage import BlobStore
@@ -26,11 +26,42 @@ _LEFT = "style='text-align:left'"  # the lab stylesheet right-aligns table cells
 Column = tuple[str, str, Callable[[Any], str]]  # key, title, format
 
 
-def png(figure: Figure, dpi: int = 90) -> Image:
-    """The figure as an embedded PNG (a report's HTML carries it as data:image/png;base64)."""
+def png(figure: Figure, alt: str) -> HTML:
+    """The figure as an embedded PNG with its description (a report's HTML carries it inline)."""
+    return HTML(figure_html(figure, alt))
+
+
+def figure_html(figure: Figure, alt: str, dpi: int = 90) -> str:
+    """The figure as an <img> with its PNG inside (a report's HTML needs no other file)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return Image(data=buffer.getvalue(), format="png")
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return f'<img class="workbench-figure" alt="{html.escape(alt)}" src="data:image/png;base64,{data}"/>'
+
+
+def section(title: str, body: str | HTML | None, intro: str = "") -> HTML | None:
+    """A titled section, or nothing at all when there is nothing to show in it (a report with an
+    empty section wastes its reader's minute)."""
+    if body is None:
+        return None
+    inner = body.data if isinstance(body, HTML) else body
+    lead = f"<p>{html.escape(intro)}</p>" if intro else ""
+    return HTML(f"<h2>{html.escape(title)}</h2>{lead}{inner}")
+
+
+def title(text: str, subtitle: str = "") -> HTML:
+    """The report's title: what it is about, by name."""
+    below = f"<p style='color:#57606a'>{html.escape(subtitle)}</p>" if subtitle else ""
+    return HTML(f"<h1>{html.escape(text)}</h1>{below}")
+
+
+def verdict(sentences: list[str]) -> HTML:
+    """The paragraph a reader in a hurry reads and stops at."""
+    text = " ".join(s.strip() for s in sentences if s.strip())
+    return HTML(
+        "<p class='workbench-verdict' style='font-size:1.15em;border-left:4px solid #0969da;"
+        f"padding:6px 12px;background:#f6f8fa'>{html.escape(text)}</p>"
+    )
 
 
 def note(text: str) -> HTML:

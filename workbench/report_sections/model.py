@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from IPython.display import HTML, Image
+from IPython.display import HTML
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -15,17 +15,21 @@ from workbench.errors import NotFoundError
 from workbench.ml.metrics import confusion_figure
 from workbench.registry import get_model, newest_model_ids, training_datasets
 from workbench.report_sections.display import (
+    Column,
     Tile,
     facts,
+    figure_html,
     gallery,
-    note,
     number,
     percent,
-    png,
+    section,
     table,
     text,
+    title,
 )
+from workbench.report_sections.display import verdict as verdict_paragraph
 from workbench.views import image_hashes
+from workbench.views.spec import describe_filter
 
 
 def resolve(catalog: Catalog, model_id: int | None) -> Model:
@@ -38,95 +42,150 @@ def resolve(catalog: Catalog, model_id: int | None) -> Model:
     return get_model(catalog, newest[0])
 
 
+SMALL_TEST_SET = 100  # fewer test images than this: one mistake moves accuracy by over a point
+
+
+def heading(model: Model) -> HTML:
+    dataset = model.view.get("dataset", "?")
+    return title(f"Model report: {model.name}", f"model {model.id}, trained on {dataset}")
+
+
+def verdict(model: Model) -> HTML:
+    """How good it is, where it goes wrong, and how far to trust the numbers, in a few sentences."""
+    m = model.metrics or {}
+    if "accuracy" not in m:
+        return verdict_paragraph(["This model has no test results yet: it was not evaluated."])
+    n = m.get("n", 0)
+    said = [f"{percent(m['accuracy'])} accurate on {n:,} test images."]
+    if confused := most_confused(m):
+        true, predicted, count = confused
+        said.append(f"It most often takes {true} for {predicted} ({count:,} times).")
+    weakest = min((m.get("per_class") or {}).items(), key=lambda item: item[1].get("recall", 1), default=None)
+    if weakest and weakest[1].get("recall", 1) < 1:
+        said.append(
+            f"Weakest class: {weakest[0]} ({percent(weakest[1]['recall'])} of its images recognised)."
+        )
+    if m.get("leakage"):
+        said.append(f"{m['leakage']:,} images are in both training and test: the real accuracy may be lower.")
+    if n < SMALL_TEST_SET:
+        said.append(f"Only {n:,} test images: treat these numbers with care.")
+    return verdict_paragraph(said)
+
+
+def most_confused(metrics: dict[str, Any]) -> tuple[str, str, int] | None:
+    """The (true, predicted, count) mistake made most often, or None without mistakes."""
+    matrix, classes = metrics.get("confusion") or [], metrics.get("classes") or []
+    mistakes = [
+        (count, classes[i], classes[j])
+        for i, row in enumerate(matrix)
+        for j, count in enumerate(row)
+        if i != j and count
+    ]
+    if not mistakes:
+        return None
+    count, true, predicted = max(mistakes)
+    return true, predicted, count
+
+
 def headline(model: Model) -> HTML:
     m = model.metrics or {}
     top = next((k for k in m if k.startswith("top") and k.endswith("_accuracy")), None)
     values = {
-        "model": f"{model.id} ({model.name})",
-        "architecture": f"{model.arch}, {model.image_size} px, {len(model.classes)} classes",
         "test accuracy": percent(m.get("accuracy")),
-        (top or "top-k").replace("_", " "): percent(m.get(top)) if top else "—",
-        "macro F1": number(m.get("macro_f1")),
+        "balanced score (F1, every class counted equally)": percent(m.get("macro_f1")),
         "test images": number(m.get("n")),
-        "training time": f"{m['train_seconds']:.0f} s" if "train_seconds" in m else "—",
-        "published": "yes" if model.published else "no",
+        "training time": minutes(m.get("train_seconds")),
+        "architecture": f"{model.arch}, {model.image_size} px images, {len(model.classes)} classes",
+        "published (others can use it)": "yes" if model.published else "no",
         "created": model.created_at.strftime("%Y-%m-%d %H:%M UTC") if model.created_at else "—",
     }
+    if top:
+        values[f"right answer among its top {top.removeprefix('top').removesuffix('_accuracy')}"] = percent(
+            m[top]
+        )
     if "int8" in m:
-        values["int8 export accuracy"] = (
+        values["smaller (int8) export's accuracy"] = (
             f"{percent(m['int8']['accuracy'])} ({m['int8']['accuracy_change']:+.1%})"
         )
-    return facts(values)
+    return facts({k: v for k, v in values.items() if v != "—"})
 
 
-def curves(model: Model) -> Image | HTML:
+def minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    return f"{seconds:.0f} seconds" if seconds < 120 else f"{seconds / 60:.0f} minutes"
+
+
+def curves(model: Model) -> HTML | None:
     """Loss and validation accuracy per epoch, as recorded during training."""
     points = (model.metrics or {}).get("epochs") or []
-    if not points:
-        return note("no training curve recorded for this model")
+    if len(points) < 2:  # one point is no curve
+        return None
     epochs = [p["epoch"] for p in points]
     figure = Figure(figsize=(10, 3.4), layout="constrained")
     loss_ax, acc_ax = figure.subplots(1, 2)
-    for key in ("train_loss", "val_loss"):
+    for key, label in (("train_loss", "on training images"), ("val_loss", "on validation images")):
         if any(key in p for p in points):
-            loss_ax.plot(epochs, [p.get(key) for p in points], marker="o", label=key.replace("_", " "))
-    loss_ax.set(title="loss", xlabel="epoch")
+            loss_ax.plot(epochs, [p.get(key) for p in points], marker="o", label=label)
+    loss_ax.set(title="error (loss), lower is better", xlabel="epoch")
     loss_ax.legend()
     acc_ax.plot(epochs, [p.get("val_acc") for p in points], marker="o", color="#55A868")
     acc_ax.set(title="validation accuracy", xlabel="epoch", ylim=(0, 1.02))
     for ax in (loss_ax, acc_ax):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    return png(figure)
+    return section("Training curves", figure_html(figure, "training curves"),
+                   "How the model improved, pass (epoch) by pass over the training images.")  # fmt: skip
 
 
-def confusion(model: Model) -> Image | HTML:
+def confusion(model: Model) -> HTML | None:
     metrics = model.metrics or {}
     if "confusion" not in metrics:
-        return note("no confusion matrix recorded for this model")
-    return png(confusion_figure(metrics))
+        return None
+    return section("What it confuses", figure_html(confusion_figure(metrics), "confusion matrix"),
+                   "Rows are the true labels, columns the model's answers, on the test images: "
+                   "everything off the diagonal is a mistake.")  # fmt: skip
 
 
-def per_class(model: Model) -> HTML:
+def per_class(model: Model) -> HTML | None:
     classes = (model.metrics or {}).get("per_class") or {}
+    if not classes:
+        return None
     rows = [{"class": name, **values} for name, values in classes.items()]
-    return table(
-        rows,
-        [
-            ("class", "class", text),
-            ("precision", "precision", number),
-            ("recall", "recall", number),
-            ("f1", "F1", number),
-            ("support", "test images", number),
-        ],
-    )
+    columns: list[Column] = [
+        ("class", "class", text),
+        ("recall", "of its images, recognised", percent),
+        ("precision", "of the model's answers, right", percent),
+        ("support", "test images", number),
+    ]
+    return section("Class by class", table(sorted(rows, key=lambda r: r.get("recall", 1)), columns),
+                   "Weakest first.")  # fmt: skip
 
 
-def by_attribute(model: Model) -> HTML:
+def by_attribute(model: Model) -> HTML | None:
     """Test accuracy per value of each attribute: where the model is weaker."""
     attributes = (model.metrics or {}).get("by_attribute") or {}
     if not attributes:
-        return note("the test images have no attributes to break accuracy down by")
+        return None
     rows = [
         {"attribute": name, "value": value, "accuracy": cell["accuracy"], "n": cell["n"]}
         for name, values in sorted(attributes.items())
         for value, cell in sorted(values.items(), key=lambda item: item[1]["accuracy"])
     ]
-    return table(
-        rows,
-        [
-            ("attribute", "attribute", text),
-            ("value", "value", text),
-            ("accuracy", "accuracy", percent),
-            ("n", "test images", number),
-        ],
-    )
+    columns: list[Column] = [
+        ("attribute", "attribute", text),
+        ("value", "value", text),
+        ("accuracy", "accuracy", percent),
+        ("n", "test images", number),
+    ]
+    return section("By attribute", table(rows, columns),
+                   "Test accuracy for each value of each attribute, weakest first.")  # fmt: skip
 
 
-def misclassified(catalog: Catalog, model: Model, limit: int = 32) -> HTML:
+def misclassified(catalog: Catalog, model: Model, limit: int = 32) -> HTML | None:
     """The test images the model got wrong, most confident mistakes first."""
     wrong = ((model.metrics or {}).get("misclassified") or [])[:limit]
     if not wrong:
-        return note("no misclassified test images")
+        return None
     found = image_hashes(catalog, [w["image_id"] for w in wrong])
     tiles = [
         Tile(
@@ -137,24 +196,28 @@ def misclassified(catalog: Catalog, model: Model, limit: int = 32) -> HTML:
         for w in wrong
         if w["image_id"] in found
     ]
-    return gallery(catalog.store, tiles)
+    intro = "true → the model's answer, with its confidence; most confident mistakes first."
+    return section("Misclassified test images", gallery(catalog.store, tiles), intro)
 
 
-def lineage(catalog: Catalog, model: Model) -> HTML:
+def lineage(catalog: Catalog, model: Model) -> HTML | None:
     """What the model was trained on: the view, the datasets its images came from (with the
     augmentation recipe of derived ones), the frozen image list, leakage, and the export check."""
     metrics = model.metrics or {}
     export = metrics.get("export") or {}
     sources = training_datasets(catalog, model)
     values: dict[str, Any] = {
-        "view": f"{model.view.get('dataset')} {model.view.get('filter') or {}}",
-        "training images": f"{len(model.train_image_ids):,} (id list sha256 {model.train_ids_sha256[:16]}…)",
-        "split sizes": ", ".join(f"{k} {v:,}" for k, v in (metrics.get("split_sizes") or {}).items()) or "—",
-        "images in both train and validation/test": number(metrics.get("leakage")),
-        "images that failed to decode": number(len(metrics.get("skipped") or [])),
-        "export": model.export_dir or "—",
-        "export parity (max |logit difference| torch vs ONNX)": (
-            f"{export['max_abs_logit_diff']:.2e} (opset {export.get('opset')})" if export else "—"
+        "data": _described_view(model.view),
+        "training images": f"{len(model.train_image_ids):,} (fingerprint {model.train_ids_sha256[:12]})",
+        "images per split": ", ".join(f"{k} {v:,}" for k, v in (metrics.get("split_sizes") or {}).items())
+        or "—",
+        "images in both training and validation/test": number(metrics.get("leakage")),
+        "images that could not be read": number(len(metrics.get("skipped") or [])),
+        "exported files (ONNX)": model.export_dir or "—",
+        "export checked against the trained model": (
+            f"largest difference {export['max_abs_logit_diff']:.1e} (ONNX opset {export.get('opset')})"
+            if export
+            else "—"
         ),
     }
     for source in sources:
@@ -164,4 +227,9 @@ def lineage(catalog: Catalog, model: Model) -> HTML:
             + (f" of {source['parent']}" if source["parent"] else "")
             + (f"; recipe {recipe}" if recipe else "")
         )
-    return facts(values)
+    return section("What it was trained on", facts(values))
+
+
+def _described_view(view: dict[str, Any]) -> str:
+    rules = describe_filter(view.get("filter") or {})
+    return f"{view.get('dataset')}" + (f", only images with {rules}" if rules else ", all images")

@@ -7,6 +7,7 @@ what travels to workers, as ``view.to_json()``, never as a pickled object.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -19,11 +20,12 @@ from workbench.catalog import Catalog, Dataset, Image
 from workbench.catalog.retry import retrying
 from workbench.catalog.summaries import most_common_first
 from workbench.errors import FilterError
-from workbench.views.spec import parse_spec, valid_fields
+from workbench.views.spec import describe_filter, parse_spec, valid_fields
 from workbench.views.where import where_clause
 
 if TYPE_CHECKING:
     from IPython.display import HTML
+    from PIL.Image import Image as PILImage
 
     from workbench.views.stats import Stats
 
@@ -199,8 +201,27 @@ class View:
 
         return thumbnail_grid(self.catalog.store, self.sample(n, seed))
 
+    def open(self, record: ImageRecord) -> PILImage:
+        """One of this view's images decoded by Pillow (to look at, or to hand to a model)."""
+        from PIL import Image as PIL
+
+        return PIL.open(io.BytesIO(self.catalog.store.read(record.sha256)))
+
     def __repr__(self) -> str:
         return f"View({self.dataset!r}, {self.spec!r})"
+
+    def _repr_html_(self) -> str:
+        from workbench.catalog.display import card
+
+        labels = self.labels()
+        shown = ", ".join(f"{label} ({n:,})" for label, n in list(labels.items())[:8])
+        facts = {
+            "images": f"{sum(labels.values()):,}",
+            "labels": f"{len(labels)}: {shown}" + (" …" if len(labels) > 8 else ""),
+        }
+        if self.spec:
+            facts["filter"] = describe_filter(self.spec)
+        return card("view", f"Images of {self.dataset}" + (" (filtered)" if self.spec else ""), facts)
 
     # -- plumbing -------------------------------------------------------------------------
     def _where(self) -> ColumnElement[bool]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from matplotlib.figure import Figure
+from workbench.ml.plot import Plot
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -15,11 +15,11 @@ MAX_BARS = 30
 MAX_ATTRIBUTE_PANELS = 4
 
 
-def stats_figure(stats: Stats) -> Figure:
+def stats_figure(stats: Stats) -> Plot:
     """One figure: labels and sizes on top, the most varied attributes below."""
     attributes = [(k, v) for k, v in stats.attributes.items() if len(v) > 1][:MAX_ATTRIBUTE_PANELS]
     rows = 1 + (len(attributes) + 1) // 2
-    figure = Figure(figsize=(12, 3.6 * rows), layout="constrained")
+    figure = Plot(figsize=(12, 3.6 * rows), layout="constrained")
     axes = figure.subplots(rows, 2, squeeze=False)
     _bars(axes[0][0], stats.labels, f"class balance ({stats.count:,} images)")
     _bars(axes[0][1], stats.sizes, "image sizes (W x H)")

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-from matplotlib.figure import Figure
 
 from workbench.augment import Augmented, Recipe, augment_copies, decode
 from workbench.errors import AugmentError
+from workbench.ml.plot import Plot
 
 if TYPE_CHECKING:
     from workbench.views import ImageRecord, View
@@ -38,10 +38,10 @@ def preview_copies(
     ]
 
 
-def augment_preview(view: View, recipe: Any, n: int = 8, seed: int = 0, copies: int = 1) -> Figure:
+def augment_preview(view: View, recipe: Any, n: int = 8, seed: int = 0, copies: int = 1) -> Plot:
     """Originals on the top row, their copies below; a notebook shows the figure as it is returned."""
     shown = preview_copies(view, recipe, n, seed, copies)
-    figure = Figure(figsize=(1.6 * len(shown), 1.7 * (1 + copies)), layout="constrained")
+    figure = Plot(figsize=(1.6 * len(shown), 1.7 * (1 + copies)), layout="constrained")
     axes = figure.subplots(1 + copies, len(shown), squeeze=False)
     for column, (record, made) in enumerate(shown):
         original = decode(view.catalog.store.read(record.sha256))

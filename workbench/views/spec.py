@@ -143,3 +143,22 @@ def _text(key: str, value: str) -> str:
     if "\x00" in value:  # Postgres text cannot hold one: the driver would raise, not answer
         raise FilterError(f"{key!r}: a value holds a NUL character, which no catalog text can hold")
     return value
+
+
+_SAID = {"eq": "=", "in": "=", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤", "contains": "contains"}
+
+
+def describe_filter(spec: dict[str, Any]) -> str:
+    """A filter in words for people: ``label = 3 or 8, width ≥ 64``; "" for no filter. Written
+    for display only (a key is split at its last ``__`` whatever the dataset's attributes)."""
+    parts = []
+    for key, value in spec.items():
+        field, _, op = key.rpartition("__")
+        if op not in OPERATORS or not field:
+            field, op = key, "eq"
+        if op == "exists":
+            parts.append(f"{field} {'given' if value else 'missing'}")
+            continue
+        shown = " or ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+        parts.append(f"{field} {_SAID[op]} {shown}")
+    return ", ".join(parts)

@@ -11,8 +11,7 @@ from workbench.catalog import Image
 from workbench.views.where import attribute_value
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
+    from workbench.ml.plot import Plot
     from workbench.views import View
 
 TOP_VALUES = 10
@@ -43,17 +42,16 @@ class Stats:
             lines.append(f"{name}: " + ", ".join(f"{k} {v:,.4g}" for k, v in summary.items()))
         return "\n".join(lines)
 
-    def plot(self) -> Figure:
+    def plot(self) -> Plot:
         from workbench.views.plots import stats_figure
 
         return stats_figure(self)
 
     def _repr_png_(self) -> bytes:
-        import io
+        return self.plot()._repr_png_()
 
-        buffer = io.BytesIO()
-        self.plot().savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-        return buffer.getvalue()
+    def __repr__(self) -> str:
+        return f"<Stats: {self.count:,} images, {len(self.labels)} labels>"
 
 
 def compute_stats(view: View) -> Stats:
