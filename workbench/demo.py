@@ -70,7 +70,7 @@ def run_demo(workbench: Workbench, folder: Path | None = None) -> int:
     print(f"model {model['id']} ({model['arch']}): test accuracy {metrics['accuracy']:.1%} "
           f"on {metrics['n']:,} images (trained in {metrics.get('train_seconds', 0):.0f} s)")  # fmt: skip
     print(f"ONNX export: {model['export_dir']}")
-    _predict_test_split(workbench, Path(model["export_dir"]))
+    _predict_test_split(workbench, workbench.export_folder(model["id"]))
     print("making the model report (a verdict, then the evidence)...")
     made = workbench.report("model", {"model_id": model["id"]})
     print(f"model report: {made['html_path']}")
