@@ -93,7 +93,8 @@ class ReportRecord(dict[str, Any]):
 
     def _repr_html_(self) -> str:
         subject = reports.describe_subject(self["params"])
-        uri = Path(self["html_path"]).absolute().as_uri()
+        where = self["html_path"]  # a file here, or an s3:// key (Workbench.report_html fetches it)
+        uri = where if "://" in where else Path(where).absolute().as_uri()
         link = f"<a href='{html.escape(uri)}' target='_blank'>open the report</a>"
         made = (self["created_at"] or "—")[:16].replace("T", " ")
         facts = {"about": subject, "made": made, "file": self["html_path"]}
@@ -249,6 +250,10 @@ class Workbench:
     def reports(self, kind: str | None = None) -> list[dict[str, Any]]:
         """Your reports, newest first."""
         return reports.list_reports(self.catalog, kind)
+
+    def report_notebook(self, report_id: int) -> Path:
+        """The executed notebook of a report, as a file on this machine."""
+        return reports.report_file(self.catalog, report_id, "notebook_path")
 
     def report_html(self, report_id: int) -> Path:
         """The HTML file of one of your reports."""

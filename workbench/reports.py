@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -112,6 +111,9 @@ def run_report(
         raise
     except WorkbenchError as exc:
         raise ReportError(f"the {kind} report failed: {exc}") from exc
+    for path in sorted(out_dir.rglob("*")):  # readable from every host, not only this one
+        if path.is_file():
+            catalog.store.publish(path)
     row = _record(catalog, kind, params, files.notebook, files.html, job_id)
     removed = prune_reports(catalog, kind, params, keep)
     say(1.0, f"report {row['id']}: {files.html}" + (f"; {removed} older removed" if removed else ""))
@@ -211,15 +213,22 @@ def get_report(catalog: Catalog, report_id: int) -> dict[str, Any]:
 
 
 def report_html_path(catalog: Catalog, report_id: int) -> Path:
-    """The HTML file of one of the current user's reports (NotFoundError when gone)."""
+    """The HTML file of one of the current user's reports, on this host (fetched from the object
+    store when another host made it); NotFoundError when gone."""
+    return report_file(catalog, report_id, "html_path")
+
+
+def report_file(catalog: Catalog, report_id: int, which: str) -> Path:
+    """``html_path`` or ``notebook_path`` of a report as a local file."""
     with catalog.sessions() as session:
         row = session.get(Report, report_id)
         if row is None or row.owner != catalog.user:
             raise NotFoundError(f"no report {report_id} for user {catalog.user!r}")
-        html = Path(row.html_path or "")
-    if not html.is_file():
-        raise NotFoundError(f"report {report_id}'s HTML file {html} is gone; make the report again")
-    return html
+        reference = getattr(row, which) or ""
+    path = catalog.store.fetch(reference) if reference else Path()
+    if not path.is_file():
+        raise NotFoundError(f"report {report_id}'s file {reference} is gone; make the report again")
+    return path
 
 
 def reports_root(catalog: Catalog) -> Path:
@@ -233,17 +242,17 @@ def prune_reports(catalog: Catalog, kind: str, params: dict[str, Any], keep: int
         .where(Report.owner == catalog.user, Report.kind == kind)
         .order_by(Report.created_at.desc(), Report.id.desc())
     )
-    root = reports_root(catalog).resolve()
+    root = catalog.store.reference(reports_root(catalog)) + "/"
     with catalog.transaction() as session:
         # Parameters compared here, not in SQL: JSON equality differs between SQLite and Postgres.
         same = [row for row in session.scalars(query) if (row.params or {}) == params]
         old = same[keep:]
-        folders = [Path(row.html_path).parent for row in old if row.html_path]
+        folders = [row.html_path.rsplit("/", 1)[0] for row in old if row.html_path]
         for row in old:
             session.delete(row)
     for folder in folders:
-        if folder.resolve().is_relative_to(root):  # never delete outside the reports folder
-            shutil.rmtree(folder, ignore_errors=True)
+        if folder.startswith(root) and ".." not in folder:  # never delete outside the reports folder
+            catalog.store.discard(folder)
     return len(old)
 
 
@@ -252,7 +261,8 @@ def _record(
 ) -> dict[str, Any]:
     with catalog.transaction() as session:
         row = Report(
-            owner=catalog.user, kind=kind, params=params, notebook_path=str(notebook), html_path=str(html),
+            owner=catalog.user, kind=kind, params=params, notebook_path=catalog.store.reference(notebook),
+            html_path=catalog.store.reference(html),
             job_id=job_id,
         )  # fmt: skip
         session.add(row)

@@ -4,8 +4,9 @@ reaching Postgres, RabbitMQ, Redis and SeaweedFS only over a bridge. Workers are
 a person starts them, ``workbench worker``.
 
 Host A ingests a zip that only A has; host B trains and is killed, namespace and all, mid-training;
-host D resumes from the checkpoint B left in the object store; C and D predict the whole dataset;
-one model row, and every prediction exactly once.
+host D resumes from the checkpoint B left in the object store; the predict of the whole dataset
+fans out over C and D (both take chunks); A makes a report whose HTML is read back from the store.
+One model row, and every prediction exactly once.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tests import builders, services
 from tests.conftest import FAST_JOBS, throwaway_postgres_database
 from tests.hosts import GATEWAY, Host, Network, namespace_hosts
 from workbench.api import Workbench
+from workbench.catalog.models import Job as JobRow
 from workbench.catalog.models import Model, Prediction
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -105,10 +107,18 @@ def test_work_moves_between_hosts_that_share_nothing_but_the_services(
         model_id = info.result["model_id"]
 
         start_worker(net, c, "inference", tmp_path / "c-inference.log")
-        predicted = bench.predict(model_id, "shapes").wait(timeout=600)
+        predicted = bench.predict(model_id, "shapes", chunk=25).wait(timeout=600)
         assert predicted.state == "succeeded", predicted.error
         with bench.catalog.sessions() as session:
             assert session.scalar(select(func.count()).select_from(Model)) == 1
             per_image = select(Prediction.image_id, func.count()).group_by(Prediction.image_id)
             counts = [n for _, n in session.execute(per_image)]
+            chunks = select(JobRow.worker).where(JobRow.parent_id == predicted.id)
+            takers = {worker.split("-")[0] for worker in session.scalars(chunks)}
         assert len(counts) == 300 and set(counts) == {1}  # every image, exactly once
+        assert takers == {"inference", "training"}  # hosts C and D both took chunks
+
+        report = bench.report_job("model", {"model": model_id}).wait(timeout=900)  # on host A
+        assert report.state == "succeeded", report.error
+        html = bench.report_html(report.result["report_id"])  # from the store, into this host's cache
+        assert html.is_relative_to(client_settings.data_dir) and "<html" in html.read_text().lower()

@@ -54,7 +54,7 @@ def _report(workbench: Workbench, args: argparse.Namespace) -> int:
             return 0
         row = next(r for r in workbench.reports(args.kind) if r["id"] == (info.result or {}).get("report_id"))
     if args.out:
-        row["copied_to"] = _copy_report(row, Path(args.out))
+        row["copied_to"] = _copy_report(workbench, row["id"], Path(args.out))
     if args.json:
         print_json(row)
     else:
@@ -74,12 +74,13 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
     return params
 
 
-def _copy_report(row: dict[str, Any], out: Path) -> str:
+def _copy_report(workbench: Workbench, report_id: int, out: Path) -> str:
     """Copy the HTML and the executed notebook into ``out``; returns the HTML's new path."""
     out.mkdir(parents=True, exist_ok=True)
-    for key in ("notebook_path", "html_path"):
-        shutil.copy2(row[key], out / Path(row[key]).name)
-    return str(out / Path(row["html_path"]).name)
+    shutil.copy2(workbench.report_notebook(report_id), out)
+    html = workbench.report_html(report_id)
+    shutil.copy2(html, out / html.name)
+    return str(out / html.name)
 
 
 def _reports(workbench: Workbench, args: argparse.Namespace) -> int:
