@@ -1,0 +1,130 @@
+"""Fan-out on the real services: big ingest, augment and predict jobs split into chunk jobs that
+real Celery workers take in parallel; a failed chunk and an abort undo the whole run, a chunk
+whose worker is SIGKILLed runs again elsewhere, and every result is there exactly once
+(counted in the rows: images, predictions, deliveries)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from tests import builders, services
+from workbench.api import Workbench
+from workbench.catalog.models import Dataset, Image
+from workbench.catalog.models import Job as JobRow
+from workbench.ingest import ingest
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+CHUNK = 100  # small chunks keep each test to seconds
+
+
+def _chunks(bench: Workbench, parent_id: str) -> list[JobRow]:
+    with bench.catalog.sessions() as session:
+        rows = list(session.scalars(select(JobRow).where(JobRow.parent_id == parent_id)))
+        session.expunge_all()
+    return sorted(rows, key=lambda row: row.params["index"])
+
+
+def _row(bench: Workbench, job_id: str) -> JobRow:
+    with bench.catalog.sessions() as session:
+        row = session.get_one(JobRow, job_id)
+        session.expunge(row)
+    return row
+
+
+def _images(bench: Workbench, name: str) -> dict[str, tuple[str, str | None]]:
+    """sha256 -> (label, split) of every image of dataset ``name``."""
+    with bench.catalog.sessions() as session:
+        query = select(Image.sha256, Image.label, Image.split).join(Dataset).where(Dataset.name == name)
+        return {sha256: (label, split) for sha256, label, split in session.execute(query)}
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _count(bench: Workbench, what: Any) -> int:
+    with bench.catalog.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(what)) or 0)
+
+
+# -- ingest -------------------------------------------------------------------------------------
+def test_ingest_over_two_workers_gives_the_dataset_one_process_gives(
+    bench: Workbench, start_worker: services.StartWorker, tmp_path: Path
+) -> None:
+    folder = builders.image_folder(tmp_path / "folder", {"cats": 450, "dogs": 400, "owls": 350})
+    first, second = start_worker(), start_worker()
+    job = bench.submit("ingest", {"path": str(folder), "name": "fanned", "split": "0.8,0.2", "chunk": CHUNK})
+    info = job.wait(timeout=300)
+    assert info.state == "succeeded", info.error
+    ingest(bench.catalog, folder, "alone", split="0.8,0.2", processes=1)
+
+    assert _images(bench, "fanned") == _images(bench, "alone")  # same hashes, labels and splits
+    assert len(_images(bench, "fanned")) == 1200
+    assert info.result is not None and info.result["ingested"] == 1200
+    chunks = _chunks(bench, job.id)
+    assert len(chunks) == 12 and {c.state for c in chunks} == {"succeeded"}
+    assert {c.deliveries for c in chunks} == {1}
+    workers = {c.worker for c in chunks}
+    assert len(workers) == 2, f"both workers ({first.name}, {second.name}) should take chunks: {workers}"
+    assert (info.chunks, info.chunks_done, info.progress) == (12, 12, 1.0)
+    assert [j.id for j in bench.jobs()] == [job.id]  # the chunks are not listed as jobs of their own
+
+
+def test_a_chunk_failing_for_good_fails_the_job_and_undoes_everything(
+    bench: Workbench, start_worker: services.StartWorker, tmp_path: Path
+) -> None:
+    folder = builders.image_folder(tmp_path / "folder", {"cats": 500, "dogs": 500})
+    archive = builders.zip_of(folder, tmp_path / "pets.zip")
+    hashes = [builders.image_bytes(seed) for seed in range(1000)]
+    worker = start_worker()
+    job = bench.submit("ingest", {"path": str(archive), "name": "pets", "chunk": CHUNK})
+    services.until(lambda: _row(bench, job.id).chunks_done >= 1, 120, "a first chunk to be done")
+    worker.pause()  # hold the worker while the source goes away: the next chunks cannot read it
+    archive.unlink()
+    worker.resume()
+
+    info = job.wait(timeout=120)
+    assert info.state == "failed"
+    assert "a chunk failed" in (info.error or "") and "does not exist" in (info.error or ""), info.error
+    chunks = _chunks(bench, job.id)
+    states = [c.state for c in chunks]
+    assert "failed" in states and "queued" not in states and "running" not in states, states
+    assert _count(bench, Image) == 0 and _count(bench, Dataset) == 0  # the rows of done chunks too
+    store = bench.catalog.store
+    assert not any(store.has(_sha256(data)) for data in hashes)  # and every blob
+
+
+def test_an_abort_reaches_the_running_chunks_and_undoes_the_run(
+    bench: Workbench, start_worker: services.StartWorker, tmp_path: Path
+) -> None:
+    folder = builders.image_folder(tmp_path / "folder", {"cats": 600, "dogs": 600})
+    workers = [start_worker(), start_worker()]
+    job = bench.submit("ingest", {"path": str(folder), "name": "pets", "chunk": CHUNK})
+
+    def running_after_one_done() -> list[str]:
+        chunks = _chunks(bench, job.id)
+        done = sum(c.state == "succeeded" for c in chunks)
+        return [c.id for c in chunks if c.state == "running"] if done else []
+
+    services.until(running_after_one_done, 120, "a chunk running after a first one is done")
+    for worker in workers:  # freeze the chunks mid-run, so that the abort must reach them
+        worker.pause()
+    running = running_after_one_done()
+    job.abort()
+    for worker in workers:
+        worker.resume()
+
+    info = job.wait(timeout=120)
+    assert info.state == "aborted", info
+    chunks = {c.id: c for c in _chunks(bench, job.id)}
+    assert running and all(chunks[c].state in ("aborted", "succeeded") for c in running)
+    assert {c.state for c in chunks.values()} <= {"aborted", "succeeded"}
+    assert sum(c.state == "aborted" for c in chunks.values()) >= 1
+    assert _count(bench, Image) == 0 and _count(bench, Dataset) == 0
+    assert not any(bench.catalog.store.has(_sha256(builders.image_bytes(s))) for s in range(1200))
