@@ -238,41 +238,54 @@ def _succeed(catalog: Catalog, parent_id: str, result: dict[str, Any], message: 
     with catalog.transaction() as session:  # fenced by the last chunk's delivery
         session.execute(
             update(JobRow)
-            .where(JobRow.id == parent_id, JobRow.state == RUNNING)
+            .where(JobRow.id == parent_id, JobRow.state == RUNNING, JobRow.error.is_(None))
             .values(state=SUCCEEDED, result=result, progress=1.0, message=message, finished_at=utcnow())
         )
 
 
 # -- 3. the end of a family that did not make it -----------------------------------------------
 def end_family(catalog: Catalog, parent_id: str, state: str | None = None, reason: str = "") -> bool:
-    """End the parent ``state`` (FAILED or ABORTED, with ``reason``; None: the parent's own run
-    ended it already), abort its unfinished chunks, then undo; returns whether this call did it
-    (one caller wins, so the undo runs once)."""
-    won = _end_rows(catalog, parent_id, state, reason)
-    if won:
-        _undo(catalog, parent_id)
-    return won
+    """End the family of ``parent_id``: abort its unfinished chunks, undo, then record the
+    parent ``state`` (FAILED or ABORTED, with ``reason``; None: the parent's own run has ended
+    it already). Returns whether this call did it: one caller wins, so the undo runs once, and
+    before the parent reads as ended (a re-run of the same ingest must not meet the undo)."""
+    if not _begin_end(catalog, parent_id, state, reason or str(state)):
+        return False
+    _undo(catalog, parent_id)
+    if state is not None:
+        _record_end(catalog, parent_id, state)
+    return True
 
 
 @retrying
-def _end_rows(catalog: Catalog, parent_id: str, state: str | None, reason: str) -> bool:
-    now = utcnow()
+def _begin_end(catalog: Catalog, parent_id: str, state: str | None, reason: str) -> bool:
     with catalog.transaction() as session:
-        if state is not None:
-            values: dict[str, Any] = {"state": state, "finished_at": now}
-            values["error" if state == FAILED else "message"] = reason
-            ended = update(JobRow).where(JobRow.id == parent_id, JobRow.state == RUNNING).values(**values)
-            if not rows_changed(session, ended):
+        if state is not None:  # the parent's error, null while it runs, marks the family ending
+            ending = (
+                update(JobRow)
+                .where(JobRow.id == parent_id, JobRow.state == RUNNING, JobRow.error.is_(None))
+                .values(error=reason, abort_requested=True)
+            )
+            if not rows_changed(session, ending):
                 return False
         # The row locks wait for any chunk's write in flight; after this, fencing stops them all.
         rows_changed(
             session,
             update(JobRow)
             .where(JobRow.parent_id == parent_id, JobRow.state.in_([QUEUED, RUNNING]))
-            .values(state=ABORTED, abort_requested=True, worker=None, finished_at=now,
+            .values(state=ABORTED, abort_requested=True, worker=None, finished_at=utcnow(),
                     message="its job ended before this chunk did"),
         )  # fmt: skip
     return True
+
+
+@retrying
+def _record_end(catalog: Catalog, parent_id: str, state: str) -> None:
+    with catalog.transaction() as session:
+        parent = session.get_one(JobRow, parent_id)
+        parent.state, parent.finished_at = state, utcnow()
+        if state == ABORTED:  # an abort is no error: its reason is the last message
+            parent.message, parent.error = parent.error or "aborted", None
 
 
 def _undo(catalog: Catalog, parent_id: str) -> None:
