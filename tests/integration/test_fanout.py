@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from tests import builders, services
 from workbench.api import Workbench
-from workbench.catalog.models import Dataset, Image
+from workbench.catalog.models import Dataset, Image, Model, Prediction
 from workbench.catalog.models import Job as JobRow
 from workbench.ingest import ingest
 
@@ -128,3 +128,84 @@ def test_an_abort_reaches_the_running_chunks_and_undoes_the_run(
     assert sum(c.state == "aborted" for c in chunks.values()) >= 1
     assert _count(bench, Image) == 0 and _count(bench, Dataset) == 0
     assert not any(bench.catalog.store.has(_sha256(builders.image_bytes(s))) for s in range(1200))
+
+
+# -- predict and evaluate -----------------------------------------------------------------------
+CLASSES = ["cats", "dogs"]
+
+
+def _pets_and_a_model(bench: Workbench, tmp_path: Path) -> int:
+    """1,000 images as dataset ``pets`` and a model row whose export is a real (tiny) ONNX model."""
+    ingest(bench.catalog, builders.image_folder(tmp_path / "pets", {"cats": 500, "dogs": 500}), "pets")
+    export = builders.onnx_export(tmp_path / "tiny-model" / "export", CLASSES)
+    with bench.catalog.transaction() as session:
+        row = Model(
+            owner=bench.catalog.user, name="tiny", arch="tiny", classes=CLASSES, image_size=8,
+            export_dir=str(export),
+        )  # fmt: skip
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def _frozen_mid_chunk(bench: Workbench, parent_id: str, worker: services.Worker) -> str:
+    """Stop ``worker`` while it runs a chunk of ``parent_id``; returns that chunk's id."""
+    host = worker.name.split("@")[0] + "@"
+
+    def running_there() -> str | None:
+        chunks = _chunks(bench, parent_id)
+        return next(
+            (c.id for c in chunks if c.state == "running" and (c.worker or "").startswith(host)), None
+        )
+
+    while True:
+        services.until(running_there, 120, f"{worker.name} to run a chunk")
+        worker.pause()
+        if chunk_id := running_there():  # still running now that the worker cannot move on
+            return chunk_id
+        worker.resume()
+
+
+def test_a_chunk_whose_worker_is_killed_runs_again_and_every_prediction_is_there_once(
+    bench: Workbench, start_worker: services.StartWorker, tmp_path: Path
+) -> None:
+    model_id = _pets_and_a_model(bench, tmp_path)
+    doomed, survivor = start_worker(queues="inference"), start_worker(queues="inference")
+    job = bench.submit("predict", {"model_id": model_id, "view": {"dataset": "pets"}, "chunk": CHUNK})
+    victim = _frozen_mid_chunk(bench, job.id, doomed)
+    doomed.kill()
+
+    info = job.wait(timeout=180)
+    assert info.state == "succeeded", info.error
+    assert info.result is not None and info.result["predicted"] == 1000
+    chunks = _chunks(bench, job.id)
+    assert len(chunks) == 10 and {c.state for c in chunks} == {"succeeded"}
+    assert {c.id: c.deliveries for c in chunks} == {c.id: 2 if c.id == victim else 1 for c in chunks}
+    assert next(c for c in chunks if c.id == victim).worker.startswith(survivor.name.split("@")[0])
+    with bench.catalog.sessions() as session:
+        rows = session.execute(select(Prediction.image_id, Prediction.job_id)).all()
+        images = set(session.scalars(select(Image.id)))
+    assert len(rows) == 1000 and {image for image, _ in rows} == images  # each image exactly once
+    assert {job_id for _, job_id in rows} == {job.id}
+
+
+def test_evaluate_fanned_out_gives_the_metrics_of_one_process(
+    bench: Workbench, start_worker: services.StartWorker, tmp_path: Path
+) -> None:
+    model_id = _pets_and_a_model(bench, tmp_path)
+    start_worker(queues="inference")
+    view = {"dataset": "pets"}
+    fanned = bench.submit("evaluate", {"model_id": model_id, "view": view, "chunk": CHUNK}).wait(timeout=120)
+    fanned_metrics = _evaluation(bench, model_id)
+    alone = bench.submit("evaluate", {"model_id": model_id, "view": view, "chunk": 100_000}).wait(timeout=120)
+    assert (fanned.state, alone.state) == ("succeeded", "succeeded"), (fanned.error, alone.error)
+    assert fanned.chunks == 10 and alone.chunks == 0
+    assert fanned.result == alone.result and fanned.result is not None and fanned.result["n"] == 1000
+    assert fanned_metrics == _evaluation(bench, model_id)  # confusion, per class, misclassified...
+
+
+def _evaluation(bench: Workbench, model_id: int) -> dict[str, Any]:
+    with bench.catalog.sessions() as session:
+        evaluations = session.get_one(Model, model_id).metrics["evaluations"]
+    assert len(evaluations) == 1
+    return dict(next(iter(evaluations.values())))
