@@ -209,3 +209,31 @@ def _evaluation(bench: Workbench, model_id: int) -> dict[str, Any]:
         evaluations = session.get_one(Model, model_id).metrics["evaluations"]
     assert len(evaluations) == 1
     return dict(next(iter(evaluations.values())))
+
+
+# -- augment ------------------------------------------------------------------------------------
+def test_augment_over_two_workers_makes_the_images_one_process_makes(
+    bench: Workbench, start_worker: services.StartWorker, tmp_path: Path
+) -> None:
+    from workbench.derive import augment_view
+    from workbench.derive.job import AugmentParams
+
+    ingest(bench.catalog, builders.image_folder(tmp_path / "pets", {"cats": 160, "dogs": 140}), "pets")
+    start_worker(), start_worker()
+    request = {"view": {"dataset": "pets"}, "recipe": {"hflip": 0.5, "rotate": 15}, "copies": 2, "seed": 7}
+    job = bench.submit("augment", {**request, "name": "fanned", "chunk": CHUNK})
+    info = job.wait(timeout=300)
+    assert info.state == "succeeded", info.error
+    augment_view(bench.catalog, AugmentParams.model_validate({**request, "name": "alone", "processes": 1}))
+
+    assert _images(bench, "fanned") == _images(bench, "alone") and len(_images(bench, "alone")) == 600
+    assert info.result is not None and (info.result["images"], info.result["added"]) == (600, 600)
+    chunks = _chunks(bench, job.id)
+    assert info.chunks == len(chunks) == 6 and {c.state for c in chunks} == {"succeeded"}
+    assert len({c.worker for c in chunks}) == 2
+    with bench.catalog.sessions() as session:
+        params = {
+            d.name: d.params for d in session.scalars(select(Dataset).where(Dataset.kind == "augmented"))
+        }
+    recipe = {k: v for k, v in params["alone"].items() if k not in ("job_id", "name")}
+    assert {k: v for k, v in params["fanned"].items() if k not in ("job_id", "name")} == recipe
