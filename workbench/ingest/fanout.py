@@ -53,6 +53,7 @@ def plan(ctx: JobContext[IngestParams]) -> Plan | None:
     )
     context = {
         "dataset_id": dataset_id, "created": created, "start_id": start_id, "started": time.time(),
+        "items": len(items),
         "skipped": [asdict(entry) for entry in entries if isinstance(entry, Skipped)],
         "csv_issues": table.issues if table else [],
     }  # fmt: skip
@@ -96,10 +97,12 @@ def finish(catalog: Catalog, p: IngestParams, fan_in: FanIn) -> tuple[dict[str, 
     context = fan_in.context
     report = IngestReport(dataset=p.name, csv_issues=context["csv_issues"])
     report.skipped = [Skipped(**entry) for entry in context["skipped"]]
-    for result in fan_in.results:
-        report.ingested += result["ingested"]
-        report.duplicates += result["duplicates"]
-        report.skipped += [Skipped(**entry) for entry in result["skipped"]]
+    unreadable = [Skipped(**entry) for result in fan_in.results for entry in result["skipped"]]
+    report.skipped += unreadable
+    # Counted in the dataset, not summed: two chunks racing to insert the same image cannot tell
+    # which of them did (``insert_prepared``), the rows can.
+    report.ingested = len(_added(catalog, context))
+    report.duplicates = context["items"] - len(unreadable) - report.ingested
     fractions = parse_fractions(p.split) if p.split else None
     finish_ingest(catalog, context["dataset_id"], fractions, p.seed, report)
     report.seconds = time.time() - context["started"]
@@ -108,14 +111,17 @@ def finish(catalog: Catalog, p: IngestParams, fan_in: FanIn) -> tuple[dict[str, 
 
 def undo_run(catalog: Catalog, p: IngestParams, context: dict[str, Any]) -> None:
     """Remove what the run added (every chunk has stopped writing by now)."""
-    dataset_id = context["dataset_id"]
+    added = _added(catalog, context)
+    undo(catalog, context["dataset_id"], whole=context["created"], rows=added, new_blobs=added)
+
+
+@retrying
+def _added(catalog: Catalog, context: dict[str, Any]) -> list[str]:
+    """The sha256 of every image this run added to its dataset."""
+    ours = (Image.dataset_id == context["dataset_id"]) & (Image.id > context["start_id"])
+    query = select(Image.sha256).where(ours)
     with catalog.sessions() as session:
-        added = list(
-            session.scalars(
-                select(Image.sha256).where(Image.dataset_id == dataset_id, Image.id > context["start_id"])
-            )
-        )
-    undo(catalog, dataset_id, whole=context["created"], rows=added, new_blobs=added)
+        return list(session.scalars(query))
 
 
 INGEST_FANOUT: FanOut[IngestParams] = FanOut(plan, run_chunk, finish, undo_run)
