@@ -237,3 +237,22 @@ def test_augment_over_two_workers_makes_the_images_one_process_makes(
         }
     recipe = {k: v for k, v in params["alone"].items() if k not in ("job_id", "name")}
     assert {k: v for k, v in params["fanned"].items() if k not in ("job_id", "name")} == recipe
+
+
+# -- how work is cut, and where it is not -------------------------------------------------------
+def test_id_ranges_cover_a_filtered_view_once_in_chunks_of_the_size(
+    workbench: Workbench, tmp_path: Path
+) -> None:
+    ingest(workbench.catalog, builders.image_folder(tmp_path / "pets", {"cats": 25, "dogs": 22}), "pets")
+    view = workbench.dataset("pets").filter(label="cats")
+    ranges = view.id_ranges(10)
+    shares = [view.between(after, upto) for after, upto in ranges]
+    assert [len(share) for share in shares] == [10, 10, 5]
+    assert [r.id for share in shares for r in share] == view.ids()
+
+
+def test_the_embedded_default_keeps_one_process(workbench: Workbench, tmp_path: Path) -> None:
+    folder = builders.image_folder(tmp_path / "pets", {"cats": 30})
+    info = workbench.submit("ingest", {"path": str(folder), "name": "pets", "chunk": 10}).wait(timeout=120)
+    assert info.state == "succeeded" and info.chunks == 0, info.error
+    assert _count(workbench, JobRow) == 1 and len(_images(workbench, "pets")) == 30
