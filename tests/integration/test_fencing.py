@@ -82,10 +82,10 @@ def test_a_woken_augment_worker_writes_nothing(
 ) -> None:
     folder = builders.image_folder(tmp_path / "pets", {"cat": 1500, "dog": 1500}, fmt="JPEG")
     bench.ingest(folder, "pets")
-    pets = bench.dataset("pets")
+    pets, recipe = bench.dataset("pets"), {"rotate": 10, "hflip": 0.5}
     stall_then_wake(
         bench, start_worker, "imagery",
-        lambda: bench.augment(pets, {"rotate": 10}, copies=2, name="pets2", processes=1, chunk=ONE),
+        lambda: bench.augment(pets, recipe, copies=2, name="pets2", processes=1, chunk=ONE),
         lambda job: 0 < job.info().progress < 0.5, bench.settings.data_dir / "blobs",
     )  # fmt: skip
     assert bench.dataset("pets2").count() == 6000
