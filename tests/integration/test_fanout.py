@@ -189,6 +189,24 @@ def test_a_chunk_whose_worker_is_killed_runs_again_and_every_prediction_is_there
     assert {job_id for _, job_id in rows} == {job.id}
 
 
+def test_a_stalled_chunk_worker_woken_after_its_chunk_ran_elsewhere_writes_nothing(
+    bench: Workbench, start_worker: services.StartWorker, tmp_path: Path
+) -> None:
+    folder = builders.image_folder(tmp_path / "pets", {"cats": 500, "dogs": 500})
+    first = start_worker()
+    job = bench.submit("ingest", {"path": str(folder), "name": "pets", "chunk": CHUNK})
+    victim = _frozen_mid_chunk(bench, job.id, first)  # stalled, not dead: its heartbeat stops
+    start_worker()
+    info = job.wait(timeout=300)
+    assert info.state == "succeeded", info.error
+    images, blobs = _images(bench, "pets"), sorted((bench.settings.data_dir / "blobs").rglob("*"))
+    first.resume()
+    services.until(lambda: first.returned(victim), 120, "the woken worker's run of its chunk to return")
+    assert _images(bench, "pets") == images and len(images) == 1000
+    assert sorted((bench.settings.data_dir / "blobs").rglob("*")) == blobs
+    assert {c.id: c.deliveries for c in _chunks(bench, job.id)}[victim] == 2
+
+
 def test_evaluate_fanned_out_gives_the_metrics_of_one_process(
     bench: Workbench, start_worker: services.StartWorker, tmp_path: Path
 ) -> None:
