@@ -28,7 +28,7 @@ from workbench.registry import get_model
 from workbench.views import ImageRecord, View, ViewSpec
 
 CHUNK_IMAGES = 2048  # images per chunk job: seconds of inference, worth a message and a row
-WRITE_BLOCK = 512  # images per write and progress step inside a chunk
+WRITE_BLOCK = 512  # at most this many images per write and progress step
 
 
 class ModelOnView(JobParams):
@@ -44,6 +44,8 @@ class ModelOnView(JobParams):
 
 
 class PredictParams(ModelOnView):
+    """``chunk`` is also the write and progress step in one process, up to 512 images."""
+
     batch_size: int = Field(64, ge=1, le=4096, description="images per ONNX Runtime call")
     threads: int = Field(0, ge=0, le=256, description="ONNX Runtime threads (0: its default)")
 
@@ -106,7 +108,7 @@ def predict_job(ctx: JobContext[PredictParams]) -> dict[str, Any]:
     chunk: list[ImageRecord] = []
     for record in view:  # keyset pages: a thousand records in memory at most
         chunk.append(record)
-        if len(chunk) == WRITE_BLOCK:
+        if len(chunk) == min(params.chunk, WRITE_BLOCK):  # a smaller chunk: finer steps
             right += _predict_chunk(catalog, predictor, model.id, ctx.job_id, chunk, batch_size)
             done += len(chunk)
             chunk = []

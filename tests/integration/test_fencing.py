@@ -124,7 +124,7 @@ def test_a_woken_predict_worker_writes_no_prediction(digits: Workbench, start_wo
     worker.stop()
     model_id = info.result["model_id"] if info.result else 0
     stall_then_wake(
-        digits, start_worker, "inference", lambda: digits.predict(model_id, "digits", chunk=32),
+        digits, start_worker, "inference", lambda: digits.predict(model_id, "digits", chunk=ONE),
         lambda job: 0 < job.info().progress < 0.5,
     )  # fmt: skip
     with digits.catalog.engine.connect() as connection:
