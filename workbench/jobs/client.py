@@ -114,6 +114,8 @@ def submit(catalog: Catalog, kind: str, params: Mapping[str, Any] | None = None)
     """Check ``params`` (ParamsError says what is wrong) and queue a job of ``kind``; returns at
     once. Raises JobError when no worker can be reached."""
     job_kind = kind_named(kind)
+    if job_kind.part_of is not None:
+        raise JobError(f"{kind!r} jobs are parts of {job_kind.part_of!r} jobs: submit {job_kind.part_of!r}")
     checked = job_kind.parse(params or {}, catalog).to_json()
     job_id = uuid.uuid4().hex
     with catalog.transaction() as session:

@@ -101,7 +101,8 @@ def chunk_kind(parent: JobKind[Any]) -> JobKind[ChunkParams]:
         return run_chunk(parent.name, ctx)
 
     run.__qualname__ = f"chunk_of_{parent.name}"  # the registry's origin of this kind
-    return JobKind(chunk_kind_name(parent.name), parent.queue, ChunkParams, run, parent.error)
+    name = chunk_kind_name(parent.name)
+    return JobKind(name, parent.queue, ChunkParams, run, parent.error, part_of=parent.name)
 
 
 def fanout_of(kind: JobKind[Any]) -> FanOut[Any]:

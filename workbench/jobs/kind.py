@@ -60,6 +60,8 @@ class JobKind(Generic[P]):
     error: type[WorkbenchError] = WorkbenchError
     # Set: a job bigger than one chunk fans out over every worker of the queue (jobs.fanout).
     fanout: FanOut[P] | None = None
+    # Set on a chunk kind: the kind whose jobs it is a part of (never submitted on its own).
+    part_of: str | None = None
     params_error: type[ParamsError] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
