@@ -156,5 +156,6 @@ def registered() -> Mapping[str, JobKind[Any]]:
 def kind_named(name: str) -> JobKind[Any]:
     kind = _REGISTRY.get(name)
     if kind is None:
-        raise JobError(f"unknown job kind {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+        known = sorted(kind for kind, declared in _REGISTRY.items() if declared.part_of is None)
+        raise JobError(f"unknown job kind {name!r}; known: {', '.join(known)}")
     return kind
