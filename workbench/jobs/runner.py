@@ -253,6 +253,11 @@ def _claim(catalog: Catalog, job_id: str, worker: str) -> JobRow | None:
     """Atomically move the job from queued to running on this worker."""
     now = utcnow()
     with catalog.transaction() as session:
+        # Wait for the row's lock first: the reaper sends a job's message before its row commits
+        # as queued, and an UPDATE ... WHERE state = 'queued' alone skips a row whose visible
+        # version is still 'running' without waiting (Postgres), losing that message. Seen
+        # with fan-out, where an idle worker takes a requeued chunk within milliseconds.
+        session.execute(select(JobRow.id).where(JobRow.id == job_id).with_for_update())
         claimed = rows_changed(
             session,
             update(JobRow)
