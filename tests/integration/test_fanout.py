@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests import builders, services
 from workbench.api import Workbench
@@ -112,10 +112,14 @@ def test_an_abort_reaches_the_running_chunks_and_undoes_the_run(
         done = sum(c.state == "succeeded" for c in chunks)
         return [c.id for c in chunks if c.state == "running"] if done else []
 
-    services.until(running_after_one_done, 120, "a chunk running after a first one is done")
-    for worker in workers:  # freeze the chunks mid-run, so that the abort must reach them
-        worker.pause()
-    running = running_after_one_done()
+    while True:  # freeze the chunks mid-run, so that the abort must reach them
+        services.until(running_after_one_done, 120, "a chunk running after a first one is done")
+        for worker in workers:
+            worker.pause()
+        if (running := running_after_one_done()) and not _open_transactions(bench):
+            break
+        for worker in workers:
+            worker.resume()
     job.abort()
     for worker in workers:
         worker.resume()
@@ -161,9 +165,21 @@ def _frozen_mid_chunk(bench: Workbench, parent_id: str, worker: services.Worker)
     while True:
         services.until(running_there, 120, f"{worker.name} to run a chunk")
         worker.pause()
-        if chunk_id := running_there():  # still running now that the worker cannot move on
+        # Still running now that the worker cannot move on, and holding no row lock that would
+        # stop the others (the reaper, an abort) until it wakes.
+        if (chunk_id := running_there()) and not _open_transactions(bench):
             return chunk_id
         worker.resume()
+
+
+def _open_transactions(bench: Workbench) -> int:
+    """Connections to the test's database in the middle of a transaction (a paused worker's)."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+    )
+    with bench.catalog.engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())
 
 
 def test_a_chunk_whose_worker_is_killed_runs_again_and_every_prediction_is_there_once(
