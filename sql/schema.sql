@@ -161,5 +161,21 @@ CREATE INDEX ix_predictions_image_id ON predictions (image_id);
 
 UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
 
+-- Running upgrade 0004 -> 0005
+
+ALTER TABLE jobs ADD COLUMN parent_id VARCHAR(64);
+
+ALTER TABLE jobs ADD COLUMN chunks INTEGER DEFAULT '0' NOT NULL;
+
+ALTER TABLE jobs ADD COLUMN chunks_done INTEGER DEFAULT '0' NOT NULL;
+
+ALTER TABLE jobs ADD COLUMN context JSONB;
+
+ALTER TABLE jobs ADD CONSTRAINT fk_jobs_parent_id FOREIGN KEY(parent_id) REFERENCES jobs (id) ON DELETE CASCADE;
+
+CREATE INDEX ix_jobs_parent_id ON jobs (parent_id);
+
+UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0004';
+
 COMMIT;
 

@@ -1,6 +1,8 @@
 """Batch inference and evaluation as jobs (the ``inference`` queue): a view streamed through ONNX
 Runtime in chunks, memory flat whatever the view's size, predictions upserted so a re-run writes
-each (model, image) once."""
+each (model, image) once. With a broker, a view bigger than one chunk fans out: each chunk job
+takes an id range of the view (``workbench.jobs.fanout``); predict needs no undo (upserts), and
+evaluate's chunks return logits that the fan-in turns into the metrics."""
 
 from __future__ import annotations
 
@@ -19,16 +21,23 @@ from workbench.catalog import Catalog
 from workbench.catalog.models import Model, Prediction
 from workbench.catalog.retry import retrying
 from workbench.errors import WorkbenchError
+from workbench.jobs.fanout import Chunk, ChunkParams, FanIn, FanOut, Plan
 from workbench.jobs.kind import JobParams, job_kind
 from workbench.jobs.runner import JobContext
 from workbench.pool import batched
 from workbench.registry import export_folder, get_model
 from workbench.views import ImageRecord, View, ViewSpec
 
+CHUNK_IMAGES = 2048  # images per chunk job: seconds of inference, worth a message and a row
+WRITE_BLOCK = 512  # at most this many images per write and progress step
+
 
 class ModelOnView(JobParams):
     model_id: int = Field(ge=1, le=2**63 - 1, description="the model")
     view: ViewSpec = Field(description="the images")
+    chunk: int = Field(
+        CHUNK_IMAGES, ge=1, le=100_000, description="images per chunk when the job fans out over workers"
+    )
 
     def check(self, catalog: Catalog, job_id: str | None) -> None:
         exported(catalog, self.model_id)
@@ -36,9 +45,10 @@ class ModelOnView(JobParams):
 
 
 class PredictParams(ModelOnView):
+    """``chunk`` is also the write and progress step in one process, up to 512 images."""
+
     batch_size: int = Field(64, ge=1, le=4096, description="images per ONNX Runtime call")
     threads: int = Field(0, ge=0, le=256, description="ONNX Runtime threads (0: its default)")
-    chunk: int = Field(512, ge=1, le=100_000, description="images per write and progress step")
 
 
 def exported(catalog: Catalog, model_id: int) -> Model:
@@ -49,7 +59,43 @@ def exported(catalog: Catalog, model_id: int) -> Model:
     return model
 
 
-@job_kind("predict", queue="inference", params=PredictParams)
+def plan_ranges(ctx: JobContext[Any]) -> Plan | None:
+    """An id range of the view per chunk; None when the view fits one chunk."""
+    view = View.from_spec(ctx.catalog, ctx.params.view)
+    if view.count() <= ctx.params.chunk:
+        return None
+    return Plan([{"after": after, "upto": upto} for after, upto in view.id_ranges(ctx.params.chunk)], {})
+
+
+def predict_range(ctx: JobContext[ChunkParams], chunk: Chunk[PredictParams]) -> dict[str, Any]:
+    from workbench.ml.predict import OnnxPredictor
+
+    params = chunk.params
+    model = exported(ctx.catalog, params.model_id)
+    predictor = OnnxPredictor(export_folder(ctx.catalog, model), threads=params.threads)
+    records = View.from_spec(ctx.catalog, params.view).between(chunk.part["after"], chunk.part["upto"])
+    right = 0
+    for start in range(0, len(records), WRITE_BLOCK):
+        block = records[start : start + WRITE_BLOCK]
+        right += _predict_chunk(ctx.catalog, predictor, model.id, chunk.parent_id, block, params.batch_size)
+        ctx.progress((start + len(block)) / len(records), f"{start + len(block):,} images", milestone=True)
+        ctx.check_abort()  # an abort keeps what was written: predictions are per image
+    return {"predicted": len(records), "right": right}
+
+
+def predict_fan_in(catalog: Catalog, params: PredictParams, fan_in: FanIn) -> tuple[dict[str, Any], str]:
+    done = sum(result["predicted"] for result in fan_in.results)
+    right = sum(result["right"] for result in fan_in.results)
+    agreement = right / done if done else None
+    return {"model_id": params.model_id, "predicted": done, "agreement_with_labels": agreement}, (
+        f"{done:,} images predicted"
+    )
+
+
+PREDICT_FANOUT = FanOut(plan_ranges, predict_range, predict_fan_in)  # upserts: nothing to undo
+
+
+@job_kind("predict", queue="inference", params=PredictParams, fanout=PREDICT_FANOUT)
 def predict_job(ctx: JobContext[PredictParams]) -> dict[str, Any]:
     from workbench.ml.predict import OnnxPredictor
 
@@ -58,12 +104,12 @@ def predict_job(ctx: JobContext[PredictParams]) -> dict[str, Any]:
     predictor = OnnxPredictor(export_folder(catalog, model), threads=params.threads)
     view = View.from_spec(catalog, params.view)
     total = view.count()
-    batch_size, chunk_size = params.batch_size, params.chunk
+    batch_size = params.batch_size
     done = right = 0
     chunk: list[ImageRecord] = []
     for record in view:  # keyset pages: a thousand records in memory at most
         chunk.append(record)
-        if len(chunk) == chunk_size:
+        if len(chunk) == min(params.chunk, WRITE_BLOCK):  # a smaller chunk: finer steps
             right += _predict_chunk(catalog, predictor, model.id, ctx.job_id, chunk, batch_size)
             done += len(chunk)
             chunk = []
@@ -126,54 +172,104 @@ def _upsert(session: Session, rows: list[dict[str, Any]]) -> None:
     session.execute(statement, rows)
 
 
-@job_kind("evaluate", queue="inference", params=ModelOnView)
+class Scores:
+    """Logits of a view's images, batch by batch, with what the metrics need beside them; a
+    chunk job sends its scores to the fan-in as JSON."""
+
+    def __init__(self, catalog: Catalog, predictor: Any, classes: list[str]) -> None:
+        self.catalog, self.predictor = catalog, predictor
+        self.index = {label: i for i, label in enumerate(classes)}
+        self.logits: list[np.ndarray] = []
+        self.targets: list[int] = []
+        self.ids: list[int] = []
+        self.attributes: list[dict[str, Any]] = []
+        self.unknown = 0
+        self._batch: list[ImageRecord] = []
+
+    def add(self, record: ImageRecord) -> bool:
+        """Score ``record`` (a batch at a time); returns whether a batch was just scored."""
+        if record.label not in self.index:
+            self.unknown += 1  # a label the model never learned cannot be scored
+            return False
+        self._batch.append(record)
+        if len(self._batch) < 64:
+            return False
+        self.flush()
+        return True
+
+    def flush(self) -> None:
+        if not self._batch:
+            return
+        images = [Image.open(self.catalog.store.blob_path(r.sha256)) for r in self._batch]
+        self.logits.append(self.predictor.logits(self.predictor.preprocess(images)))
+        self.targets.extend(self.index[r.label] for r in self._batch)
+        self.ids.extend(r.id for r in self._batch)
+        self.attributes.extend(r.attributes for r in self._batch)
+        self._batch.clear()
+
+    def to_json(self) -> dict[str, Any]:
+        logits = np.concatenate(self.logits).tolist() if self.logits else []
+        return {"logits": logits, "targets": self.targets, "ids": self.ids,
+                "attributes": self.attributes, "unknown": self.unknown}  # fmt: skip
+
+
+def _evaluated(catalog: Catalog, model: Model, view: View, parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The metrics over every part's scores, recorded with the model; the job's result."""
+    from workbench.ml.metrics import evaluate
+
+    targets = [t for part in parts for t in part["targets"]]
+    if not targets:
+        raise WorkbenchError(f"{view!r} has no image with a label model {model.id} knows")
+    logits = np.array([row for part in parts for row in part["logits"]], dtype=np.float32)
+    ids = [i for part in parts for i in part["ids"]]
+    attributes = [a for part in parts for a in part["attributes"]]
+    metrics = evaluate(logits, np.array(targets), model.classes, ids=ids, attributes=attributes)
+    metrics["unknown_labels"] = sum(part["unknown"] for part in parts)
+    key = view.to_json()
+    _record_evaluation(catalog, model.id, key, metrics)
+    return {"model_id": model.id, "view": json.loads(key), "accuracy": metrics["accuracy"], "n": metrics["n"]}
+
+
+def evaluate_range(ctx: JobContext[ChunkParams], chunk: Chunk[ModelOnView]) -> dict[str, Any]:
+    from workbench.ml.predict import OnnxPredictor
+
+    model = exported(ctx.catalog, chunk.params.model_id)
+    scores = Scores(ctx.catalog, OnnxPredictor(export_folder(ctx.catalog, model)), model.classes)
+    records = View.from_spec(ctx.catalog, chunk.params.view).between(chunk.part["after"], chunk.part["upto"])
+    for n, record in enumerate(records, 1):
+        if scores.add(record):
+            ctx.progress(n / len(records), f"{n:,} images")
+            ctx.check_abort()
+    scores.flush()
+    return scores.to_json()
+
+
+def evaluate_fan_in(catalog: Catalog, params: ModelOnView, fan_in: FanIn) -> tuple[dict[str, Any], str]:
+    model = exported(catalog, params.model_id)
+    result = _evaluated(catalog, model, View.from_spec(catalog, params.view), fan_in.results)
+    return result, f"accuracy {result['accuracy']:.3f} on {result['n']:,} images"
+
+
+EVALUATE_FANOUT = FanOut(plan_ranges, evaluate_range, evaluate_fan_in)  # writes at the fan-in only
+
+
+@job_kind("evaluate", queue="inference", params=ModelOnView, fanout=EVALUATE_FANOUT)
 def evaluate_job(ctx: JobContext[ModelOnView]) -> dict[str, Any]:
     """Evaluate a model on any view (e.g. another season): the same metrics as after training,
     stored with the model under ``metrics["evaluations"]``, keyed by the view."""
-    from workbench.ml.metrics import evaluate
     from workbench.ml.predict import OnnxPredictor
 
     catalog = ctx.catalog
     model = exported(catalog, ctx.params.model_id)
-    predictor = OnnxPredictor(export_folder(catalog, model))
-    index = {label: i for i, label in enumerate(model.classes)}
+    scores = Scores(catalog, OnnxPredictor(export_folder(catalog, model)), model.classes)
     view = View.from_spec(catalog, ctx.params.view)
     total = view.count()
-    logits: list[np.ndarray] = []
-    targets: list[int] = []
-    ids: list[int] = []
-    attributes: list[dict[str, Any]] = []
-    unknown = 0
-    batch: list[ImageRecord] = []
-
-    def flush() -> None:
-        images = [Image.open(catalog.store.blob_path(r.sha256)) for r in batch]
-        logits.append(predictor.logits(predictor.preprocess(images)))
-        targets.extend(index[r.label] for r in batch)
-        ids.extend(r.id for r in batch)
-        attributes.extend(r.attributes for r in batch)
-        batch.clear()
-
     for n, record in enumerate(view, 1):
-        if record.label not in index:
-            unknown += 1  # a label the model never learned cannot be scored
-            continue
-        batch.append(record)
-        if len(batch) == 64:
-            flush()
+        if scores.add(record):
             ctx.progress(n / total, f"{n:,} of {total:,} images")
             ctx.check_abort()
-    if batch:
-        flush()
-    if not targets:
-        raise WorkbenchError(f"{view!r} has no image with a label model {model.id} knows")
-    metrics = evaluate(
-        np.concatenate(logits), np.array(targets), model.classes, ids=ids, attributes=attributes
-    )
-    metrics["unknown_labels"] = unknown
-    key = view.to_json()
-    _record_evaluation(catalog, model.id, key, metrics)
-    return {"model_id": model.id, "view": json.loads(key), "accuracy": metrics["accuracy"], "n": metrics["n"]}
+    scores.flush()
+    return _evaluated(catalog, model, view, [scores.to_json()])
 
 
 @retrying

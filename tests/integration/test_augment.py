@@ -315,7 +315,8 @@ def test_the_imagery_worker_makes_the_bytes_this_process_makes_and_survives_a_ki
     bench.ingest(folder, "pets")
     view = bench.dataset("pets")
     first = start_worker()
-    job = bench.augment(view, RECIPE, copies=3, seed=2, name="on-worker")
+    # One process (chunk above the job's size): test_fanout.py cuts augment into chunks.
+    job = bench.augment(view, RECIPE, copies=3, seed=2, name="on-worker", chunk=100_000)
     services.until(lambda: 0 < job.info().progress < 0.6, 120, "the augmentation to be part way")
     first.kill()
     start_worker()

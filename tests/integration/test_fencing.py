@@ -40,6 +40,10 @@ def snapshot(bench: Workbench, *folders: Path) -> dict[str, object]:
     return {"rows": rows, "files": files}
 
 
+# One process, as big as the jobs here are: test_fanout.py stalls the worker of one chunk.
+ONE = 100_000
+
+
 def stall_then_wake(
     bench: Workbench, start_worker: Callable[..., services.Worker], queues: str, submit: Callable[[], Job],
     part_way: Callable[[Job], bool], *folders: Path,
@@ -67,7 +71,7 @@ def test_a_woken_ingest_worker_undoes_nothing(
 ) -> None:
     folder = builders.image_folder(tmp_path / "digits", {str(d): 600 for d in range(10)}, fmt="JPEG")
     stall_then_wake(
-        bench, start_worker, "imagery", lambda: bench.ingest_job(folder, "digits", processes=1),
+        bench, start_worker, "imagery", lambda: bench.ingest_job(folder, "digits", processes=1, chunk=ONE),
         lambda job: 0 < job.info().progress < 0.5, bench.settings.data_dir / "blobs",
     )  # fmt: skip
     assert bench.dataset("digits").count() == 6000
@@ -78,10 +82,10 @@ def test_a_woken_augment_worker_writes_nothing(
 ) -> None:
     folder = builders.image_folder(tmp_path / "pets", {"cat": 1500, "dog": 1500}, fmt="JPEG")
     bench.ingest(folder, "pets")
-    pets = bench.dataset("pets")
+    pets, recipe = bench.dataset("pets"), {"rotate": 10, "hflip": 0.5}
     stall_then_wake(
         bench, start_worker, "imagery",
-        lambda: bench.augment(pets, {"rotate": 10, "hflip": 0.5}, copies=2, name="pets2", processes=1),
+        lambda: bench.augment(pets, recipe, copies=2, name="pets2", processes=1, chunk=ONE),
         lambda job: 0 < job.info().progress < 0.5, bench.settings.data_dir / "blobs",
     )  # fmt: skip
     assert bench.dataset("pets2").count() == 6000
@@ -120,7 +124,7 @@ def test_a_woken_predict_worker_writes_no_prediction(digits: Workbench, start_wo
     worker.stop()
     model_id = info.result["model_id"] if info.result else 0
     stall_then_wake(
-        digits, start_worker, "inference", lambda: digits.predict(model_id, "digits", chunk=32),
+        digits, start_worker, "inference", lambda: digits.predict(model_id, "digits", chunk=ONE),
         lambda job: 0 < job.info().progress < 0.5,
     )  # fmt: skip
     with digits.catalog.engine.connect() as connection:

@@ -16,10 +16,10 @@ from tests.conftest import FAST_JOBS
 from workbench.api import Workbench
 from workbench.catalog.models import Job as JobRow
 from workbench.config import Settings
-from workbench.errors import AugmentError, ParamsError, ReportError, TrainingError
+from workbench.errors import AugmentError, JobError, ParamsError, ReportError, TrainingError
 from workbench.kinds import load_kinds
 
-KINDS = sorted(load_kinds())
+KINDS = sorted(name for name, kind in load_kinds().items() if kind.part_of is None)  # chunk kinds: below
 SHAPE = r"^invalid {kind} parameters: "
 
 
@@ -70,6 +70,14 @@ def test_each_kind_s_own_call_refuses_a_bad_value_in_the_same_shape(embedded: Wo
     call, says = _calls(embedded)[kind]
     with pytest.raises(ParamsError, match=SHAPE.format(kind=kind) + ".*" + re.escape(says)):
         call()  # type: ignore[operator]
+    assert embedded.jobs() == []
+
+
+def test_a_chunk_kind_is_never_submitted_on_its_own(embedded: Workbench) -> None:
+    chunks = sorted(name for name, kind in load_kinds().items() if kind.part_of is not None)
+    assert chunks == ["augment_chunk", "evaluate_chunk", "ingest_chunk", "predict_chunk"]
+    with pytest.raises(JobError, match=r"^'ingest_chunk' jobs are parts of 'ingest' jobs: submit 'ingest'$"):
+        embedded.submit("ingest_chunk", {"index": 0, "part": {}})
     assert embedded.jobs() == []
 
 

@@ -63,7 +63,8 @@ def test_a_killed_worker_s_ingest_is_finished_by_a_new_worker_exactly_once(
 ) -> None:
     folder = builders.image_folder(tmp_path / "digits", {str(d): 800 for d in range(10)})
     first = start_worker()
-    job = bench.ingest_job(folder, "digits", processes=1)
+    # One process (chunk over the file count): test_fanout.py kills the worker of a chunk.
+    job = bench.submit("ingest", {"path": str(folder), "name": "digits", "processes": 1, "chunk": 10_000})
     services.until(lambda: 0 < job.info().progress < 0.5, 60, "the ingest to be part way")
     first.kill()
     assert job.state == "running"  # as far as the row knows: its heartbeat just stopped

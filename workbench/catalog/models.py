@@ -120,10 +120,14 @@ class Image(Base):
 
 
 class Job(Base):
-    """The durable state of a job; its id is the Celery task id."""
+    """The durable state of a job; its id is the Celery task id. A big job fans out into chunk
+    jobs (``parent_id`` set) that any worker takes; the parent counts them (``workbench.jobs.fanout``)."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_owner_state", "owner", "state"),)
+    __table_args__ = (
+        Index("ix_jobs_owner_state", "owner", "state"),
+        Index("ix_jobs_parent_id", "parent_id"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), nullable=False)
@@ -142,6 +146,13 @@ class Job(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    parent_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("jobs.id", ondelete="CASCADE", name="fk_jobs_parent_id")
+    )
+    chunks: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default=text("0"))
+    chunks_done: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default=text("0"))
+    # What a fanned-out parent's plan worked out for its chunks and its fan-in (a start id...).
+    context: Mapped[dict[str, Any] | None] = mapped_column(Json)
 
 
 class Model(Base):

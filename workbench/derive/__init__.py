@@ -86,7 +86,7 @@ def augment_view(
     view = View.from_spec(catalog, request.view)
     recipe = Recipe.parse(request.recipe)
     report = AugmentReport(request.name, sources=view.count(), copies=request.copies)
-    dataset_id = _open_dataset(catalog, view, request, job_id)
+    dataset_id = open_dataset(catalog, view, request, job_id)
     maker = CopyMaker(catalog.store, recipe, request.seed, request.copies)
     per_chunk = max(1, CHUNK_IMAGES // request.copies)
     processes = request.processes or default_processes()
@@ -125,7 +125,7 @@ def augment_view(
                 checkpoint()
         if full:
             raise DiskFullError(f"{no_space(catalog.settings.data_dir)}: {full[0].reason}")
-        report.labels = _finish(catalog, dataset_id)
+        report.labels = finish_dataset(catalog, dataset_id)
         report.images = sum(report.labels.values())
     except BaseException as exc:
         stopping.append(True)
@@ -153,7 +153,7 @@ def name_is_free(catalog: Catalog, name: str, job_id: str | None) -> bool:
 
 
 @retrying
-def _open_dataset(catalog: Catalog, view: View, request: AugmentParams, job_id: str | None) -> int:
+def open_dataset(catalog: Catalog, view: View, request: AugmentParams, job_id: str | None) -> int:
     """The dataset to fill, created hidden; this job's own earlier attempt is resumed, a dead
     job's leftover replaced, and any other dataset of that name refused."""
     with catalog.transaction() as session:
@@ -167,7 +167,7 @@ def _open_dataset(catalog: Catalog, view: View, request: AugmentParams, job_id: 
             session.delete(existing)
             session.flush()
         parent = session.get_one(Dataset, view.dataset_id)
-        recorded = request.model_dump(mode="json", exclude={"processes"})
+        recorded = request.model_dump(mode="json", exclude={"processes", "chunk"})  # not how it was cut
         dataset = Dataset(
             owner=catalog.user, name=request.name, kind=DatasetKind.AUGMENTED,
             status=DatasetStatus.AUGMENTING, parent_id=parent.id, source=f"augmented from {parent.name}",
@@ -180,7 +180,7 @@ def _open_dataset(catalog: Catalog, view: View, request: AugmentParams, job_id: 
 
 
 @retrying
-def _finish(catalog: Catalog, dataset_id: int) -> dict[str, int]:
+def finish_dataset(catalog: Catalog, dataset_id: int) -> dict[str, int]:
     with catalog.transaction() as session:
         return finish(session, dataset_id)
 

@@ -1,5 +1,6 @@
 """The ``augment`` job kind (imagery queue): its parameters, checked before queueing and on the
-worker, and the job that makes the dataset (an abort removes it, a redelivery resumes it)."""
+worker, and the job that makes the dataset (an abort removes it, a redelivery resumes it). With a
+broker, more copies than one chunk fan out over every worker (``workbench.derive.fanout``)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from pydantic import Field, field_validator
 from workbench.augment import Recipe
 from workbench.catalog import Catalog
 from workbench.derive import augment_view, name_is_free
+from workbench.derive.fanout import AUGMENT_FANOUT
 from workbench.errors import AugmentError
 from workbench.jobs.kind import JobParams, job_kind
 from workbench.jobs.runner import JobContext
 from workbench.views import View, ViewSpec
 
 MAX_COPIES = 100
+CHUNK_COPIES = 2048  # copies per chunk job: seconds of a worker's time, worth a message and a row
 
 
 class AugmentParams(JobParams):
@@ -25,6 +28,9 @@ class AugmentParams(JobParams):
     seed: int = Field(0, description="the same seed gives the same images")
     name: str = Field(description="the new dataset's name")
     processes: int | None = Field(None, ge=1, description="processes making copies (default: one per core)")
+    chunk: int = Field(
+        CHUNK_COPIES, ge=1, le=100_000, description="copies per chunk when the job fans out over workers"
+    )
 
     @field_validator("recipe", mode="before")
     @classmethod
@@ -67,7 +73,7 @@ class AugmentParams(JobParams):
             raise ValueError(f"{view!r} has no images: nothing to augment (check its filter)")
 
 
-@job_kind("augment", queue="imagery", params=AugmentParams, error=AugmentError)
+@job_kind("augment", queue="imagery", params=AugmentParams, error=AugmentError, fanout=AUGMENT_FANOUT)
 def augment_job(ctx: JobContext[AugmentParams]) -> dict[str, Any]:
     def progress(done: int, total: int) -> None:
         ctx.progress(done / total if total else 1.0, f"{done:,} of {total:,} copies", milestone=True)

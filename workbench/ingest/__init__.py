@@ -76,7 +76,7 @@ def ingest(
         items = [e for e in entries if isinstance(e, Item)]
         report.skipped = [e for e in entries if isinstance(e, Skipped)]
         report.csv_issues = table.issues if table else []
-        dataset_id, created = _open_dataset(
+        dataset_id, created = open_dataset(
             catalog, name, str(Path(path).absolute()), table.types if table else {}, job_id
         )
         done = ChunkResult()
@@ -113,7 +113,7 @@ def ingest(
                 raise DiskFullError(f"{no_space(catalog.settings.data_dir)}: {full[0].reason}")
             report.duplicates, report.ingested = done.duplicates, len(done.inserted)
             report.skipped += done.skipped
-            _finish(catalog, dataset_id, fractions, seed, report)
+            finish_ingest(catalog, dataset_id, fractions, seed, report)
         except BaseException as exc:
             stopping.append(True)
             if pool is not None:  # the chunk already out wrote blobs too; then none behind the undo's back
@@ -150,7 +150,7 @@ def refuse_existing(catalog: Catalog, name: str, job_id: str | None) -> None:
 
 
 @retrying
-def _open_dataset(
+def open_dataset(
     catalog: Catalog, name: str, source: str, types: dict[str, str], job_id: str | None
 ) -> tuple[int, bool]:
     """The dataset to ingest into, created hidden (``ingesting``) when new; attribute types merged."""
@@ -171,7 +171,7 @@ def _open_dataset(
 
 
 @retrying
-def _finish(
+def finish_ingest(
     catalog: Catalog, dataset_id: int, fractions: tuple[float, ...] | None, seed: int, report: IngestReport
 ) -> None:
     with catalog.transaction() as session:

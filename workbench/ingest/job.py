@@ -1,5 +1,6 @@
 """The ``ingest`` job kind (imagery queue). An abort undoes this run's rows and blobs, like a
-failure; a redelivered job resumes, skipping the images already in the dataset."""
+failure; a redelivered job resumes, skipping the images already in the dataset. With a broker,
+more files than one chunk fan out over every worker of the queue (``workbench.ingest.fanout``)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from pydantic import Field, field_validator
 from workbench.catalog import Catalog
 from workbench.errors import IngestError
 from workbench.ingest import ingest, refuse_existing
+from workbench.ingest.fanout import INGEST_FANOUT
 from workbench.ingest.names import check_dataset_name
 from workbench.ingest.split import parse_fractions
 from workbench.jobs.kind import JobParams, job_kind
 from workbench.jobs.runner import JobContext
+
+CHUNK_FILES = 2048  # a few seconds of one worker's time: worth a message and a row, small enough to balance
 
 
 class IngestParams(JobParams):
@@ -28,6 +32,9 @@ class IngestParams(JobParams):
         None, ge=1, description="processes preparing images (default: one per core)"
     )
     append: bool = Field(False, description="add to the dataset if it exists (else that is refused)")
+    chunk: int = Field(
+        CHUNK_FILES, ge=1, le=100_000, description="files per chunk when the job fans out over workers"
+    )
 
     def check(self, catalog: Catalog, job_id: str | None) -> None:
         if not self.append:
@@ -55,7 +62,7 @@ class IngestParams(JobParams):
         return split
 
 
-@job_kind("ingest", queue="imagery", params=IngestParams, error=IngestError)
+@job_kind("ingest", queue="imagery", params=IngestParams, error=IngestError, fanout=INGEST_FANOUT)
 def ingest_job(ctx: JobContext[IngestParams]) -> dict[str, Any]:
     p = ctx.params
 

@@ -7,7 +7,8 @@
     bench.jobs(state="running"), bench.job(job.id).abort()
 
 This package is the job framework: kinds (``kind``), submitting and following (``client``),
-running (``runner``, ``local``), the broker's settings (``queues``). It knows no job kind itself
+running (``runner``, ``local``), big jobs as chunk jobs on every worker (``fanout``), the
+broker's settings (``queues``). It knows no job kind itself
 but ``ping``; the domains declare theirs and ``workbench.kinds`` lists them.
 """
 

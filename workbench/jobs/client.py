@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -19,6 +20,7 @@ from workbench.catalog import Catalog
 from workbench.catalog.models import Job as JobRow
 from workbench.catalog.retry import retrying
 from workbench.errors import JobError, NotFoundError
+from workbench.jobs.fanout import abort_family, chunk_progress, end_family
 from workbench.jobs.kind import kind_named
 from workbench.jobs.progress import ProgressChannel
 from workbench.jobs.queues import client_app, send
@@ -39,6 +41,10 @@ class Job:
             if row is None or row.owner != self.catalog.user:
                 raise NotFoundError(f"no job {self.id!r} for user {self.catalog.user!r}")
             info = JobInfo.from_row(row)
+        if info.state == RUNNING and info.chunks:  # fanned out: its chunks hold the progress
+            progress = chunk_progress(self.catalog, self.id, info.chunks)
+            message = f"{info.chunks_done} of {info.chunks} chunks done"
+            return replace(info, progress=progress, message=message)
         if info.state == RUNNING:
             live = ProgressChannel(self.catalog.settings.result_backend).read(self.id)
             if live and live.get("state") == RUNNING:
@@ -108,6 +114,8 @@ def submit(catalog: Catalog, kind: str, params: Mapping[str, Any] | None = None)
     """Check ``params`` (ParamsError says what is wrong) and queue a job of ``kind``; returns at
     once. Raises JobError when no worker can be reached."""
     job_kind = kind_named(kind)
+    if job_kind.part_of is not None:
+        raise JobError(f"{kind!r} jobs are parts of {job_kind.part_of!r} jobs: submit {job_kind.part_of!r}")
     checked = job_kind.parse(params or {}, catalog).to_json()
     job_id = uuid.uuid4().hex
     with catalog.transaction() as session:
@@ -139,10 +147,11 @@ def get(catalog: Catalog, job_id: str) -> Job:
 def list_jobs(
     catalog: Catalog, *, state: str | None = None, kind: str | None = None, limit: int = 100
 ) -> list[JobInfo]:
-    """The current user's jobs, newest first."""
+    """The current user's jobs, newest first (not the chunks of a fanned-out job: their parent
+    stands for them)."""
     if state is not None and state not in STATES:
         raise JobError(f"unknown state {state!r}; states: {', '.join(STATES)}")
-    query = select(JobRow).where(JobRow.owner == catalog.user)
+    query = select(JobRow).where(JobRow.owner == catalog.user, JobRow.parent_id.is_(None))
     if state is not None:
         query = query.where(JobRow.state == state)
     if kind is not None:
@@ -165,8 +174,10 @@ def abort(catalog: Catalog, job_id: str, *, force: bool = False) -> None:
         if row.state in FINISHED:
             return
         session.execute(update(JobRow).where(JobRow.id == job_id).values(abort_requested=True))
+        fanned_out = row.chunks > 0
         # Not started yet: it ends now (a worker that gets it later finds it no longer queued).
-        ending = [QUEUED, RUNNING] if force else [QUEUED]
+        # A fanned-out job ends with its family, below, which undoes what its chunks made.
+        ending = [QUEUED, RUNNING] if force and not fanned_out else [QUEUED]
         session.execute(
             update(JobRow)
             .where(JobRow.id == job_id, JobRow.state.in_(ending))
@@ -177,6 +188,10 @@ def abort(catalog: Catalog, job_id: str, *, force: bool = False) -> None:
                 message="aborted by force" if row.state == RUNNING else "aborted before it started",
             )
         )
+    if fanned_out and force:
+        end_family(catalog, job_id, ABORTED, "aborted by force")
+    elif fanned_out:  # its chunks stop at their next safe point, and the first to stop ends them all
+        abort_family(catalog, job_id)
     if force and not catalog.settings.embedded:
         client_app(catalog.settings.broker_url).control.revoke(job_id)
 
@@ -200,8 +215,6 @@ def _local_worker_keeper(catalog: Catalog) -> Callable[[], None]:
 
 
 def _with_live(info: JobInfo, live: dict[str, Any]) -> JobInfo:
-    from dataclasses import replace
-
     return replace(
         info,
         progress=float(live.get("progress", info.progress)),

@@ -25,6 +25,7 @@ from workbench.errors import JobError, ParamsError, WorkbenchError
 
 if TYPE_CHECKING:
     from workbench.catalog import Catalog
+    from workbench.jobs.fanout import FanOut
     from workbench.jobs.runner import JobContext
 
 QUEUES = ("imagery", "training", "inference")
@@ -57,6 +58,10 @@ class JobKind(Generic[P]):
     # Parameter errors of this kind are also instances of this domain error (AugmentError...),
     # so a caller that catches the domain's errors catches them too.
     error: type[WorkbenchError] = WorkbenchError
+    # Set: a job bigger than one chunk fans out over every worker of the queue (jobs.fanout).
+    fanout: FanOut[P] | None = None
+    # Set on a chunk kind: the kind whose jobs it is a part of (never submitted on its own).
+    part_of: str | None = None
     params_error: type[ParamsError] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -106,22 +111,37 @@ _REGISTRY: dict[str, JobKind[Any]] = {}
 
 
 def job_kind(
-    name: str, *, queue: str, params: type[P], error: type[WorkbenchError] = WorkbenchError
+    name: str,
+    *,
+    queue: str,
+    params: type[P],
+    error: type[WorkbenchError] = WorkbenchError,
+    fanout: FanOut[P] | None = None,
 ) -> Callable[[JobFunction[P]], JobFunction[P]]:
-    """Declare the decorated function as the job kind ``name`` on ``queue``."""
+    """Declare the decorated function as the job kind ``name`` on ``queue``. With ``fanout``,
+    the function is the one-process way (the embedded default, or work of one chunk), and a
+    second kind, ``<name>_chunk``, runs the chunks."""
 
     def register(function: JobFunction[P]) -> JobFunction[P]:
-        kind = JobKind(name, queue, params, function, error)
-        known = _REGISTRY.get(name)
-        same = known is not None and _origin(known.run) == _origin(function)
-        if known is not None and not same:
-            raise ValueError(
-                f"job kind {name!r} is declared twice: {_origin(known.run)} and {_origin(function)}"
-            )
-        _REGISTRY[name] = kind
+        kind = JobKind(name, queue, params, function, error, fanout)
+        _add(kind)
+        if fanout is not None:
+            from workbench.jobs.fanout import chunk_kind
+
+            _add(chunk_kind(kind))
         return function
 
     return register
+
+
+def _add(kind: JobKind[Any]) -> None:
+    known = _REGISTRY.get(kind.name)
+    same = known is not None and _origin(known.run) == _origin(kind.run)
+    if known is not None and not same:
+        raise ValueError(
+            f"job kind {kind.name!r} is declared twice: {_origin(known.run)} and {_origin(kind.run)}"
+        )
+    _REGISTRY[kind.name] = kind
 
 
 def _origin(function: Callable[..., Any]) -> str:
@@ -136,5 +156,6 @@ def registered() -> Mapping[str, JobKind[Any]]:
 def kind_named(name: str) -> JobKind[Any]:
     kind = _REGISTRY.get(name)
     if kind is None:
-        raise JobError(f"unknown job kind {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+        known = sorted(kind for kind, declared in _REGISTRY.items() if declared.part_of is None)
+        raise JobError(f"unknown job kind {name!r}; known: {', '.join(known)}")
     return kind

@@ -1,7 +1,8 @@
 """Find jobs whose worker vanished (no heartbeat for a while) and queue them again.
 
 Every worker runs this now and then; an atomic update makes sure one of them wins per job. The
-run that picks the job up again counts a delivery, and fails it after too many.
+run that picks the job up again counts a delivery, and fails it after too many. A parent whose
+chunks run (``chunks`` set, ``jobs.fanout``) beats no heart of its own: its chunks are reaped.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def requeue_stale_jobs(catalog: Catalog, send: Send | None = None) -> list[str]:
     with catalog.sessions() as session:
         stale = session.execute(
             select(JobRow.id, JobRow.kind, JobRow.worker).where(
-                JobRow.state == RUNNING, JobRow.heartbeat_at < cutoff
+                JobRow.state == RUNNING, JobRow.heartbeat_at < cutoff, JobRow.chunks == 0
             )
         ).all()
     for job_id, kind, worker in stale:

@@ -45,6 +45,9 @@ class JobInfo:
     created_at: dt.datetime | None
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    parent_id: str | None = None  # set on a chunk of a fanned-out job
+    chunks: int = 0  # set on a fanned-out job: how many chunks run it
+    chunks_done: int = 0
 
     @property
     def finished(self) -> bool:
@@ -68,6 +71,9 @@ class JobInfo:
             created_at=row.created_at,
             started_at=row.started_at,
             finished_at=row.finished_at,
+            parent_id=row.parent_id,
+            chunks=row.chunks,
+            chunks_done=row.chunks_done if row.parent_id is None else 0,
         )
 
     def __repr__(self) -> str:

@@ -25,6 +25,7 @@ from workbench.catalog.retry import describe, retrying
 from workbench.config import Settings
 from workbench.disk import disk_full_error, hold_reserve, is_disk_full, release_reserve
 from workbench.errors import WorkbenchError
+from workbench.jobs import fanout
 from workbench.jobs.fence import FencedCatalog
 from workbench.jobs.kind import JobKind, JobParams
 from workbench.jobs.progress import ProgressChannel
@@ -164,11 +165,26 @@ def json_safe(value: Any) -> Any:
 
 
 def run_job(catalog: Catalog, job_id: str, worker: str, kinds: Mapping[str, JobKind[Any]]) -> str | None:
-    """Run job ``job_id`` here if it is still queued; returns its final state, or None when it
-    was not ours to run (finished, running elsewhere, or unknown)."""
+    """Run job ``job_id`` here if it is still queued; returns its final state (``running`` for a
+    parent whose chunks now run), or None when it was not ours to run (finished, running
+    elsewhere, or unknown)."""
     row = _claim(catalog, job_id, worker)
     if row is None:
         return None
+    state, reason = _run_claimed(catalog, row, worker, kinds)
+    if state in (FAILED, ABORTED):  # a fan-out family ends with any of its jobs
+        if row.parent_id is not None:
+            fanout.chunk_ended(catalog, row, state, reason)
+        elif (kind := kinds.get(row.kind)) is not None and kind.fanout is not None:
+            fanout.end_family(catalog, row.id)
+    return state
+
+
+def _run_claimed(
+    catalog: Catalog, row: JobRow, worker: str, kinds: Mapping[str, JobKind[Any]]
+) -> tuple[str | None, str]:
+    """Run the claimed job; returns how it ended (None: another run took it over) and why."""
+    job_id = row.id
     settings = catalog.settings
     if row.abort_requested:  # aborted while queued: a revoke sent then would have been lost
         return _finish(catalog, job_id, worker, ABORTED, message="aborted before it started")
@@ -192,7 +208,9 @@ def run_job(catalog: Catalog, job_id: str, worker: str, kinds: Mapping[str, JobK
     heart.start()
     hold_reserve(settings)  # room to clean up and record the failure, should the disk fill
     try:
-        result = kind.run(ctx)
+        result = kind.run(ctx) if kind.fanout is None else fanout.start(kind, ctx)
+    except fanout.FannedOut:
+        return RUNNING, ""  # its chunks run it now, and the last one finishes it
     except JobAborted as exc:
         return _finish(catalog, job_id, worker, ABORTED, message=str(exc), metrics=ctx._metrics)
     except Exception as exc:
@@ -235,6 +253,11 @@ def _claim(catalog: Catalog, job_id: str, worker: str) -> JobRow | None:
     """Atomically move the job from queued to running on this worker."""
     now = utcnow()
     with catalog.transaction() as session:
+        # Wait for the row's lock first: the reaper sends a job's message before its row commits
+        # as queued, and an UPDATE ... WHERE state = 'queued' alone skips a row whose visible
+        # version is still 'running' without waiting (Postgres), losing that message. Seen
+        # with fan-out, where an idle worker takes a requeued chunk within milliseconds.
+        session.execute(select(JobRow.id).where(JobRow.id == job_id).with_for_update())
         claimed = rows_changed(
             session,
             update(JobRow)
@@ -256,8 +279,9 @@ def _claim(catalog: Catalog, job_id: str, worker: str) -> JobRow | None:
 
 
 @retrying
-def _finish(catalog: Catalog, job_id: str, worker: str, state: str, **values: Any) -> str | None:
-    """Record the end, unless the job was taken from us meanwhile (then the other run decides)."""
+def _finish(catalog: Catalog, job_id: str, worker: str, state: str, **values: Any) -> tuple[str | None, str]:
+    """Record the end, unless the job was taken from us meanwhile (then the other run decides);
+    returns the state recorded (None: not ours any more) and its error or message."""
     with catalog.transaction() as session:
         done = rows_changed(
             session,
@@ -266,4 +290,4 @@ def _finish(catalog: Catalog, job_id: str, worker: str, state: str, **values: An
             .values(state=state, finished_at=utcnow(), **values),
         )
     ProgressChannel(catalog.settings.result_backend).publish(job_id, {"state": state, "at": time.time()})
-    return state if done else None
+    return (state if done else None), values.get("error") or values.get("message") or ""

@@ -164,6 +164,23 @@ class View:
         with self.catalog.sessions() as session:
             return list(session.scalars(query))
 
+    def id_ranges(self, size: int) -> list[tuple[int, int]]:
+        """The view cut into ranges of ``size`` images, as (after, up to) ids: the shares of a
+        job that fans out (``between`` reads one). One query, a row per range."""
+        numbered = select(Image.id, func.row_number().over(order_by=Image.id).label("n")).where(self._where())
+        inner = numbered.subquery()
+        query = select(inner.c.id).where(inner.c.n % size == 0).order_by(inner.c.id)
+        with self.catalog.sessions() as session:
+            ends = list(session.scalars(query))
+            last = session.scalar(select(func.max(Image.id)).where(self._where()))
+        if last is not None and (not ends or ends[-1] != last):
+            ends.append(last)
+        return list(zip([0, *ends[:-1]], ends, strict=True))
+
+    def between(self, after: int, upto: int) -> list[ImageRecord]:
+        """The view's images with ``after < id <= upto``, in id order."""
+        return self._records(self._select().where(Image.id > after, Image.id <= upto).order_by(Image.id))
+
     def __iter__(self) -> Iterator[ImageRecord]:
         """Every image in id order, a page at a time (keyset paging: flat cost per page)."""
         last = 0

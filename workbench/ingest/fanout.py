@@ -1,0 +1,127 @@
+"""Ingest fanned out over the workers of the imagery queue (``workbench.jobs.fanout``).
+
+The plan lists the source once, opens the dataset and hands each chunk a slice of the file list;
+a chunk reads, hashes, stores and inserts its images like one chunk of ``ingest``; the fan-in
+assigns the splits and makes the dataset visible. The undo removes the dataset when the run made
+it, else the rows above the highest image id there was when it started, and then the blobs no
+image uses any more.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from workbench.catalog import Catalog, Image
+from workbench.catalog.datasets import undo
+from workbench.catalog.retry import retrying
+from workbench.disk import OutOfSpace
+from workbench.errors import DiskFullError
+from workbench.ingest import finish_ingest, open_dataset
+from workbench.ingest.chunk import ImagePreparer, insert_prepared, new_blobs_of
+from workbench.ingest.items import IngestReport, Item, Skipped
+from workbench.ingest.sources import FileReader, open_source
+from workbench.ingest.split import parse_fractions
+from workbench.jobs.fanout import Chunk, ChunkParams, FanIn, FanOut, Plan
+from workbench.ml.files import no_space
+from workbench.pool import batched
+
+if TYPE_CHECKING:
+    from workbench.ingest.job import IngestParams
+    from workbench.jobs.runner import JobContext
+
+
+def plan(ctx: JobContext[IngestParams]) -> Plan | None:
+    """A slice of the file list per chunk; None when the files fit one chunk."""
+    p, catalog = ctx.params, ctx.catalog
+    csv_path = Path(p.labels_csv) if p.labels_csv is not None else None
+    source, table = open_source(Path(p.path), catalog.settings.limits, csv_path, p.label_column, p.id_column)
+    try:
+        entries = list(source.entries(table))
+    finally:
+        source.close()
+    items = [asdict(entry) for entry in entries if isinstance(entry, Item)]
+    if len(items) <= p.chunk:
+        return None
+    start_id = _highest_image_id(catalog)  # read before the dataset can hold any row of ours
+    dataset_id, created = open_dataset(
+        catalog, p.name, str(Path(p.path).absolute()), table.types if table else {}, ctx.job_id
+    )
+    context = {
+        "dataset_id": dataset_id, "created": created, "start_id": start_id, "started": time.time(),
+        "items": len(items),
+        "skipped": [asdict(entry) for entry in entries if isinstance(entry, Skipped)],
+        "csv_issues": table.issues if table else [],
+    }  # fmt: skip
+    return Plan([{"items": part} for part in batched(items, p.chunk)], context)
+
+
+@retrying
+def _highest_image_id(catalog: Catalog) -> int:
+    with catalog.sessions() as session:
+        return int(session.scalar(select(func.max(Image.id))) or 0)
+
+
+def run_chunk(ctx: JobContext[ChunkParams], chunk: Chunk[IngestParams]) -> dict[str, Any]:
+    """Read, check, store and insert this chunk's files; run again, it writes each image once."""
+    limits = ctx.settings.limits
+    items = [Item(**item) for item in chunk.part["items"]]
+    reader = FileReader(Path(chunk.params.path), limits)
+    new_blobs: list[str] = []
+    try:
+        prepared = ImagePreparer(reader, ctx.catalog.store, limits).run(items)
+        new_blobs = new_blobs_of(prepared)
+        full = [entry for entry in prepared if isinstance(entry, OutOfSpace)]
+        if full:
+            raise DiskFullError(f"{no_space(ctx.settings.data_dir)}: {full[0].reason}")
+        ctx.check_abort()
+        images = [entry for entry in prepared if not isinstance(entry, OutOfSpace)]
+        result = insert_prepared(ctx.catalog, chunk.context["dataset_id"], images)
+    except BaseException:
+        if not ctx.lost:  # lost: another delivery of this chunk may be using the same blobs
+            undo(ctx.catalog, chunk.context["dataset_id"], whole=False, new_blobs=new_blobs)
+        raise
+    finally:
+        reader.close()
+    ctx.progress(1.0, f"{len(items):,} files", milestone=True)
+    skipped = [asdict(entry) for entry in result.skipped]
+    return {"ingested": len(result.inserted), "duplicates": result.duplicates, "skipped": skipped}
+
+
+def finish(catalog: Catalog, p: IngestParams, fan_in: FanIn) -> tuple[dict[str, Any], str]:
+    """Assign the splits and make the dataset visible; the report sums the chunks'."""
+    context = fan_in.context
+    report = IngestReport(dataset=p.name, csv_issues=context["csv_issues"])
+    report.skipped = [Skipped(**entry) for entry in context["skipped"]]
+    unreadable = [Skipped(**entry) for result in fan_in.results for entry in result["skipped"]]
+    report.skipped += unreadable
+    # Counted in the dataset, not summed: two chunks racing to insert the same image cannot tell
+    # which of them did (``insert_prepared``), the rows can.
+    report.ingested = len(_added(catalog, context))
+    report.duplicates = context["items"] - len(unreadable) - report.ingested
+    fractions = parse_fractions(p.split) if p.split else None
+    finish_ingest(catalog, context["dataset_id"], fractions, p.seed, report)
+    report.seconds = time.time() - context["started"]
+    return report.to_dict(), report.summary()
+
+
+def undo_run(catalog: Catalog, p: IngestParams, context: dict[str, Any]) -> None:
+    """Remove what the run added (every chunk has stopped writing by now)."""
+    added = _added(catalog, context)
+    undo(catalog, context["dataset_id"], whole=context["created"], rows=added, new_blobs=added)
+
+
+@retrying
+def _added(catalog: Catalog, context: dict[str, Any]) -> list[str]:
+    """The sha256 of every image this run added to its dataset."""
+    ours = (Image.dataset_id == context["dataset_id"]) & (Image.id > context["start_id"])
+    query = select(Image.sha256).where(ours)
+    with catalog.sessions() as session:
+        return list(session.scalars(query))
+
+
+INGEST_FANOUT: FanOut[IngestParams] = FanOut(plan, run_chunk, finish, undo_run)
