@@ -135,10 +135,19 @@ class Workbench:
     def ingest_job(self, path: str | Path, name: str, **options: Any) -> Job:
         """The same ingest as a job on a worker (the imagery queue). ``options``: those of
         ``ingest`` but ``progress``; the paths must be readable where the worker runs."""
-        params = {"path": str(Path(path).absolute()), "name": name, **options}
+        params = {"path": _as_job_path(path), "name": name, **options}
         if params.get("labels_csv") is not None:
-            params["labels_csv"] = str(Path(params["labels_csv"]).absolute())
+            params["labels_csv"] = _as_job_path(params["labels_csv"])
         return self.submit("ingest", params)
+
+    def share(self, path: Path) -> str:
+        """A file or folder under the data directory (a dashboard upload, say), made readable by
+        the workers of every host: copied to the object store when one is configured. Returns
+        the path to give a job (its reference in the store; the path itself without one)."""
+        store = self.catalog.store
+        for file in [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()):
+            store.publish(file)
+        return store.reference(path)
 
     def dataset(self, name: str) -> View:
         """The whole dataset as a View; narrow it with ``.filter(...)``."""
@@ -292,3 +301,8 @@ class Workbench:
 
 def _spec(view: View) -> dict[str, Any]:
     return json.loads(view.to_json())
+
+
+def _as_job_path(path: str | Path) -> str:
+    """A path as a worker reads it: absolute, unless it is an object-store reference."""
+    return str(path) if "://" in str(path) else str(Path(path).absolute())

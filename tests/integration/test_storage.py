@@ -185,3 +185,27 @@ def test_a_model_trained_with_its_files_in_s3_runs_on_another_host_and_goes_with
         elsewhere.delete_model(model_id)
     services.kill_local_worker(other)
     assert s3_keys(seaweedfs, s3_settings, f"models/{job_id}") == []
+
+
+@pytest.mark.slow
+def test_an_upload_shared_on_one_host_is_ingested_by_a_worker_on_another(
+    s3_settings: Settings, tmp_path: Path
+) -> None:
+    from tests import services
+
+    upload = s3_settings.data_dir / "uploads" / "shapes.zip"
+    upload.parent.mkdir(parents=True)
+    builders.zip_of(builders.image_folder(tmp_path / "shapes", {"a": 5, "b": 5}), upload)
+    with Workbench(s3_settings) as here:
+        reference = here.share(upload)
+        assert reference.startswith("s3://") and reference.endswith("/uploads/shapes.zip")
+    other = s3_settings.with_overrides(
+        data_dir=tmp_path / "other-host", database_url=f"sqlite:///{s3_settings.data_dir / 'catalog.sqlite'}"
+    )
+    upload.unlink()  # only the store has it now
+    with Workbench(other) as elsewhere:
+        info = elsewhere.ingest_job(reference, "shapes").wait(timeout=300)
+        assert info.state == "succeeded", info.error
+        assert elsewhere.dataset("shapes").count() == 10
+    services.kill_local_worker(other)
+    assert (other.data_dir / "uploads" / "shapes.zip").is_file()  # fetched into that host's data

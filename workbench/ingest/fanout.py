@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
@@ -38,8 +37,8 @@ if TYPE_CHECKING:
 def plan(ctx: JobContext[IngestParams]) -> Plan | None:
     """A slice of the file list per chunk; None when the files fit one chunk."""
     p, catalog = ctx.params, ctx.catalog
-    csv_path = Path(p.labels_csv) if p.labels_csv is not None else None
-    source, table = open_source(Path(p.path), catalog.settings.limits, csv_path, p.label_column, p.id_column)
+    path = p.source(catalog)
+    source, table = open_source(path, catalog.settings.limits, p.labels(catalog), p.label_column, p.id_column)
     try:
         entries = list(source.entries(table))
     finally:
@@ -49,7 +48,7 @@ def plan(ctx: JobContext[IngestParams]) -> Plan | None:
         return None
     start_id = _highest_image_id(catalog)  # read before the dataset can hold any row of ours
     dataset_id, created = open_dataset(
-        catalog, p.name, str(Path(p.path).absolute()), table.types if table else {}, ctx.job_id
+        catalog, p.name, str(path.absolute()), table.types if table else {}, ctx.job_id
     )
     context = {
         "dataset_id": dataset_id, "created": created, "start_id": start_id, "started": time.time(),
@@ -70,7 +69,7 @@ def run_chunk(ctx: JobContext[ChunkParams], chunk: Chunk[IngestParams]) -> dict[
     """Read, check, store and insert this chunk's files; run again, it writes each image once."""
     limits = ctx.settings.limits
     items = [Item(**item) for item in chunk.part["items"]]
-    reader = FileReader(Path(chunk.params.path), limits)
+    reader = FileReader(chunk.params.source(ctx.catalog), limits)
     new_blobs: list[str] = []
     try:
         prepared = ImagePreparer(reader, ctx.catalog.store, limits).run(items)

@@ -4,6 +4,7 @@ more files than one chunk fan out over every worker of the queue (``workbench.in
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -13,6 +14,7 @@ from workbench.errors import IngestError
 from workbench.ingest import ingest, refuse_existing
 from workbench.ingest.fanout import INGEST_FANOUT
 from workbench.ingest.names import check_dataset_name
+from workbench.ingest.sources import local_path
 from workbench.ingest.split import parse_fractions
 from workbench.jobs.kind import JobParams, job_kind
 from workbench.jobs.runner import JobContext
@@ -21,7 +23,10 @@ CHUNK_FILES = 2048  # a few seconds of one worker's time: worth a message and a 
 
 
 class IngestParams(JobParams):
-    path: str = Field(description="an ImageFolder directory or a zip of one, as the worker sees it")
+    path: str = Field(
+        description="an ImageFolder directory or a zip of one, as the worker sees it, or the "
+        "object-store reference Workbench.share gave for one"
+    )
     name: str = Field(description="the dataset to create or add to")
     labels_csv: str | None = Field(None, description="a CSV with one row per image")
     label_column: str | None = Field(None, description="the CSV column holding the label")
@@ -35,6 +40,14 @@ class IngestParams(JobParams):
     chunk: int = Field(
         CHUNK_FILES, ge=1, le=100_000, description="files per chunk when the job fans out over workers"
     )
+
+    def source(self, catalog: Catalog) -> Path:
+        """The images as a local path on this worker (fetched from the object store when the
+        path is a reference: a dashboard upload made on another host)."""
+        return local_path(catalog, self.path)
+
+    def labels(self, catalog: Catalog) -> Path | None:
+        return None if self.labels_csv is None else local_path(catalog, self.labels_csv)
 
     def check(self, catalog: Catalog, job_id: str | None) -> None:
         if not self.append:
@@ -70,9 +83,10 @@ def ingest_job(ctx: JobContext[IngestParams]) -> dict[str, Any]:
         ctx.progress(done / total if total else 1.0, f"{done:,} of {total:,} images", milestone=True)
 
     report = ingest(
-        ctx.catalog, p.path, p.name, labels_csv=p.labels_csv, label_column=p.label_column,
-        id_column=p.id_column, split=p.split, seed=p.seed, processes=p.processes, progress=progress,
-        checkpoint=ctx.check_abort, append=p.append, job_id=ctx.job_id,
+        ctx.catalog, p.source(ctx.catalog), p.name, labels_csv=p.labels(ctx.catalog),
+        label_column=p.label_column, id_column=p.id_column, split=p.split, seed=p.seed,
+        processes=p.processes, progress=progress, checkpoint=ctx.check_abort, append=p.append,
+        job_id=ctx.job_id,
     )  # fmt: skip
     ctx.progress(1.0, report.summary(), milestone=True)
     return report.to_dict()

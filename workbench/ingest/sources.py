@@ -11,12 +11,16 @@ import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workbench.config import LABEL_LENGTH, Limits
 from workbench.errors import IngestError
 from workbench.ingest.archive import SafeZip
 from workbench.ingest.attributes import AttributeTable, read_attributes
 from workbench.ingest.items import Item, SkipFile, Skipped
+
+if TYPE_CHECKING:
+    from workbench.catalog import Catalog
 
 Entry = Item | Skipped
 _JUNK_PARTS = ("__MACOSX",)
@@ -185,3 +189,9 @@ def _common_folder(files: list[str]) -> str:
     if inner and all(name.count("/") >= 2 for name in inner):
         return top + "/"
     return ""
+
+
+def local_path(catalog: Catalog, path: str) -> Path:
+    """``path`` as this host sees it: an object-store reference (``s3://...``, from
+    ``Workbench.share``) is fetched into this host's data directory first."""
+    return catalog.store.fetch(path) if "://" in path else Path(path)

@@ -118,21 +118,25 @@ class DatasetPicker(widgets.VBox):
     def _ingest_sample(self) -> None:
         """The demo's digits, one click away (a second click adds nothing: images are deduplicated)."""
         images, labels_csv = write_digits(self.state.workbench.settings.data_dir / "demo" / DATASET)
-        options = {"labels_csv": labels_csv, "label_column": "digit", "split": "0.8,0.1,0.1", "append": True}
-        self._follow(self.state.workbench.ingest_job(images, DATASET, **options), DATASET)
+        workbench = self.state.workbench
+        options = {
+            "labels_csv": workbench.share(labels_csv), "label_column": "digit", "split": "0.8,0.1,0.1",
+            "append": True,
+        }  # fmt: skip
+        self._follow(workbench.ingest_job(workbench.share(images), DATASET, **options), DATASET)
 
     def _follow(self, job: Job, name: str) -> None:
         self.job_area.children = [DashboardJob(job)]
         self.status.busy(f"bringing images into {name!r}…")
         follow(job, lambda info: self._ingest_reading(info, name))
 
-    def _source(self) -> Path:
-        """The uploaded zip, saved under the data directory where any worker can read it."""
+    def _source(self) -> str:
+        """The uploaded zip, saved under the data directory and shared with every worker host."""
         if self.server_path.value.strip():
             path = Path(self.server_path.value.strip()).expanduser()
             if not path.exists():
                 raise WorkbenchError(f"{path} does not exist on the server")
-            return path
+            return str(path)
         if not self.upload.value:
             raise WorkbenchError("choose a zip to upload, or give a path on the server")
         upload = self.upload.value[0]
@@ -141,7 +145,7 @@ class DatasetPicker(widgets.VBox):
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{hashlib.sha256(content).hexdigest()[:16]}-{Path(upload['name']).name}"
         target.write_bytes(content)
-        return target
+        return self.state.workbench.share(target)
 
     def _ingest_reading(self, info: JobInfo, name: str) -> None:
         if not info.finished:
