@@ -46,7 +46,7 @@ SERVICES = {
 }
 WORKBENCH_SERVICES = {"imagery-worker", "torch-worker", "beat", "jupyterlab", "voila"}
 BACKING_SERVICES = {"postgres", "rabbitmq", "redis", "seaweedfs"}
-NAMED_VOLUMES = {"postgres-data", "rabbitmq-data", "seaweedfs-data", "workbench-data"}
+NAMED_VOLUMES = {"postgres-data", "rabbitmq-data", "seaweedfs-data", "beat-data"}
 PUBLISHED = {"jupyterlab": 8888, "voila": 8866, "flower": 5555}
 SECRET_KEY = re.compile(r"PASS|SECRET|TOKEN", re.IGNORECASE)
 
@@ -170,9 +170,13 @@ def test_volumes_and_initialisation(config: dict[str, Any]) -> None:
     ), "sql/schema.sql is not an init script of postgres"
     # RabbitMQ keeps its data under its node name, rabbit@<hostname>: a random hostname loses it.
     assert services["rabbitmq"]["hostname"] == "rabbitmq"
+    # No disk is shared: what crosses processes goes through the object store, so any workbench
+    # service may run on another machine.
     for name in WORKBENCH_SERVICES:
         data_dir = services[name]["environment"]["WORKBENCH_DATA_DIR"]
-        assert ("workbench-data", data_dir) in _mounts(services[name]), f"{name}: data dir not shared"
+        others = {source for other in WORKBENCH_SERVICES - {name} for source, _ in _mounts(services[other])}
+        shared = {source for source, target in _mounts(services[name]) if target == data_dir} & others
+        assert not shared, f"{name}: its data directory is shared with another service"
 
 
 def test_workbench_services_point_at_the_services(config: dict[str, Any]) -> None:
