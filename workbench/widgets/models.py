@@ -181,12 +181,12 @@ class ModelsPanel(widgets.VBox):
         if self.choice.value is None or self.downloads is None:
             self.status.error("downloads are not served here: the files are in the model's export folder")
             return
-        row = self.state.workbench.model(self.choice.value)
-        target = self.downloads / str(row.id)
+        export = self.state.workbench.export_folder(self.choice.value)  # fetched if trained elsewhere
+        target = self.downloads / str(self.choice.value)
         target.mkdir(parents=True, exist_ok=True)
         links = []
         for name in DOWNLOADS:
-            source = Path(row.export_dir or "") / name
+            source = export / name
             if not source.exists():
                 continue
             link = target / name
@@ -195,7 +195,7 @@ class ModelsPanel(widgets.VBox):
                     os.link(source, link)  # instant, no second copy of a large file
                 except OSError:
                     link.write_bytes(source.read_bytes())  # another filesystem
-            url = f"{self.downloads_url}/{row.id}/{name}"
+            url = f"{self.downloads_url}/{self.choice.value}/{name}"
             links.append(f"<a href='{url}' download class='workbench-download' data-file='{name}'>{name}</a>")
         self.links.value = " · ".join(links)
         self.status.ok(f"{len(links)} files ready to download")

@@ -105,8 +105,8 @@ class PredictPanel(widgets.VBox):
         if self.choice.value is None:
             raise WorkbenchError("no model with an export yet: train one in the Train tab")
         if self.choice.value not in self._predictors:  # a session per model, reused
-            row = self.state.workbench.model(self.choice.value)
-            self._predictors[self.choice.value] = OnnxPredictor(Path(row.export_dir or ""))
+            export = self.state.workbench.export_folder(self.choice.value)  # fetched if trained elsewhere
+            self._predictors[self.choice.value] = OnnxPredictor(export)
         return self._predictors[self.choice.value]
 
     def _predict_photo(self, content: bytes, name: str) -> None:
