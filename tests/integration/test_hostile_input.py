@@ -392,7 +392,9 @@ def test_a_pixel_bomb_uploaded_to_the_predict_tab_is_refused_in_one_line(
     bomb = builders.pixel_bomb_png(tmp_path / "pixel_bomb.png").read_bytes()
     panel._photo_changed({"new": [{"name": "pixel_bomb.png", "content": memoryview(bomb)}]})
     assert "workbench-error" in panel.status.value
-    assert "&#x27;pixel_bomb.png&#x27; is refused as a decompression bomb" in panel.status.value  # HTML-escaped
+    assert (
+        "&#x27;pixel_bomb.png&#x27; is refused as a decompression bomb" in panel.status.value
+    )  # HTML-escaped
     photo = {"name": "photo.png", "content": memoryview(builders.image_bytes(3))}
     panel._photo_changed({"new": [photo]})  # still works
     assert "predicted:" in panel.status.value
