@@ -118,7 +118,7 @@ def test_work_moves_between_hosts_that_share_nothing_but_the_services(
         assert len(counts) == 300 and set(counts) == {1}  # every image, exactly once
         assert takers == {"inference", "training"}  # hosts C and D both took chunks
 
-        report = bench.report_job("model", {"model": model_id}).wait(timeout=900)  # on host A
+        report = bench.report_job("model", {"model_id": model_id}).wait(timeout=900)  # on host A
         assert report.state == "succeeded", report.error
         html = bench.report_html(report.result["report_id"])  # from the store, into this host's cache
         assert html.is_relative_to(client_settings.data_dir) and "<html" in html.read_text().lower()
