@@ -112,9 +112,13 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
 
 @pytest.fixture
 def workbench(settings: Settings) -> Iterator[Workbench]:
+    from tests import services
+
     bench = Workbench(settings)
     yield bench
     bench.close()
+    # A local worker left polling the session's Postgres database would claim the next tests' jobs.
+    services.kill_local_worker(settings)
 
 
 @pytest.fixture
