@@ -9,12 +9,12 @@ from workbench.errors import IngestError
 def check_dataset_name(name: str) -> str:
     """``name`` as given, or IngestError saying what a name may be."""
     if not name.strip():
-        raise IngestError("the dataset needs a name (--name)")
+        raise IngestError("the dataset needs a name")
     if len(name) > NAME_LENGTH:
         raise IngestError(
             f"the dataset name is {len(name):,} characters long; the limit is {NAME_LENGTH}: "
-            "choose a shorter --name"
+            "choose a shorter name"
         )
     if "\x00" in name:  # Postgres text cannot hold one; the driver would raise, not refuse
-        raise IngestError("the dataset name holds a NUL character: choose another --name")
+        raise IngestError("the dataset name holds a NUL character: choose another name")
     return name

@@ -20,6 +20,7 @@ from workbench.widgets.predict import PredictPanel
 from workbench.widgets.reports import ReportsPanel
 from workbench.widgets.state import DashboardState
 from workbench.widgets.stats import StatsPanel
+from workbench.widgets.theme import ROOT_CLASS, theme_style
 from workbench.widgets.training import TrainingPanel
 
 TABS = ("Data", "Augment", "Train", "Models", "Predict", "Reports")
@@ -48,6 +49,7 @@ class Dashboard(widgets.VBox):
         explore = widgets.Tab(
             [self.gallery, self.stats], titles=("Images", "Statistics"), layout=widgets.Layout(width="100%")
         )
+        explore.observe(lambda change: self.stats.set_shown(change["new"] == 1), names="selected_index")
         data = widgets.VBox(
             [
                 widgets.HBox([self.datasets, self.filters], layout=widgets.Layout(flex_flow="row wrap")),
@@ -59,9 +61,15 @@ class Dashboard(widgets.VBox):
         self.tabs = widgets.Tab(panels, titles=TABS)
         self.tabs.add_class("workbench-tabs")
         super().__init__(
-            [widgets.HTML("<h2 style='margin:4px 0'>workbench</h2>"), self._under_way(), self.tabs],
-            layout=widgets.Layout(width="100%"),
+            [theme_style(), self._title(), self._under_way(), self.tabs], layout=widgets.Layout(width="100%")
         )
+        self.add_class(ROOT_CLASS)
+
+    @staticmethod
+    def _title() -> widgets.HTML:
+        title = widgets.HTML("<h2>workbench<small>image classification, from a zip to a model</small></h2>")
+        title.add_class("workbench-title")
+        return title
 
     def _under_way(self) -> widgets.VBox:
         """Jobs still queued or running when the page opened (a reload, another tab): followed

@@ -28,6 +28,11 @@ class DatasetPicker(widgets.VBox):
         self.notice.add_class("workbench-notice")
         self.choice.observe(self._chosen, names="value")
         self.upload = widgets.FileUpload(accept=".zip", multiple=False, description="Zip of images")
+        self.upload.add_class("workbench-upload")
+        self.upload.add_class("workbench-upload-zip")
+        self.chosen = widgets.HTML()  # the chosen zip's name and size: the button shows neither
+        self.chosen.add_class("workbench-chosen")
+        self.upload.observe(lambda _: self._show_chosen(), names="value")
         self.server_path = widgets.Text(
             placeholder="or a folder / zip on the server, e.g. /data/photos.zip",
             layout=widgets.Layout(width="420px"),
@@ -55,7 +60,7 @@ class DatasetPicker(widgets.VBox):
                 self.notice,
                 self.choice,
                 widgets.HTML("<b>Bring images</b>: a zip with one folder per label (cats/…, dogs/…)"),
-                widgets.HBox([self.upload, self.name, self.ingest_button]),
+                widgets.HBox([self.upload, self.chosen, self.name, self.ingest_button]),
                 self.server_path,
                 self.sample,
                 self.status,
@@ -129,6 +134,14 @@ class DatasetPicker(widgets.VBox):
         self.job_area.children = [DashboardJob(job)]
         self.status.busy(f"bringing images into {name!r}…")
         follow(job, lambda info: self._ingest_reading(info, name))
+
+    def _show_chosen(self) -> None:
+        if not self.upload.value:
+            self.chosen.value = ""
+            return
+        upload = self.upload.value[0]
+        words = f"{html.escape(upload['name'])}, {len(upload['content']) / 1e6:,.1f} MB"
+        self.chosen.value = f"<span style='padding:0 8px'>{words}</span>"
 
     def _source(self) -> str:
         """The uploaded zip, saved under the data directory and shared with every worker host."""

@@ -71,6 +71,20 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return f"<table class='workbench-table'><tr>{head}</tr>{body}</table>"
 
 
+def _card(name: str, figures: dict[str, Any]) -> str:
+    """A model's headline figures as a card: big numbers, each with its name under it."""
+    cells = "".join(
+        f"<div class='workbench-kpi'><b>{html.escape(_cell(key, value))}</b>"
+        f"<span>{html.escape(header(key))}</span></div>"
+        for key, value in figures.items()
+        if value is not None
+    )
+    return (
+        f"<div class='workbench-card workbench-model-card'><div style='font-weight:600;margin-bottom:8px'>"
+        f"{html.escape(name)}</div><div class='workbench-kpis'>{cells}</div></div>"
+    )
+
+
 class ModelsPanel(widgets.VBox):
     """``downloads`` is a folder the page's server publishes at ``downloads_url``: export files
     are hard-linked there (no copy) when a person asks for them."""
@@ -147,7 +161,7 @@ class ModelsPanel(widgets.VBox):
             "image_size": row.image_size,
         }  # fmt: skip
         per_class = [{"class": c, **m} for c, m in metrics.get("per_class", {}).items()]
-        self.details.value = _table([summary], list(summary)) + _table(
+        self.details.value = _card(row.name, summary) + _table(
             per_class, ["class", "precision", "recall", "f1", "support"]
         )
         show_png(self.confusion, figure_png(confusion_figure(metrics)) if "confusion" in metrics else b"")

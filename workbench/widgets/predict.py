@@ -60,6 +60,8 @@ class PredictPanel(widgets.VBox):
         self.downloads, self.downloads_url = downloads, downloads_url.rstrip("/")
         self.choice = widgets.Dropdown(description="Model", layout=widgets.Layout(width="520px"))
         self.photo = widgets.FileUpload(accept="image/*", multiple=False, description="Photo")
+        self.photo.add_class("workbench-upload")
+        self.photo.add_class("workbench-upload-photo")
         self.photo.observe(self._photo_changed, names="value")
         self.preview = widgets.Image(
             layout=widgets.Layout(width="96px", height="96px", object_fit="contain", display="none")

@@ -11,16 +11,31 @@ from workbench.widgets.state import DashboardState
 
 
 class StatsPanel(widgets.VBox):
+    """Drawn when first shown and redrawn only while shown: drawing the figure for a tab nobody
+    opened cost every page load about 0.45 s (docs/benchmarks.md, dashboard)."""
+
     def __init__(self, state: DashboardState) -> None:
         self.state = state
         self.summary = widgets.HTML()
         self.plot = figure_image()  # hidden until there is a plot
         self.plot.add_class("workbench-stats-plot")
-        state.observe(lambda _: self.refresh(), names=["dataset", "spec", "datasets_changed"])
+        self.shown = False
+        self.stale = True
+        state.observe(lambda _: self._data_changed(), names=["dataset", "spec", "datasets_changed"])
         super().__init__([self.summary, self.plot])
-        self.refresh()
+
+    def set_shown(self, shown: bool) -> None:
+        self.shown = shown
+        if shown and self.stale:
+            self.refresh()
+
+    def _data_changed(self) -> None:
+        self.stale = True
+        if self.shown:
+            self.refresh()
 
     def refresh(self) -> None:
+        self.stale = False
         view = self.state.view()
         if view is None or not view.count():
             self.summary.value = empty_state(
