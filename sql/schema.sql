@@ -177,5 +177,73 @@ CREATE INDEX ix_jobs_parent_id ON jobs (parent_id);
 
 UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0004';
 
+-- Running upgrade 0005 -> 0006
+
+CREATE TABLE shares (
+    id BIGSERIAL NOT NULL, 
+    kind VARCHAR(16) NOT NULL, 
+    object_id BIGINT NOT NULL, 
+    owner VARCHAR(128) NOT NULL, 
+    grantee VARCHAR(128) NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL, 
+    PRIMARY KEY (id), 
+    CONSTRAINT ck_shares_kind CHECK (kind IN ('dataset', 'model')), 
+    CONSTRAINT uq_shares_object_grantee UNIQUE (kind, object_id, grantee)
+);
+
+CREATE INDEX ix_shares_grantee ON shares (grantee, kind);
+
+ALTER TABLE datasets ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE datasets FORCE ROW LEVEL SECURITY;
+
+CREATE POLICY datasets_owner ON datasets USING (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER'))) WITH CHECK (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER')));
+
+ALTER TABLE images ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE images FORCE ROW LEVEL SECURITY;
+
+CREATE POLICY images_owner ON images USING (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER'))) WITH CHECK (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER')));
+
+ALTER TABLE jobs ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE jobs FORCE ROW LEVEL SECURITY;
+
+CREATE POLICY jobs_owner ON jobs USING (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER'))) WITH CHECK (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER')));
+
+ALTER TABLE models ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE models FORCE ROW LEVEL SECURITY;
+
+CREATE POLICY models_owner ON models USING (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER'))) WITH CHECK (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER')));
+
+ALTER TABLE predictions ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE predictions FORCE ROW LEVEL SECURITY;
+
+CREATE POLICY predictions_owner ON predictions USING (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER'))) WITH CHECK (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER')));
+
+ALTER TABLE reports ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE reports FORCE ROW LEVEL SECURITY;
+
+CREATE POLICY reports_owner ON reports USING (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER'))) WITH CHECK (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER')));
+
+ALTER TABLE shares ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE shares FORCE ROW LEVEL SECURITY;
+
+CREATE POLICY shares_owner ON shares USING (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER'))) WITH CHECK (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER')));
+
+CREATE POLICY shares_grantee ON shares FOR SELECT USING (grantee IN (SELECT r.rolname FROM pg_roles r WHERE pg_has_role(current_user, r.oid, 'MEMBER')));
+
+CREATE POLICY datasets_shared ON datasets FOR SELECT USING (id IN (SELECT s.object_id FROM shares s WHERE s.kind = 'dataset'));
+
+CREATE POLICY images_shared ON images FOR SELECT USING (dataset_id IN (SELECT s.object_id FROM shares s WHERE s.kind = 'dataset'));
+
+CREATE POLICY models_shared ON models FOR SELECT USING (published OR id IN (SELECT s.object_id FROM shares s WHERE s.kind = 'model'));
+
+UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0005';
+
 COMMIT;
 

@@ -38,7 +38,7 @@ def catalog() -> Catalog:
     """One catalog (engine, pool) per worker process, made on first use, after any fork."""
     global _catalog
     if _catalog is None:
-        _catalog = Catalog(settings)
+        _catalog = Catalog(settings, service=True)  # acts as each job's owner
     return _catalog
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from workbench.catalog import db
@@ -20,11 +20,35 @@ __all__ = ["Catalog", "Dataset", "Image", "Job", "Model", "Prediction", "Report"
 
 
 class Catalog:
-    """Everything a request needs to touch the catalog, built once from the settings."""
+    """Everything a request needs to touch the catalog, built once from the settings.
 
-    def __init__(self, settings: Settings) -> None:
+    On a team server's Postgres (a login that is not a superuser) every transaction runs as the
+    user's own database role, so the row-level policies, not only this code's queries, keep each
+    user to their own rows (decision #67). A ``service`` catalog is a worker's own: it keeps its
+    login role for the job bookkeeping and acts as each job's owner through ``acting_as``.
+    """
+
+    def __init__(self, settings: Settings, *, service: bool = False) -> None:
         self.settings = settings
         self.user = settings.user
+        self.service = service
+
+    def acting_as(self, user: str) -> Catalog:
+        """This catalog as ``user`` (a job's owner): the same engine and store, the user's role."""
+        acting = Catalog(self.settings.with_overrides(user=user))
+        acting.__dict__.update(engine=self.engine, store=self.store, shared_engine=True)
+        if "switches_roles" in self.__dict__:
+            acting.__dict__["switches_roles"] = self.switches_roles
+        return acting
+
+    @cached_property
+    def switches_roles(self) -> bool:
+        return db.login_acts_for_users(self.engine)
+
+    @property
+    def role(self) -> str | None:
+        """The database role this catalog's transactions run as; None: the login's own."""
+        return self.user if not self.service and self.switches_roles else None
 
     @cached_property
     def engine(self) -> Engine:
@@ -37,7 +61,15 @@ class Catalog:
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
-        return db.session_factory(self.engine)
+        return db.session_factory(self.engine, role=self.role)
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A Core connection for reads, as this catalog's role (its transaction ends with it)."""
+        with self.engine.connect() as connection:
+            if self.role is not None:
+                db.act_as(connection, self.role)
+            yield connection
 
     @cached_property
     def store(self) -> BlobStore:
@@ -83,5 +115,5 @@ class Catalog:
             return session.scalars(query).first()
 
     def dispose(self) -> None:
-        if "engine" in self.__dict__:
+        if "engine" in self.__dict__ and not self.__dict__.get("shared_engine"):
             self.engine.dispose()

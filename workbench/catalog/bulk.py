@@ -66,13 +66,15 @@ def _copy_images(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]  # open: never None
     try:
         # Fast path: COPY straight into images. Callers skip rows they know exist, so a conflict
-        # means another writer raced us; only then pay for a staging table and ON CONFLICT.
+        # means another writer raced us; only then pay for a staging table and ON CONFLICT. A
+        # user's role on a team server takes the staging path too: COPY FROM into a table with
+        # row-level security is refused (the INSERT from the staging table obeys the policies).
         cursor.execute("SAVEPOINT copy_images")
         try:
             cursor.copy_expert(copy.format(table="images"), _CsvStream(rows), size=_STREAM_BYTES)
             cursor.execute("RELEASE SAVEPOINT copy_images")
             return len(rows)
-        except psycopg2.errors.UniqueViolation:
+        except (psycopg2.errors.UniqueViolation, psycopg2.errors.FeatureNotSupported):
             cursor.execute("ROLLBACK TO SAVEPOINT copy_images")
         cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS images_load ON COMMIT DELETE ROWS AS "

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
-from sqlalchemy import CursorResult, Engine, Executable, create_engine, event, inspect, text
+from sqlalchemy import Connection, CursorResult, Engine, Executable, create_engine, event, inspect, text
 from sqlalchemy.engine import ExceptionContext
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from workbench.catalog.retry import retrying
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest migration. Known here so that opening a catalog need not import Alembic (a second of
 # start-up for every command and worker); a test checks it against Alembic's own head.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 _SCHEMA_HEADER = """\
 -- The workbench catalog schema for a fresh Postgres database.
 -- Generated from the Alembic migrations by `workbench db sql` (make schema): do not edit.
@@ -170,13 +170,48 @@ def ensure_schema(engine: Engine, auto_upgrade: bool) -> None:
     )
 
 
+def login_acts_for_users(engine: Engine) -> bool:
+    """Whether a catalog on ``engine`` must switch to each user's role: a Postgres login that
+    is not a superuser (a team server's service role). A superuser passes every policy anyway
+    (one person's Postgres, the tests' admin), and SQLite has no roles."""
+    if engine.dialect.name != "postgresql":
+        return False
+    with engine.connect() as connection:
+        superuser = connection.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
+        return not superuser.scalar()
+
+
 def rows_changed(session: Session, statement: Executable) -> int:
     """Run an UPDATE or DELETE; returns how many rows it changed (a claim won, a write fenced)."""
     return cast(CursorResult[Any], session.execute(statement)).rowcount
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def session_factory(engine: Engine, *, role: str | None = None) -> sessionmaker[Session]:
+    """Sessions on ``engine``; with ``role``, every transaction runs as that database role."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    if role is not None:
+        event.listen(factory, "after_begin", lambda _session, _tx, connection: act_as(connection, role))
+    return factory
+
+
+# Names Postgres reads as something else when given as a role to SET: "none" switches back to
+# the login role (for a worker, its service role, which sees every user's rows).
+RESERVED_ROLES = frozenset({"none", "public", "current_user", "session_user", "current_role"})
+
+
+def act_as(connection: Connection, role: str) -> None:
+    """Run the rest of this transaction as ``role`` (SET LOCAL ROLE): the policies see that user.
+    Transaction-local on purpose: a session-level SET would stay on the pooled connection and
+    leak into the next user's transaction."""
+    if role.lower() in RESERVED_ROLES or role.startswith("pg_"):
+        raise CatalogError(f"{role!r} cannot be a user name on a shared catalog: it names a Postgres role")
+    try:
+        connection.execute(text("SELECT set_config('role', :role, true)"), {"role": role})
+    except DBAPIError as exc:
+        raise CatalogError(
+            f"the catalog's database login may not act as user {role!r}: the user has no database "
+            "role, or the login is not a worker's service role (`workbench users add` makes both)"
+        ) from exc
 
 
 @contextmanager

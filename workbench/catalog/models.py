@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -225,4 +226,22 @@ class Report(Base):
     notebook_path: Mapped[str | None] = mapped_column(Text)
     html_path: Mapped[str | None] = mapped_column(Text)
     job_id: Mapped[str | None] = mapped_column(String(64), ForeignKey("jobs.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class Share(Base):
+    """A dataset or model its owner lets ``grantee`` (a user, or a team's group role) read."""
+
+    __tablename__ = "shares"
+    __table_args__ = (
+        UniqueConstraint("kind", "object_id", "grantee", name="uq_shares_object_grantee"),
+        CheckConstraint("kind IN ('dataset', 'model')", name="ck_shares_kind"),
+        Index("ix_shares_grantee", "grantee", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # "dataset" or "model"
+    object_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), nullable=False)
+    grantee: Mapped[str] = mapped_column(String(OWNER_LENGTH), nullable=False)
     created_at: Mapped[dt.datetime] = _now()

@@ -50,5 +50,5 @@ def copies_of(catalog: Catalog, dataset_ids: list[int], sources: Collection[int]
         select(*columns, Image.source_image_id).where(Image.dataset_id.in_(dataset_ids)).order_by(Image.id)
     )
     wanted = set(sources)
-    with catalog.engine.connect() as connection:
+    with catalog.connect() as connection:
         return [ImageRecord._make(row[:-1]) for row in connection.execute(query) if row[-1] in wanted]

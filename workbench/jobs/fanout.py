@@ -292,12 +292,12 @@ def _record_end(catalog: Catalog, parent_id: str, state: str) -> None:
 def _undo(catalog: Catalog, parent_id: str) -> None:
     with catalog.sessions() as session:
         parent = session.get_one(JobRow, parent_id)
-        kind, params, context = parent.kind, dict(parent.params or {}), parent.context
+        kind, params, context, owner = parent.kind, dict(parent.params or {}), parent.context, parent.owner
     fanout = kind_named(kind).fanout
     if fanout is None or fanout.undo is None or context is None:  # nothing planned, nothing made
         return
     try:
-        fanout.undo(catalog, kind_named(kind).parse(params), dict(context))
+        fanout.undo(catalog.acting_as(owner), kind_named(kind).parse(params), dict(context))
     except Exception:
         log.exception("undoing job %s failed; what it wrote stays", parent_id)
 

@@ -30,7 +30,10 @@ class FencedCatalog(Catalog):
     def __init__(self, catalog: Catalog, job_id: str, delivery: int) -> None:
         super().__init__(catalog.settings)
         # Share the job runner's engine, session factory and store (cached properties).
-        self.__dict__.update(engine=catalog.engine, sessions=catalog.sessions, store=catalog.store)
+        self.__dict__.update(
+            engine=catalog.engine, sessions=catalog.sessions, store=catalog.store,
+            switches_roles=catalog.switches_roles,
+        )  # fmt: skip
         self.job_id, self.delivery = job_id, delivery
 
     @contextmanager

@@ -143,7 +143,7 @@ class _Loop:
         self.settings, self.kinds, self.lock = settings, kinds, lock
         self.idle_exit, self.release_after = idle_exit, release_after
         self.name = f"local@{socket.gethostname()}:{os.getpid()}"
-        self.catalog = Catalog(settings)
+        self.catalog = Catalog(settings, service=True)  # acts as each job's owner
         self.doorbell = Doorbell(doorbell_path(settings))
         self.outage = _Outage()
         # Heavy before any job (a deployment's kind module imports torch): starting afresh would

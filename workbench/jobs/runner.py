@@ -40,14 +40,15 @@ P = TypeVar("P", bound=JobParams)
 
 
 class JobContext(Generic[P]):
-    """What a job function sees: its parsed parameters, the catalog (fenced: every write
-    transaction proves the job is still this run's), progress and abort."""
+    """What a job function sees: its parsed parameters, the catalog as the job's owner (fenced:
+    every write transaction proves the job is still this run's), progress and abort."""
 
     def __init__(
         self, catalog: Catalog, row: JobRow, params: P, worker: str, channel: ProgressChannel
     ) -> None:
-        self.catalog = FencedCatalog(catalog, row.id, row.deliveries)
-        self.settings = catalog.settings
+        # Every read and write of the job is its submitter's, whoever this worker runs as.
+        self.catalog = FencedCatalog(catalog.acting_as(row.owner), row.id, row.deliveries)
+        self.settings = self.catalog.settings
         self._runner_catalog = catalog  # the runner's own writes (progress, heartbeat) are guarded apart
         self.job_id, self.kind, self.params = row.id, row.kind, params
         self.worker = worker
@@ -198,7 +199,7 @@ def _run_claimed(
     if kind is None:
         return _finish(catalog, job_id, worker, FAILED, error=f"this worker cannot run {row.kind!r} jobs")
     try:  # checked again here: the catalog may have changed since it was queued
-        params = retrying(kind.parse)(row.params or {}, catalog, job_id)
+        params = retrying(kind.parse)(row.params or {}, catalog.acting_as(row.owner), job_id)
     except WorkbenchError as exc:
         return _finish(catalog, job_id, worker, FAILED, error=str(exc))
     channel = ProgressChannel(settings.result_backend)

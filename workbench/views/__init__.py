@@ -64,7 +64,7 @@ class ViewSpec(BaseModel):
 def image_hashes(catalog: Catalog, image_ids: list[int]) -> dict[int, str]:
     """The sha256 (the blob and thumbnail key) of each of the current user's images by id."""
     query = select(Image.id, Image.sha256).where(Image.id.in_(image_ids), Image.owner == catalog.user)
-    with catalog.engine.connect() as connection:
+    with catalog.connect() as connection:
         return {image_id: sha256 for image_id, sha256 in connection.execute(query).all()}
 
 
@@ -269,7 +269,7 @@ class View:
     def _records(self, query: Select[Any]) -> list[ImageRecord]:
         # A Core connection, not an ORM session: these are plain rows, and the ORM's result
         # machinery cost more than the query for a sample of a thousand.
-        with self.catalog.engine.connect() as connection:
+        with self.catalog.connect() as connection:
             # fetchall: one driver call, not one per row through the result's iterator.
             return list(map(ImageRecord._make, connection.execute(query).fetchall()))
 
