@@ -91,7 +91,8 @@ def _empty_tables(url: str) -> None:
     with engine.begin() as connection:
         exists = connection.execute(text("SELECT to_regclass('public.images')")).scalar()
         if exists:
-            connection.execute(text("TRUNCATE datasets, images, jobs, models, predictions, reports, shares CASCADE"))
+            tables = "datasets, images, jobs, models, predictions, reports, shares"
+            connection.execute(text(f"TRUNCATE {tables} CASCADE"))
     engine.dispose()
 
 

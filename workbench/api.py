@@ -14,15 +14,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, func, select
 
-from workbench import registry, reports
-from workbench.catalog import Catalog, Dataset, Image
+from workbench import registry, reports, sharing
+from workbench.catalog import Catalog, Dataset, Image, datasets, shares
 from workbench.catalog.datasets import DatasetStatus
 from workbench.catalog.display import card, listing, percent, when
 from workbench.catalog.models import Model
+from workbench.catalog.shares import DATASET, MODEL
 from workbench.config import Settings
-from workbench.errors import ReportError
+from workbench.errors import ReadOnlyError, ReportError
 from workbench.ingest import IngestReport, Progress
 from workbench.ingest import ingest as run_ingest
 from workbench.jobs import client
@@ -43,6 +44,7 @@ class DatasetInfo:
     labels: int
     parent: str | None
     created_at: dt.datetime
+    owner: str | None = None  # another user's, shared with you read-only ("owner/name"); None: yours
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "created_at": self.created_at.isoformat()}
@@ -69,6 +71,7 @@ def _dataset_facts(info: DatasetInfo) -> dict[str, str]:
         "labels": str(info.labels),
         "kind": kind,
         "created": when(info.created_at),
+        **({"shared by": f"{info.owner} (read-only)"} if info.owner else {}),
     }
 
 
@@ -99,6 +102,21 @@ class ReportRecord(dict[str, Any]):
         made = (self["created_at"] or "—")[:16].replace("T", " ")
         facts = {"about": subject, "made": made, "file": self["html_path"]}
         return card("report", f"{self['kind'].capitalize()} report {self['id']}", facts, extra_html=link)
+
+
+def _dataset_rows(*where: ColumnElement[bool]) -> Select[Any]:
+    """Ready datasets matching ``where``: name, kind, images, labels, parent, created, owner."""
+    parent = Dataset.__table__.alias("parent")
+    return (
+        select(
+            Dataset.name, Dataset.kind, func.count(Image.id), func.count(Image.label.distinct()),
+            parent.c.name, Dataset.created_at, Dataset.owner,
+        )
+        .outerjoin(Image, Image.dataset_id == Dataset.id)
+        .outerjoin(parent, parent.c.id == Dataset.parent_id)
+        .where(Dataset.status == DatasetStatus.READY, *where)
+        .group_by(Dataset.id, parent.c.name)
+    )  # fmt: skip
 
 
 class Workbench:
@@ -158,21 +176,51 @@ class Workbench:
         return View.from_json(self.catalog, spec)
 
     def datasets(self) -> DatasetList:
-        """Your datasets, by name, with their image and label counts."""
-        parent = Dataset.__table__.alias("parent")
-        query = (
-            select(
-                Dataset.name, Dataset.kind, func.count(Image.id), func.count(Image.label.distinct()),
-                parent.c.name, Dataset.created_at,
-            )
-            .outerjoin(Image, Image.dataset_id == Dataset.id)
-            .outerjoin(parent, parent.c.id == Dataset.parent_id)
-            .where(Dataset.owner == self.catalog.user, Dataset.status == DatasetStatus.READY)
-            .group_by(Dataset.id, parent.c.name)
-            .order_by(Dataset.name)
-        )  # fmt: skip
+        """Your datasets, by name, with their image and label counts; then those shared with you
+        (``owner/name``, read-only)."""
+        user = self.catalog.user
         with self.catalog.sessions() as session:
-            return DatasetList(DatasetInfo(*row) for row in session.execute(query).all())
+            own = session.execute(_dataset_rows(Dataset.owner == user).order_by(Dataset.name)).all()
+            shared = _dataset_rows(
+                Dataset.owner != user, Dataset.id.in_(shares.shared_ids(self.catalog, session, DATASET))
+            )
+            others = session.execute(shared.order_by(Dataset.owner, Dataset.name)).all()
+        return DatasetList(
+            [DatasetInfo(name, kind, n, labels, parent, at) for name, kind, n, labels, parent, at, _ in own]
+            + [
+                DatasetInfo(f"{owner}/{name}", kind, n, labels, parent, at, owner)
+                for name, kind, n, labels, parent, at, owner in others
+            ]
+        )
+
+    def delete_dataset(self, name: str) -> int:
+        """Delete your dataset ``name`` with its images; returns how many. Models trained on it
+        keep their files and metrics. One shared with you is refused."""
+        return datasets.delete_dataset(self.catalog, name)
+
+    # -- sharing ---------------------------------------------------------------------------------
+    def share_dataset(self, name: str, with_: list[str]) -> list[str]:
+        """Let the named users (or a team's group) read dataset ``name``: they see it as
+        ``you/name``, read-only. Returns everyone it is shared with."""
+        return sharing.share(self.catalog, DATASET, self._own_dataset_id(name), with_)
+
+    def unshare_dataset(self, name: str, with_: list[str]) -> None:
+        sharing.unshare(self.catalog, DATASET, self._own_dataset_id(name), with_)
+
+    def share_model(self, model_id: int, with_: list[str]) -> list[str]:
+        """Let the named users read model ``model_id`` (its metrics, its export, predictions)."""
+        return sharing.share(self.catalog, MODEL, model_id, with_)
+
+    def unshare_model(self, model_id: int, with_: list[str]) -> None:
+        sharing.unshare(self.catalog, MODEL, model_id, with_)
+
+    def _own_dataset_id(self, name: str) -> int:
+        with self.catalog.sessions() as session:
+            row = self.catalog.find_dataset(session, name)
+            if row is None:
+                shared = self.catalog.dataset_row(session, name)  # else NotFoundError naming yours
+                raise ReadOnlyError.shared(f"dataset {name!r}", shared.owner)
+            return row.id
 
     # -- augmentation ----------------------------------------------------------------------------
     def augment_preview(self, view: View, recipe: Any, n: int = 8, seed: int = 0, copies: int = 1) -> Plot:

@@ -19,6 +19,17 @@ class NotFoundError(WorkbenchError):
     """A dataset, image, model or job does not exist for the current user."""
 
 
+class ReadOnlyError(WorkbenchError):
+    """A change asked of a dataset or model that is only shared with this user."""
+
+    @classmethod
+    def shared(cls, what: str, owner: str) -> ReadOnlyError:
+        return cls(
+            f"{what} belongs to {owner} and is shared with you read-only: "
+            f"only {owner} can change or delete it"
+        )
+
+
 class StorageError(WorkbenchError):
     """The object store refused or could not be reached (the message says which and why)."""
 

@@ -44,6 +44,14 @@ class ModelOnView(JobParams):
         View.from_spec(catalog, self.view)  # NotFoundError names the datasets there are
 
 
+class EvaluateParams(ModelOnView):
+    """Evaluating records the metrics with the model: only its owner may."""
+
+    def check(self, catalog: Catalog, job_id: str | None) -> None:
+        get_model(catalog, self.model_id, to_change=True)
+        super().check(catalog, job_id)
+
+
 class PredictParams(ModelOnView):
     """``chunk`` is also the write and progress step in one process, up to 512 images."""
 
@@ -253,8 +261,8 @@ def evaluate_fan_in(catalog: Catalog, params: ModelOnView, fan_in: FanIn) -> tup
 EVALUATE_FANOUT = FanOut(plan_ranges, evaluate_range, evaluate_fan_in)  # writes at the fan-in only
 
 
-@job_kind("evaluate", queue="inference", params=ModelOnView, fanout=EVALUATE_FANOUT)
-def evaluate_job(ctx: JobContext[ModelOnView]) -> dict[str, Any]:
+@job_kind("evaluate", queue="inference", params=EvaluateParams, fanout=EVALUATE_FANOUT)
+def evaluate_job(ctx: JobContext[EvaluateParams]) -> dict[str, Any]:
     """Evaluate a model on any view (e.g. another season): the same metrics as after training,
     stored with the model under ``metrics["evaluations"]``, keyed by the view."""
     from workbench.ml.predict import OnnxPredictor

@@ -14,32 +14,46 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from workbench.catalog import Catalog, Dataset, Image
+from workbench.catalog import Catalog, Dataset, Image, shares
 from workbench.catalog.models import Model
-from workbench.errors import NotFoundError
+from workbench.catalog.shares import MODEL
+from workbench.errors import NotFoundError, ReadOnlyError
 from workbench.pool import batched
 
 
 def list_models(catalog: Catalog) -> list[dict[str, Any]]:
-    """The user's models, oldest first, with their headline metrics."""
+    """The user's models, oldest first, with their headline metrics, then the models others
+    shared with the user or published (``owner`` says whose)."""
     with catalog.sessions() as session:
-        rows = session.scalars(select(Model).where(Model.owner == catalog.user).order_by(Model.id)).all()
-        return [summary(row) for row in rows]
+        rows = session.scalars(select(Model).where(_readable(catalog, session)).order_by(Model.id)).all()
+        own = [summary(row) for row in rows if row.owner == catalog.user]
+        return own + [{**summary(row), "owner": row.owner} for row in rows if row.owner != catalog.user]
 
 
-def get_model(catalog: Catalog, model_id: int) -> Model:
-    """One model's row (detached: safe to read after the session), or NotFoundError."""
+def _readable(catalog: Catalog, session: Session) -> ColumnElement[bool]:
+    return or_(
+        Model.owner == catalog.user, Model.published, Model.id.in_(shares.shared_ids(catalog, session, MODEL))
+    )
+
+
+def get_model(catalog: Catalog, model_id: int, *, to_change: bool = False) -> Model:
+    """One model's row (detached: safe to read after the session), or NotFoundError: the user's
+    own, or one shared with them or published, which ``to_change`` refuses (ReadOnlyError)."""
     if not 0 < model_id < 2**63:  # ids are 64-bit: a larger one cannot even be bound on SQLite
         raise NotFoundError(f"no model {model_id} for user {catalog.user!r}: model ids run from 1 to 2**63-1")
     with catalog.sessions() as session:
-        row = session.get(Model, model_id)
-        if row is None or row.owner != catalog.user:
+        row = session.scalars(
+            select(Model).where(Model.id == model_id, _readable(catalog, session))
+        ).one_or_none()
+        if row is None:
             raise NotFoundError(
                 f"no model {model_id} for user {catalog.user!r}; {_models_there_are(session, catalog)}"
             )
+        if to_change and row.owner != catalog.user:
+            raise ReadOnlyError.shared(f"model {model_id} ({row.name})", row.owner)
         session.expunge(row)
         return row
 
@@ -77,14 +91,14 @@ def unpublish(catalog: Catalog, model_id: int) -> None:
 
 
 def _set_published(catalog: Catalog, model_id: int, published: bool) -> None:
-    get_model(catalog, model_id)
+    get_model(catalog, model_id, to_change=True)
     with catalog.transaction() as session:
         session.get_one(Model, model_id).published = published
 
 
 def delete_model(catalog: Catalog, model_id: int) -> None:
     """Delete a model with its files (checkpoints and export)."""
-    row = get_model(catalog, model_id)
+    row = get_model(catalog, model_id, to_change=True)
     with catalog.transaction() as session:
         session.delete(session.get_one(Model, model_id))
     if row.export_dir:  # the model's folder: its checkpoints and its export

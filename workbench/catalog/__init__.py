@@ -10,7 +10,7 @@ from functools import cached_property
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from workbench.catalog import db
+from workbench.catalog import db, shares
 from workbench.catalog.models import Dataset, DatasetStatus, Image, Job, Model, Prediction, Report
 from workbench.config import Settings
 from workbench.errors import NotFoundError
@@ -86,8 +86,11 @@ class Catalog:
         return session.scalars(query).one_or_none()
 
     def dataset_row(self, session: Session, name: str, *, ready_only: bool = True) -> Dataset:
-        """The current user's dataset called ``name``, or NotFoundError naming the ones there are."""
+        """The current user's dataset called ``name``, or one shared with them as ``owner/name``
+        (read-only), or NotFoundError naming the ones there are."""
         row = self.find_dataset(session, name)
+        if row is None and "/" in name:
+            row = shares.shared_dataset(self, session, name)
         if row is None or (ready_only and row.status != DatasetStatus.READY):
             names = self.dataset_names(session)
             hint = f"; yours are: {', '.join(names)}" if names else "; ingest one with `workbench ingest`"

@@ -13,11 +13,11 @@ import sys
 from collections.abc import Sequence
 
 from workbench.api import Workbench
-from workbench.cli import admin, datasets, jobs, models, reports
+from workbench.cli import admin, datasets, jobs, models, reports, team
 from workbench.cli.common import OneLineParser
 from workbench.errors import WorkbenchError
 
-GROUPS = (datasets, models, jobs, reports, admin)
+GROUPS = (datasets, models, jobs, reports, team, admin)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -111,7 +111,8 @@ def _datasets(workbench: Workbench, args: argparse.Namespace) -> int:
     elif not rows:
         print("no datasets yet: bring one with `workbench ingest PATH --name NAME`")
     for row in [] if args.json else rows:
-        print(f"{row.name:<24} {row.images:>9,} images {row.labels:>5} labels  {row.kind}")
+        shared = f"  shared by {row.owner}, read-only" if row.owner else ""
+        print(f"{row.name:<24} {row.images:>9,} images {row.labels:>5} labels  {row.kind}{shared}")
     return 0
 
 

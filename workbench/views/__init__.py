@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import aliased
 
-from workbench.catalog import Catalog, Dataset, Image
+from workbench.catalog import Catalog, Dataset, Image, shares
 from workbench.catalog.retry import retrying
 from workbench.catalog.summaries import most_common_first
 from workbench.errors import FilterError
@@ -62,9 +62,11 @@ class ViewSpec(BaseModel):
 
 
 def image_hashes(catalog: Catalog, image_ids: list[int]) -> dict[int, str]:
-    """The sha256 (the blob and thumbnail key) of each of the current user's images by id."""
-    query = select(Image.id, Image.sha256).where(Image.id.in_(image_ids), Image.owner == catalog.user)
+    """The sha256 (the blob and thumbnail key) of each image by id that the current user may
+    read (their own, or in a dataset shared with them)."""
     with catalog.connect() as connection:
+        readable = shares.readable_datasets(catalog, connection)
+        query = select(Image.id, Image.sha256).where(Image.id.in_(image_ids), Image.dataset_id.in_(readable))
         return {image_id: sha256 for image_id, sha256 in connection.execute(query).all()}
 
 
