@@ -4,14 +4,15 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint format bench schema lock dashboard up down clean
+.PHONY: install demo test test-fast lint format bench schema lock dashboard hub up down clean
 
 install: $(STAMP)
 
 # Reinstall only when the declared or locked dependencies change.
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock hub/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
+	npm ci --prefix hub --no-audit --no-fund --loglevel=error  # the team server's proxy, from its lock file
 	touch $(STAMP)
 
 demo: install
@@ -20,6 +21,10 @@ demo: install
 # The dashboard on http://127.0.0.1:8866/ (Voila; the embedded default unless WORKBENCH_* are set).
 dashboard: install
 	$(BIN)/workbench dashboard
+
+# The team server (as root, with WORKBENCH_HUB_DATABASE_URL and the shared services set): docs/security.md.
+hub: install
+	$(BIN)/workbench hub
 
 test: install
 	$(BIN)/python -m pytest tests

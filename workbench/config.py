@@ -130,6 +130,8 @@ class Settings:
                 continue
             group, _, name = variable.field.rpartition(".")
             (nested[group] if group else top)[name] = value
+        if env.get("JUPYTERHUB_USER"):  # a server the hub started: the hub says who this is
+            top["user"] = env["JUPYTERHUB_USER"]
         return cls(**top, jobs=JobTimings(**nested["jobs"]), limits=Limits(**nested["limits"]))
 
     def environ(self) -> dict[str, str]:

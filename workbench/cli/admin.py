@@ -18,6 +18,8 @@ def register(commands: Commands) -> None:
     dashboard.add_argument("--no-browser", action="store_true", help="do not open a browser")
     dashboard.add_argument("--no-preheat", action="store_true", help="start a kernel per page instead")
 
+    command(commands, "hub", _hub, "serve the team server: JupyterHub, logins, a server per person (root)")
+
     database = command(commands, "db", _db, "manage the catalog database schema")
     database.add_argument(
         "action", choices=["upgrade", "current", "sql"],
@@ -42,6 +44,24 @@ def _dashboard(workbench: Workbench, args: argparse.Namespace) -> int:
     print(f"dashboard on http://127.0.0.1:{args.port}/ (Ctrl-C stops it; log in {root / 'dashboard.log'})")
     sys.stdout.flush()  # before Voila's own output, when both go to one file
     return run(command, root)  # Voila and its kernels stop with this command
+
+
+def _hub(workbench: Workbench, args: argparse.Namespace) -> int:
+    """JupyterHub until stopped, configured from WORKBENCH_HUB_* (docs/security.md, team server)."""
+    import os
+
+    from workbench.hub.run import hub_command
+    from workbench.hub.settings import HubSettings
+    from workbench.widgets.serve import run
+
+    hub = HubSettings.from_env()
+    command = hub_command(hub)
+    os.environ.update(hub.environ())  # read back by the configuration file, in JupyterHub
+    print(
+        f"team server on http://{hub.ip}:{hub.port}/ (sign up, then {hub.admin!r} approves; Ctrl-C stops it)"
+    )
+    sys.stdout.flush()
+    return run(command, hub.state_dir)
 
 
 def _db(workbench: Workbench, args: argparse.Namespace) -> int:

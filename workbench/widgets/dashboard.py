@@ -18,6 +18,7 @@ from workbench.widgets.jobs import DashboardJob
 from workbench.widgets.models import ModelsPanel
 from workbench.widgets.predict import PredictPanel
 from workbench.widgets.reports import ReportsPanel
+from workbench.widgets.sharing import DatasetActions
 from workbench.widgets.state import DashboardState
 from workbench.widgets.stats import StatsPanel
 from workbench.widgets.theme import ROOT_CLASS, theme_style
@@ -53,6 +54,7 @@ class Dashboard(widgets.VBox):
         data = widgets.VBox(
             [
                 widgets.HBox([self.datasets, self.filters], layout=widgets.Layout(flex_flow="row wrap")),
+                DatasetActions(self.state),
                 CurrentData(self.state, "Showing"),  # the sign of an active filter
                 explore,
             ]

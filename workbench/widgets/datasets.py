@@ -8,6 +8,7 @@ from pathlib import Path
 
 import ipywidgets as widgets
 
+from workbench.api import DatasetInfo
 from workbench.demo import DATASET, write_digits
 from workbench.errors import WorkbenchError
 from workbench.jobs import Job
@@ -76,7 +77,7 @@ class DatasetPicker(widgets.VBox):
         the first dataset is; a name that is not there (a typo in ?dataset=, a deleted dataset)
         is said in plain words, and no other dataset pretends to be it."""
         infos = self.state.workbench.datasets()
-        options = [(f"{d.name} ({d.images:,} images, {d.labels} labels)", d.name) for d in infos]
+        options = [(_words(d), d.name) for d in infos]
         names = [name for _, name in options]
         requested = self.state.dataset
         value = requested if requested in names else (names[0] if names and not requested else None)
@@ -177,3 +178,8 @@ class DatasetPicker(widgets.VBox):
             )
         else:
             self.status.error(f"the ingest {info.state}: {info.error or info.message}")
+
+
+def _words(info: DatasetInfo) -> str:
+    shared = f"; shared by {info.owner}, read-only" if info.owner else ""
+    return f"{info.name} ({info.images:,} images, {info.labels} labels{shared})"

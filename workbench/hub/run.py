@@ -1,0 +1,28 @@
+"""``workbench hub``: check what the hub needs, write its configuration file, run JupyterHub."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from workbench.errors import ConfigError
+from workbench.hub.settings import PROXY, HubSettings
+
+CONFIG_FILE = """\
+# Written by `workbench hub`: the configuration is workbench.hub.config, made from WORKBENCH_HUB_*.
+from workbench.hub.config import configure
+
+configure(get_config())  # noqa: F821 - JupyterHub defines get_config for this file
+"""
+
+
+def hub_command(hub: HubSettings) -> list[str]:
+    """The command that runs the hub (from ``hub.state_dir``, with ``hub.environ()`` set)."""
+    if not PROXY.exists():
+        raise ConfigError(f"{PROXY} is missing: `make install` installs the proxy from hub/package-lock.json")
+    if os.geteuid() != 0:
+        raise ConfigError("the hub starts each person's server as their own Linux account: run it as root")
+    hub.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    config = hub.state_dir / "jupyterhub_config.py"
+    config.write_text(CONFIG_FILE)
+    return [sys.executable, "-m", "jupyterhub", "-f", str(config)]
