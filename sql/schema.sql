@@ -203,7 +203,7 @@ ALTER TABLE images ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE images FORCE ROW LEVEL SECURITY;
 
-CREATE POLICY images_owner ON images USING (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER'))) WITH CHECK (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER')));
+CREATE POLICY images_owner ON images USING (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER'))) WITH CHECK (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER')) AND (dataset_id IN (SELECT d.id FROM datasets d WHERE d.owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER')))));
 
 ALTER TABLE jobs ENABLE ROW LEVEL SECURITY;
 
@@ -235,13 +235,13 @@ ALTER TABLE shares FORCE ROW LEVEL SECURITY;
 
 CREATE POLICY shares_owner ON shares USING (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER'))) WITH CHECK (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER')));
 
+CREATE POLICY datasets_shared ON datasets FOR SELECT USING (id IN (SELECT s.object_id FROM shares s WHERE s.kind = 'dataset' AND s.owner = datasets.owner));
+
+CREATE POLICY images_shared ON images FOR SELECT USING (dataset_id IN (SELECT d.id FROM datasets d));
+
+CREATE POLICY models_shared ON models FOR SELECT USING (published OR id IN (SELECT s.object_id FROM shares s WHERE s.kind = 'model' AND s.owner = models.owner));
+
 CREATE POLICY shares_grantee ON shares FOR SELECT USING (grantee IN (SELECT r.rolname FROM pg_roles r WHERE pg_has_role(current_user, r.oid, 'MEMBER')));
-
-CREATE POLICY datasets_shared ON datasets FOR SELECT USING (id IN (SELECT s.object_id FROM shares s WHERE s.kind = 'dataset'));
-
-CREATE POLICY images_shared ON images FOR SELECT USING (dataset_id IN (SELECT s.object_id FROM shares s WHERE s.kind = 'dataset'));
-
-CREATE POLICY models_shared ON models FOR SELECT USING (published OR id IN (SELECT s.object_id FROM shares s WHERE s.kind = 'model'));
 
 UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0005';
 

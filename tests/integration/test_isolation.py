@@ -208,3 +208,33 @@ def test_a_scheduled_report_runs_as_its_owner_and_sees_only_her_data(
     assert bob.reports() == []
     alice.close()
     bob.close()
+
+
+def test_bob_can_neither_open_alices_dataset_with_a_share_of_his_own_nor_slip_images_into_it(
+    team: Team, tmp_path: Path
+) -> None:
+    _alices_rows(team, tmp_path)
+    admin = create_engine(team.admin_url)
+    with admin.connect() as connection:
+        dataset_id, model_id = (
+            connection.execute(text(f"SELECT id FROM {table} LIMIT 1")).scalar()
+            for table in ("datasets", "models")
+        )
+    bob_role = team.user("bob")
+    bob = create_engine(team.url(bob_role))
+    with bob.connect() as connection:
+        for kind, object_id in (("dataset", dataset_id), ("model", model_id)):  # his own row, naming hers
+            connection.execute(
+                text("INSERT INTO shares (kind, object_id, owner, grantee) VALUES (:k, :i, :o, :o)"),
+                {"k": kind, "i": object_id, "o": bob_role},
+            )
+        message = _refused(
+            connection,
+            "INSERT INTO images (dataset_id, owner, sha256, label, width, height, format, bytes, attributes) "
+            "VALUES (:d, :o, :s, 'cat', 1, 1, 'PNG', 1, '{}')",
+            {"d": dataset_id, "o": bob_role, "s": "0" * 64},
+        )
+        assert "row-level security" in message
+        assert [_count(connection, table) for table in ("datasets", "images", "models")] == [0, 0, 0]
+    bob.dispose()
+    admin.dispose()

@@ -30,7 +30,21 @@ OWNED_TABLES = ("datasets", "images", "jobs", "models", "predictions", "reports"
 MINE = "(SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER'))"
 # Any role the current role belongs to, groups included: a share may name a team's group role.
 MY_ROLES = "(SELECT r.rolname FROM pg_roles r WHERE pg_has_role(current_user, r.oid, 'MEMBER'))"
-SHARED = "(SELECT s.object_id FROM shares s WHERE s.kind = '{kind}')"  # shares are row-secured too
+# What else a write must satisfy: an image goes only into one's own dataset (else one could slip
+# images into a colleague's, which FOREIGN KEY checks would not stop: they skip the policies).
+WRITE_CHECKS = {"images": f"dataset_id IN (SELECT d.id FROM datasets d WHERE d.owner IN {MINE})"}
+# Read-only access. A share counts only when its owner owns the object: anyone may write a share
+# row of their own naming any id, and it opens nothing. (A write check on shares instead would
+# read datasets, whose policy reads shares: Postgres refuses that as recursion.) The images of
+# every dataset one may read; published models.
+SHARED_READS = {
+    "datasets_shared ON datasets": "id IN (SELECT s.object_id FROM shares s "
+    "WHERE s.kind = 'dataset' AND s.owner = datasets.owner)",
+    "images_shared ON images": "dataset_id IN (SELECT d.id FROM datasets d)",
+    "models_shared ON models": "published OR id IN (SELECT s.object_id FROM shares s "
+    "WHERE s.kind = 'model' AND s.owner = models.owner)",
+    "shares_grantee ON shares": f"grantee IN {MY_ROLES}",
+}
 
 
 def upgrade() -> None:
@@ -51,23 +65,16 @@ def upgrade() -> None:
     for table in OWNED_TABLES:
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-        op.execute(
-            f"CREATE POLICY {table}_owner ON {table} USING (owner IN {MINE}) WITH CHECK (owner IN {MINE})"
-        )
-    shared_datasets, shared_models = SHARED.format(kind="dataset"), SHARED.format(kind="model")
-    op.execute(f"CREATE POLICY shares_grantee ON shares FOR SELECT USING (grantee IN {MY_ROLES})")
-    op.execute(f"CREATE POLICY datasets_shared ON datasets FOR SELECT USING (id IN {shared_datasets})")
-    op.execute(f"CREATE POLICY images_shared ON images FOR SELECT USING (dataset_id IN {shared_datasets})")
-    op.execute(f"CREATE POLICY models_shared ON models FOR SELECT USING (published OR id IN {shared_models})")
+        check = f"owner IN {MINE}" + (f" AND ({WRITE_CHECKS[table]})" if table in WRITE_CHECKS else "")
+        op.execute(f"CREATE POLICY {table}_owner ON {table} USING (owner IN {MINE}) WITH CHECK ({check})")
+    for policy, condition in SHARED_READS.items():
+        op.execute(f"CREATE POLICY {policy} FOR SELECT USING ({condition})")
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        for policy, table in (
-            ("datasets_shared", "datasets"), ("images_shared", "images"), ("models_shared", "models"),
-            ("shares_grantee", "shares"),
-        ):  # fmt: skip
-            op.execute(f"DROP POLICY {policy} ON {table}")
+        for policy in SHARED_READS:
+            op.execute(f"DROP POLICY {policy}")
         for table in OWNED_TABLES:
             op.execute(f"DROP POLICY {table}_owner ON {table}")
             op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
