@@ -63,6 +63,7 @@ def seaweedfs(
     command = [
         weed_binary(), "mini", f"-dir={data}", f"-ip={address}", f"-ip.bind={address}",
         "-master.telemetry=false", "-admin.ui=false", "-webdav=false", f"-s3.port={S3_PORT}",
+        "-s3.iam.readOnly=false",  # the hub makes each person's identity through the IAM API
     ]  # fmt: skip
     data.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as output:

@@ -159,9 +159,7 @@ def train_job(ctx: JobContext[TrainParams]) -> dict[str, Any]:
         **json.loads(view.to_json()),
         **({"augmented": data.augmented} if data.augmented else {}),
     }
-    for path in sorted((workdir / "export").rglob("*")):
-        if path.is_file():
-            store.publish(path)
+    store.publish_folder(workdir / "export")
     export = store.reference(workdir / "export")
     model_id = _record_model(
         ctx.catalog, ctx.job_id, params.name or view.dataset, config, data.classes, recorded_view,

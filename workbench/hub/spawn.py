@@ -15,6 +15,7 @@ from typing import Any
 
 from workbench.catalog import db, roles
 from workbench.errors import ConfigError
+from workbench.hub.objects import object_store_identity
 from workbench.hub.settings import REPO, HubSettings
 
 ACCOUNT_MARK = "workbench hub user"  # the GECOS field of accounts the hub made: only those are used
@@ -36,6 +37,7 @@ def prepare_server(spawner: Any) -> None:
     home = Path(account.pw_dir)
     _give(DASHBOARD, home / "dashboard.ipynb", account)
     spawner.environment.update(server_environment(hub, name, password, home))
+    spawner.environment.update(object_store_identity(hub, name))
 
 
 def server_environment(hub: HubSettings, name: str, password: str, home: Path) -> dict[str, str]:

@@ -47,6 +47,11 @@ class BlobStore(Protocol):
         """Make the file at ``path`` (under the data directory) readable by every host."""
         ...
 
+    def publish_folder(self, folder: Path) -> None:
+        """``publish`` every file under ``folder``, then its list of files: a person's
+        credentials on a team server may read objects but not list the bucket."""
+        ...
+
     def reference(self, path: Path) -> str:
         """What a catalog row records for a file or folder ``publish``ed (any host resolves it)."""
         ...

@@ -59,6 +59,9 @@ class LocalBlobStore:
     def publish(self, path: Path) -> None:
         """Nothing to do: every process of this host reads the data directory."""
 
+    def publish_folder(self, folder: Path) -> None:
+        """Nothing to do either."""
+
     def reference(self, path: Path) -> str:
         return str(path)
 

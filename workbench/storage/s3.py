@@ -8,6 +8,7 @@ Credentials come from the environment as boto3 reads them (``AWS_ACCESS_KEY_ID``
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -23,6 +24,8 @@ from workbench.errors import StorageError
 from workbench.storage.cache import LocalCache
 
 MISSING = {"404", "NoSuchKey", "NotFound"}
+DENIED = {"AccessDenied", "403"}
+MANIFEST = ".files.json"  # a published folder's files and sizes, for who may not list the bucket
 TRANSFER = Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=32)
 
 
@@ -104,6 +107,14 @@ class S3BlobStore:
         except (ClientError, BotoCoreError) as exc:
             raise self._error("upload", key, exc) from exc
 
+    def publish_folder(self, folder: Path) -> None:
+        files = sorted(path for path in folder.rglob("*") if path.is_file() and path.name != MANIFEST)
+        for path in files:
+            self.publish(path)
+        sizes = {str(path.relative_to(folder)): path.stat().st_size for path in files}
+        key = self._file_key(folder) + "/" + MANIFEST
+        self._call("put_object", Key=self.prefix + key, Body=json.dumps(sizes).encode())
+
     def reference(self, path: Path) -> str:
         return f"s3://{self.bucket}/{self.prefix}{self._file_key(path)}"
 
@@ -112,7 +123,7 @@ class S3BlobStore:
         (by size: a published file is never rewritten but whole, by an atomic PUT)."""
         key = self._key_of(reference)
         local = self.data_dir / key
-        for item in self._list(key):
+        for item in self._objects(key):
             target = self.data_dir / item["Key"][len(self.prefix) :]
             if target.exists() and target.stat().st_size == item["Size"]:
                 continue
@@ -128,7 +139,11 @@ class S3BlobStore:
 
     def discard(self, reference: str) -> None:
         key = self._key_of(reference)
-        for item in self._list(key):
+        try:
+            listed = self._list(key)
+        except _ListDenied:  # a person's credentials on a team server delete nothing: left for a sweep
+            listed = []
+        for item in listed:
             self._call("delete_object", Key=item["Key"])
         local = self.data_dir / key
         if local.is_dir():
@@ -148,13 +163,32 @@ class S3BlobStore:
             raise StorageError(f"{reference} is not in this store ({start}): check WORKBENCH_STORAGE_URL")
         return reference[len(start) :]
 
+    def _objects(self, key: str) -> list[dict[str, Any]]:
+        """The objects at ``key`` or under it; without permission to list the bucket (a person's
+        credentials on a team server), the object itself or the folder's published manifest."""
+        try:
+            return self._list(key)
+        except _ListDenied:
+            pass
+        whole = self.prefix + key
+        try:
+            return [{"Key": whole, "Size": self._call("head_object", Key=whole)["ContentLength"]}]
+        except FileNotFoundError:
+            pass
+        manifest = self._call("get_object", Key=f"{whole}/{MANIFEST}")["Body"].read()
+        return [{"Key": f"{whole}/{name}", "Size": size} for name, size in json.loads(manifest).items()]
+
     def _list(self, key: str) -> list[dict[str, Any]]:
         """The objects at ``key`` itself or under it as a folder."""
         paginator = self.client.get_paginator("list_objects_v2")
         pages = paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + key)
         try:
             found = [item for page in pages for item in page.get("Contents", [])]
-        except (ClientError, BotoCoreError) as exc:
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) in DENIED:
+                raise _ListDenied from exc
+            raise self._error("list", key, exc) from exc
+        except BotoCoreError as exc:
             raise self._error("list", key, exc) from exc
         whole = self.prefix + key
         return [item for item in found if item["Key"] == whole or item["Key"].startswith(whole + "/")]
@@ -199,3 +233,7 @@ class S3BlobStore:
         else:
             said = str(exc).splitlines()[0] + " (is WORKBENCH_S3_ENDPOINT_URL right and the store up?)"
         return StorageError(f"the object store could not {operation.replace('_', ' ')} {where}: {said}")
+
+
+class _ListDenied(Exception):
+    """These credentials may not list the bucket."""
