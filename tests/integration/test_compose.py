@@ -30,6 +30,8 @@ SECRETS = {
     "POSTGRES_PASSWORD": "pg-sentinel-5b0e1c",
     "RABBITMQ_PASSWORD": "mq-sentinel-93d7aa",
     "S3_SECRET_KEY": "s3-sentinel-4f1a2b",
+    "SERVICE_DB_PASSWORD": "svc-sentinel-77c2e0",
+    "FLOWER_PASSWORD": "fl-sentinel-0d9b31",
 }
 
 SERVICES = {
@@ -40,14 +42,15 @@ SERVICES = {
     "imagery-worker",
     "torch-worker",
     "beat",
-    "jupyterlab",
-    "voila",
+    "db-roles",
+    "hub",
     "flower",
 }
-WORKBENCH_SERVICES = {"imagery-worker", "torch-worker", "beat", "jupyterlab", "voila"}
+WORKBENCH_SERVICES = {"imagery-worker", "torch-worker", "beat", "hub"}
+WORKERS = {"imagery-worker", "torch-worker", "beat"}  # on the catalog as the service role
 BACKING_SERVICES = {"postgres", "rabbitmq", "redis", "seaweedfs"}
-NAMED_VOLUMES = {"postgres-data", "rabbitmq-data", "seaweedfs-data", "beat-data"}
-PUBLISHED = {"jupyterlab": 8888, "voila": 8866, "flower": 5555}
+NAMED_VOLUMES = {"postgres-data", "rabbitmq-data", "seaweedfs-data", "beat-data", "hub-state", "hub-homes"}
+PUBLISHED = {"hub": 8000, "flower": 5555}
 SECRET_KEY = re.compile(r"PASS|SECRET|TOKEN", re.IGNORECASE)
 
 
@@ -144,6 +147,7 @@ def test_workbench_services_wait_for_healthy_backing_services(config: dict[str, 
         assert isinstance(depends_on, dict), f"{name}: depends_on has no conditions"
         for backing in BACKING_SERVICES:
             assert depends_on[backing]["condition"] == "service_healthy", (name, backing)
+        assert depends_on["db-roles"]["condition"] == "service_completed_successfully", name
 
 
 def test_published_ports_are_bound_to_localhost_only(config: dict[str, Any]) -> None:
@@ -180,13 +184,11 @@ def test_volumes_and_initialisation(config: dict[str, Any]) -> None:
 
 
 def test_workbench_services_point_at_the_services(config: dict[str, Any]) -> None:
+    services = config["services"]
     for name in WORKBENCH_SERVICES:
-        env = config["services"][name]["environment"]
-        database = urlsplit(env["WORKBENCH_DATABASE_URL"])
+        env = services[name]["environment"]
         broker = urlsplit(env["WORKBENCH_BROKER_URL"])
         backend = urlsplit(env["WORKBENCH_RESULT_BACKEND"])
-        assert (database.scheme, database.hostname) == ("postgresql", "postgres"), name
-        assert database.password == SECRETS["POSTGRES_PASSWORD"], name
         assert (broker.scheme, broker.hostname) == ("amqp", "rabbitmq"), name
         assert broker.password == SECRETS["RABBITMQ_PASSWORD"], name
         assert (backend.scheme, backend.hostname) == ("redis", "redis"), name
@@ -194,6 +196,30 @@ def test_workbench_services_point_at_the_services(config: dict[str, Any]) -> Non
         assert env["WORKBENCH_STORAGE_URL"].startswith("s3://"), name
         assert urlsplit(env["WORKBENCH_S3_ENDPOINT_URL"]).hostname == "seaweedfs", name
         assert env["AWS_SECRET_ACCESS_KEY"] == SECRETS["S3_SECRET_KEY"], name
+    # Workers log in as the service role, never as the catalog's owner (a superuser in the image,
+    # which no policy binds); the hub and db-roles use the owner to make roles.
+    for name in WORKERS:
+        database = urlsplit(services[name]["environment"]["WORKBENCH_DATABASE_URL"])
+        assert (database.scheme, database.hostname) == ("postgresql", "postgres"), name
+        assert (database.username, database.password) == ("workbench_service", SECRETS["SERVICE_DB_PASSWORD"])
+    owner = urlsplit(services["hub"]["environment"]["WORKBENCH_HUB_DATABASE_URL"])
+    assert owner.password == SECRETS["POSTGRES_PASSWORD"]
+    assert "WORKBENCH_DATABASE_URL" not in services["hub"]["environment"]  # each person gets their own
+    assert services["db-roles"]["environment"]["WORKBENCH_DATABASE_URL"] == owner.geturl()
+    assert "prepare" in " ".join(_as_list(services["db-roles"]["command"]))
+
+
+def test_nothing_is_served_without_a_login(config: dict[str, Any]) -> None:
+    """The hub (its image runs `workbench hub`: every page but /hub/health asks for a login, and
+    sign-ups wait for the administrator), Flower with its own login, RabbitMQ's management UI with
+    RabbitMQ's users; the object store hands out per-person keys (IAM writable)."""
+    services = config["services"]
+    assert services["hub"]["build"]["dockerfile"] == "docker/hub.Dockerfile"
+    assert services["hub"]["environment"]["WORKBENCH_HUB_ADMIN"]
+    assert "/hub/health" in " ".join(_as_list(services["hub"]["healthcheck"]["test"]))
+    flower = services["flower"]["environment"]["FLOWER_BASIC_AUTH"]
+    assert flower.split(":", 1)[1] == SECRETS["FLOWER_PASSWORD"]
+    assert "-s3.iam.readOnly=false" in _as_list(services["seaweedfs"]["command"])
 
 
 def test_workers_consume_their_queues(config: dict[str, Any]) -> None:
@@ -208,8 +234,6 @@ def test_workers_consume_their_queues(config: dict[str, Any]) -> None:
     assert _option(torch, "--pool", "-P") in {"solo", "threads"}
     if _option(torch, "--pool", "-P") == "threads":
         assert _option(torch, "--concurrency", "-c") == "1"
-    voila = " ".join(_as_list(config["services"]["voila"]["command"]))
-    assert voila.startswith("voila ") and "notebooks/dashboard.ipynb" in voila
 
 
 def test_beat_runs_the_report_schedule_as_the_notebooks_user(config: dict[str, Any]) -> None:
@@ -217,10 +241,7 @@ def test_beat_runs_the_report_schedule_as_the_notebooks_user(config: dict[str, A
     assert _as_list(beat["command"])[:2] == ["workbench", "scheduler"]
     schedule = _option(_as_list(beat["command"]), "--schedule")
     assert (str(ROOT / "docker" / "reports.toml"), schedule) in _mounts(beat)
-    assert (
-        beat["environment"]["WORKBENCH_USER"]
-        == config["services"]["jupyterlab"]["environment"]["WORKBENCH_USER"]
-    )
+    assert beat["environment"]["WORKBENCH_USER"]  # whose reports, unless an entry names its user
     for name in WORKBENCH_SERVICES:  # where every container finds the report notebooks
         assert (
             config["services"][name]["environment"]["WORKBENCH_REPORT_NOTEBOOKS"] == "/app/notebooks/reports"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.hub.auth import WorkbenchAuthenticator
-from workbench.hub.settings import PROXY, HubSettings
+from workbench.hub.settings import HubSettings
 from workbench.hub.spawn import prepare_server
 
 FAILED_LOGINS_BEFORE_LOCK = 5
@@ -40,7 +40,7 @@ def configure(c: Any, hub: HubSettings | None = None) -> None:
     c.JupyterHub.bind_url = f"http://{hub.ip}:{hub.port}"
     c.JupyterHub.hub_ip = "127.0.0.1"
     c.JupyterHub.hub_port = hub.hub_port
-    c.ConfigurableHTTPProxy.command = [str(PROXY)]
+    c.ConfigurableHTTPProxy.command = [str(hub.proxy)]
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{hub.proxy_api_port}"
     c.JupyterHub.db_url = f"sqlite:///{hub.state_dir / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(hub.state_dir / "cookie_secret")

@@ -6,7 +6,7 @@ import os
 import sys
 
 from workbench.errors import ConfigError
-from workbench.hub.settings import PROXY, HubSettings
+from workbench.hub.settings import HubSettings
 
 CONFIG_FILE = """\
 # Written by `workbench hub`: the configuration is workbench.hub.config, made from WORKBENCH_HUB_*.
@@ -18,8 +18,14 @@ configure(get_config())  # noqa: F821 - JupyterHub defines get_config for this f
 
 def hub_command(hub: HubSettings) -> list[str]:
     """The command that runs the hub (from ``hub.state_dir``, with ``hub.environ()`` set)."""
-    if not PROXY.exists():
-        raise ConfigError(f"{PROXY} is missing: `make install` installs the proxy from hub/package-lock.json")
+    if not hub.proxy.exists():
+        raise ConfigError(
+            f"{hub.proxy} is missing: `make install` installs the proxy from hub/package-lock.json"
+        )
+    if not hub.dashboard.exists():
+        raise ConfigError(
+            f"{hub.dashboard} is missing: set WORKBENCH_HUB_DASHBOARD to notebooks/dashboard.ipynb"
+        )
     if os.geteuid() != 0:
         raise ConfigError("the hub starts each person's server as their own Linux account: run it as root")
     hub.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

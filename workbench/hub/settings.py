@@ -14,8 +14,9 @@ from workbench.catalog import roles
 from workbench.config import Settings
 from workbench.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[2]  # a checkout; an installed package names both below
 PROXY = REPO / "hub" / "node_modules" / ".bin" / "configurable-http-proxy"
+DASHBOARD = REPO / "notebooks" / "dashboard.ipynb"
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class HubSettings:
     group_role: str = roles.GROUP_ROLE
     service_role: str = roles.SERVICE_ROLE
     homes: Path = Path("/home")  # where each person's Linux account gets its home
+    proxy: Path = PROXY  # configurable-http-proxy, from hub/package-lock.json
+    dashboard: Path = DASHBOARD  # copied into each person's home
     shared: Settings = field(default_factory=Settings)  # broker, progress, object store: for every server
 
     @classmethod
@@ -52,6 +55,8 @@ class HubSettings:
             group_role=env.get("WORKBENCH_HUB_GROUP_ROLE", roles.GROUP_ROLE),
             service_role=env.get("WORKBENCH_HUB_SERVICE_ROLE", roles.SERVICE_ROLE),
             homes=Path(env.get("WORKBENCH_HUB_HOMES", "/home")),
+            proxy=Path(env.get("WORKBENCH_HUB_PROXY", str(PROXY))),
+            dashboard=Path(env.get("WORKBENCH_HUB_DASHBOARD", str(DASHBOARD))),
             shared=Settings.from_env(env),
         )
 
@@ -73,4 +78,6 @@ class HubSettings:
             "WORKBENCH_HUB_GROUP_ROLE": self.group_role,
             "WORKBENCH_HUB_SERVICE_ROLE": self.service_role,
             "WORKBENCH_HUB_HOMES": str(self.homes),
+            "WORKBENCH_HUB_PROXY": str(self.proxy),
+            "WORKBENCH_HUB_DASHBOARD": str(self.dashboard),
         }

@@ -16,10 +16,9 @@ from typing import Any
 from workbench.catalog import db, roles
 from workbench.errors import ConfigError
 from workbench.hub.objects import object_store_identity
-from workbench.hub.settings import REPO, HubSettings
+from workbench.hub.settings import HubSettings
 
 ACCOUNT_MARK = "workbench hub user"  # the GECOS field of accounts the hub made: only those are used
-DASHBOARD = REPO / "notebooks" / "dashboard.ipynb"
 # Settings a person's server must not take from the hub: these are theirs.
 PERSONAL = ("WORKBENCH_USER", "WORKBENCH_DATABASE_URL", "WORKBENCH_DATA_DIR")
 
@@ -35,7 +34,7 @@ def prepare_server(spawner: Any) -> None:
     finally:
         engine.dispose()
     home = Path(account.pw_dir)
-    _give(DASHBOARD, home / "dashboard.ipynb", account)
+    _give(hub.dashboard, home / "dashboard.ipynb", account)
     spawner.environment.update(server_environment(hub, name, password, home))
     spawner.environment.update(object_store_identity(hub, name))
 
