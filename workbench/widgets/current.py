@@ -53,7 +53,8 @@ def view_words(workbench: Workbench, dataset: str | None, spec: dict[str, Any]) 
 def model_words(model: dict[str, Any]) -> str:
     """A model as a person tells it apart: name, accuracy, when (its id last, for the CLI)."""
     accuracy = percent(model["metrics"].get("accuracy"))
-    return f"{model['name']} ({model['arch']}, {accuracy} accurate, model {model['id']})"
+    shared = f"; {model['owner']}'s, read-only" if model.get("owner") else ""
+    return f"{model['name']} ({model['arch']}, {accuracy} accurate, model {model['id']}{shared})"
 
 
 class CurrentData(widgets.HTML):

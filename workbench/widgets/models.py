@@ -102,6 +102,7 @@ class ModelsPanel(widgets.VBox):
             "A model you mark as ready to use. Scheduled reports (such as a daily model report) "
             "cover every published model. Untick to withdraw it; nothing is deleted.",
         )
+        self._showing = False
         self.published.observe(self._publish, names="value")
         self.details = widgets.HTML()
         self.confusion = figure_image(max_width="560px")
@@ -152,7 +153,12 @@ class ModelsPanel(widgets.VBox):
             return
         row = self.state.workbench.model(self.choice.value)
         metrics = row.metrics
-        self.published.value = row.published
+        self._showing = True  # the checkbox follows the model shown: not a person's publish
+        try:
+            self.published.value = row.published
+        finally:
+            self._showing = False
+        self.published.disabled = row.owner != self.state.workbench.catalog.user  # shared: read-only
         top_k = next((k for k in metrics if k.startswith("top") and k.endswith("_accuracy")), "top5_accuracy")
         summary = {
             "accuracy": metrics.get("accuracy"), top_k: metrics.get(top_k),
@@ -187,6 +193,8 @@ class ModelsPanel(widgets.VBox):
         )
 
     def _publish(self, change: dict) -> None:
+        if self._showing:
+            return
         if self.choice.value is not None and change["new"] != change["old"]:
             bench = self.state.workbench
             (bench.publish if change["new"] else bench.unpublish)(self.choice.value)
