@@ -27,7 +27,7 @@ from collections.abc import Callable
 import numpy as np
 from sqlalchemy import text
 
-from benchmarks.bench_catalog import DATASET, emit, styles_rows
+from benchmarks.bench_catalog import ATTRIBUTE_TYPES, DATASET, emit, styles_rows
 from tests.team import team_database
 from workbench.catalog import Catalog, Dataset
 from workbench.catalog.bulk import insert_images
@@ -40,7 +40,10 @@ BATCH = 50_000
 
 def seed(admin: Catalog, owner: str, rows: int, rng: np.random.Generator) -> None:
     with admin.transaction() as session:
-        dataset = Dataset(owner=owner, name=DATASET, kind="source", status="ready", source="generated")
+        dataset = Dataset(
+            owner=owner, name=DATASET, kind="source", status="ready", source="generated",
+            attribute_types=ATTRIBUTE_TYPES,
+        )  # fmt: skip
         session.add(dataset)
         session.flush()
         dataset_id = dataset.id
