@@ -19,7 +19,12 @@ from workbench.config import Settings
 from workbench.errors import AugmentError, JobError, ParamsError, ReportError, TrainingError
 from workbench.kinds import load_kinds
 
-KINDS = sorted(name for name, kind in load_kinds().items() if kind.part_of is None)  # chunk kinds: below
+# The product's kinds (chunk kinds: below), not those other test modules declare for themselves.
+KINDS = sorted(
+    name
+    for name, kind in load_kinds().items()
+    if kind.part_of is None and kind.run.__module__.startswith("workbench.")
+)
 SHAPE = r"^invalid {kind} parameters: "
 
 
