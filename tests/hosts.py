@@ -120,7 +120,8 @@ def namespace_hosts(names: list[str], root: Path, database: str, vhost: str) -> 
             host.data_dir.mkdir(parents=True)
             _add_host(host)
         _listen_on_bridge()
-        with seaweedfs(root / "seaweedfs", root / "weed.log", address=GATEWAY) as s3:
+        # Ports of its own: the session's SeaweedFS (on loopback) may be running beside it.
+        with seaweedfs(root / "seaweedfs", root / "weed.log", address=GATEWAY, port_offset=100) as s3:
             yield Network(
                 hosts, s3, f"postgresql://postgres@{GATEWAY}:5432/{database}",
                 f"amqp://guest:guest@{GATEWAY}:5672/{vhost}", f"redis://{GATEWAY}:6379/13",

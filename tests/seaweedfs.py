@@ -51,19 +51,31 @@ def port_open(address: str, port: int) -> bool:
         return probe.connect_ex((address, port)) == 0
 
 
+# weed mini's ports, each moved by ``port_offset``: weed checks a port is free on every address,
+# so a second weed (the hosts test's, on the bridge) beside the session's must use other numbers.
+PORTS = {
+    "master.port": 9333, "volume.port": 9340, "filer.port": 8888, "admin.port": 23646,
+    "master.port.grpc": 19333, "volume.port.grpc": 19340, "filer.port.grpc": 18888, "admin.port.grpc": 33646,
+    "s3.port.grpc": 18333,
+}  # fmt: skip
+
+
 @contextmanager
 def seaweedfs(
-    data: Path, log: Path, *, address: str = "127.0.0.1", timeout: float = 60
+    data: Path, log: Path, *, address: str = "127.0.0.1", timeout: float = 60, port_offset: int = 0
 ) -> Iterator[S3Server]:
     """``weed mini`` bound to ``address`` only (every one of its ports), until the block ends."""
-    if port_open(address, S3_PORT):
-        raise RuntimeError(f"{address}:{S3_PORT} is taken: another weed (or S3 server) is running")
-    server = S3Server(f"http://{address}:{S3_PORT}", BUCKET, "workbench-test-key", os.urandom(12).hex())
+    s3_port = S3_PORT + port_offset
+    if port_open(address, s3_port):
+        raise RuntimeError(f"{address}:{s3_port} is taken: another weed (or S3 server) is running")
+    server = S3Server(f"http://{address}:{s3_port}", BUCKET, "workbench-test-key", os.urandom(12).hex())
     env = {**os.environ, **server.environ(), "S3_BUCKET": server.bucket}
     command = [
         weed_binary(), "mini", f"-dir={data}", f"-ip={address}", f"-ip.bind={address}",
-        "-master.telemetry=false", "-admin.ui=false", "-webdav=false", f"-s3.port={S3_PORT}",
+        "-master.telemetry=false", "-admin.ui=false", "-webdav=false", f"-s3.port={s3_port}",
+        "-s3.port.iceberg=0", "-s3.port.lance=0",  # catalogs nothing here uses
         "-s3.iam.readOnly=false",  # the hub makes each person's identity through the IAM API
+        *(f"-{flag}={port + port_offset}" for flag, port in PORTS.items()),
     ]  # fmt: skip
     data.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as output:
