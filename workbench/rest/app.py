@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.predictor = Predictors()
     problems.install(app)
     for module in (routes_data, routes_jobs, routes_models, routes_reports):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=problems.RESPONSES)
 
     @app.get("/health", tags=["health"], summary="the one route without a login")
     def health() -> dict[str, str]:

@@ -3,9 +3,12 @@ with the HTTP status that says whose move it is."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from workbench.errors import (
@@ -35,6 +38,23 @@ STATUS: list[tuple[type[Exception], int, str]] = [  # the first that matches
     (StorageError, 503, "Object store unavailable"),
     (WorkbenchError, 400, "Refused"),
 ]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: ``detail`` says what went wrong and what to do."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+
+
+# Documented on every operation, so that a client (and schemathesis) knows every answer's shape.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": title}
+    for status, title in ((400, "Refused"), (401, "Not authenticated"), (403, "Not allowed"),
+                          (404, "Not found"), (422, "Invalid request"), (503, "A service is unavailable"))
+}  # fmt: skip
 
 
 def problem(status: int, title: str, detail: str, **headers: str) -> JSONResponse:

@@ -23,10 +23,9 @@ router = APIRouter(prefix="/v1", tags=["data"])
 
 # The body is read as a stream, not parsed by FastAPI: the schema says what to send.
 MAGIC = ((b"\xff\xd8", "image/jpeg"), (b"\x89PNG", "image/png"), (b"GIF8", "image/gif"), (b"BM", "image/bmp"))
-IMAGE_BODY = {"requestBody": {"content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}}}
-ZIP_BODY = {
-    "requestBody": {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}
-}
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+IMAGE_BODY = {"requestBody": {"content": {"image/*": BINARY}}}
+ZIP_BODY = {"requestBody": {"content": {"application/octet-stream": BINARY}}}
 VIEW_EXAMPLE: dict[str, Any] = {"dataset": "digits", "filter": {"label": ["3", "8"], "width__gte": 8}}
 
 

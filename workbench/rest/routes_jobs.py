@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from workbench.jobs import Job
 from workbench.rest.auth import Reader, Writer
 from workbench.rest.routes_data import ViewBody
 
@@ -68,12 +69,18 @@ def abort(job_id: str, bench: Writer) -> dict[str, Any]:
     return _job(bench.job(job_id).info())
 
 
+def existing_job(job_id: str, bench: Reader) -> Job:
+    """The job, checked before a stream starts: once it has, an error could only cut it short."""
+    handle = bench.job(job_id)
+    handle.info()  # NotFoundError: a 404 problem, not a broken stream
+    return handle
+
+
 @router.get("/jobs/{job_id}/events", response_class=EventSourceResponse, summary="a job's progress, live")
-async def events(job_id: str, bench: Reader) -> AsyncIterator[ServerSentEvent]:
+async def events(handle: Annotated[Job, Depends(existing_job)]) -> AsyncIterator[ServerSentEvent]:
     """An ``epoch`` event for each point of a curve the job records (a training's epochs: every
     one, from the row's history, however the polls fall), a ``progress`` event each time the
     reading changes, and an ``end`` event with the final reading."""
-    handle = bench.job(job_id)
     last: dict[str, Any] | None = None
     sent = 0  # curve points sent so far
     while True:
