@@ -153,3 +153,25 @@ def test_ingest_train_publish_predict_and_report_by_the_api_alone(
         assert refused.status_code == 403 and "only read" in refused.json()["detail"]
     with api.client("wb_nope_nope") as stranger:
         assert stranger.get("/v1/datasets").status_code == 401
+
+
+def test_the_dashboard_makes_and_revokes_a_token_that_the_api_accepts_then_refuses(
+    workbench: Workbench, tmp_path: Path
+) -> None:
+    """The API tab, driven in-process (its browser twin is the hub test's dashboard)."""
+    from workbench.widgets.state import DashboardState
+    from workbench.widgets.tokens import TokensPanel
+
+    panel = TokensPanel(DashboardState(workbench))
+    panel.name.value, panel.scope.value = "the wall display", "read"
+    panel.create.click()
+    text = panel.shown.value.split("<code style='user-select:all'>")[1].split("</code>")[0]
+    assert text.startswith("wb_") and "workbench-ok" in panel.status.value
+    try:
+        with running_api(workbench.settings, tmp_path / "api.log") as api, api.client(text) as client:
+            assert client.get("/v1/datasets").status_code == 200
+            (token,) = workbench.tokens()
+            panel._revoke(token.id)
+            assert client.get("/v1/datasets").status_code == 401
+    finally:
+        services.kill_local_worker(workbench.settings)
