@@ -34,8 +34,8 @@ test-fast: install
 
 # ruff for style and mistakes, mypy for types (workbench/ and workers/; settings in pyproject.toml).
 lint: install
-	$(BIN)/ruff check workbench workers tests benchmarks
-	$(BIN)/ruff format --check workbench workers tests benchmarks
+	$(BIN)/ruff check workbench workers tests benchmarks examples
+	$(BIN)/ruff format --check workbench workers tests benchmarks examples
 	$(BIN)/mypy
 
 format: install

@@ -245,5 +245,30 @@ CREATE POLICY shares_grantee ON shares FOR SELECT USING (grantee IN (SELECT r.ro
 
 UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0005';
 
+-- Running upgrade 0006 -> 0007
+
+CREATE TABLE api_tokens (
+    id VARCHAR(16) NOT NULL, 
+    owner VARCHAR(128) NOT NULL, 
+    name VARCHAR(128) NOT NULL, 
+    secret_sha256 VARCHAR(64) NOT NULL, 
+    scope VARCHAR(8) NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL, 
+    expires_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    revoked_at TIMESTAMP WITH TIME ZONE, 
+    PRIMARY KEY (id), 
+    CONSTRAINT ck_api_tokens_scope CHECK (scope IN ('read', 'write'))
+);
+
+CREATE INDEX ix_api_tokens_owner ON api_tokens (owner);
+
+ALTER TABLE api_tokens ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE api_tokens FORCE ROW LEVEL SECURITY;
+
+CREATE POLICY api_tokens_owner ON api_tokens USING (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER'))) WITH CHECK (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER')));
+
+UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0006';
+
 COMMIT;
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Select, func, select
 
-from workbench import registry, reports, sharing
+from workbench import registry, reports, sharing, tokens
 from workbench.catalog import Catalog, Dataset, Image, datasets, shares
 from workbench.catalog.datasets import DatasetStatus
 from workbench.catalog.display import card, listing, percent, when
@@ -122,9 +122,11 @@ def _dataset_rows(*where: ColumnElement[bool]) -> Select[Any]:
 class Workbench:
     """A connection to one catalog as one user."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or Settings.from_env()
-        self.catalog = Catalog(self.settings)
+    def __init__(self, settings: Settings | None = None, *, catalog: Catalog | None = None) -> None:
+        """From the settings (the environment by default), or on a ``catalog`` already open (the
+        REST API's, acting as the caller)."""
+        self.catalog = catalog or Catalog(settings or Settings.from_env())
+        self.settings = self.catalog.settings
         load_kinds(self.settings.job_modules)
 
     # -- datasets --------------------------------------------------------------------------------
@@ -328,6 +330,17 @@ class Workbench:
     def jobs(self, state: str | None = None, kind: str | None = None, limit: int = 100) -> list[JobInfo]:
         """Your newest ``limit`` jobs, newest first."""
         return client.list_jobs(self.catalog, state=state, kind=kind, limit=limit)
+
+    # -- API tokens ------------------------------------------------------------------------------
+    def create_token(self, name: str, scope: str = "read", days: int = 90) -> tuple[tokens.TokenInfo, str]:
+        """A personal token for the REST API; its text is returned this once, never stored."""
+        return tokens.create_token(self.catalog, name, scope, days)
+
+    def tokens(self) -> list[tokens.TokenInfo]:
+        return tokens.list_tokens(self.catalog)
+
+    def revoke_token(self, token_id: str) -> None:
+        tokens.revoke_token(self.catalog, token_id)
 
     def abort(self, job_id: str, *, force: bool = False) -> None:
         """Ask a job to stop at its next safe point; ``force`` ends one that stopped checking."""

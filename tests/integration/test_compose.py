@@ -44,13 +44,14 @@ SERVICES = {
     "beat",
     "db-roles",
     "hub",
+    "api",
     "flower",
 }
-WORKBENCH_SERVICES = {"imagery-worker", "torch-worker", "beat", "hub"}
-WORKERS = {"imagery-worker", "torch-worker", "beat"}  # on the catalog as the service role
+WORKBENCH_SERVICES = {"imagery-worker", "torch-worker", "beat", "hub", "api"}
+WORKERS = {"imagery-worker", "torch-worker", "beat", "api"}  # on the catalog as the service role
 BACKING_SERVICES = {"postgres", "rabbitmq", "redis", "seaweedfs"}
 NAMED_VOLUMES = {"postgres-data", "rabbitmq-data", "seaweedfs-data", "beat-data", "hub-state", "hub-homes"}
-PUBLISHED = {"hub": 8000, "flower": 5555}
+PUBLISHED = {"hub": 8000, "api": 8080, "flower": 5555}
 SECRET_KEY = re.compile(r"PASS|SECRET|TOKEN", re.IGNORECASE)
 
 

@@ -245,3 +245,22 @@ class Share(Base):
     owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), nullable=False)
     grantee: Mapped[str] = mapped_column(String(OWNER_LENGTH), nullable=False)
     created_at: Mapped[dt.datetime] = _now()
+
+
+class ApiToken(Base):
+    """A personal token for the REST API: its secret's hash, what it may do, until when."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        CheckConstraint("scope IN ('read', 'write')", name="ck_api_tokens_scope"),
+        Index("ix_api_tokens_owner", "owner"),
+    )
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), nullable=False)
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    secret_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    scope: Mapped[str] = mapped_column(String(8), nullable=False)  # "read" or "write"
+    created_at: Mapped[dt.datetime] = _now()
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -18,6 +18,10 @@ def register(commands: Commands) -> None:
     dashboard.add_argument("--no-browser", action="store_true", help="do not open a browser")
     dashboard.add_argument("--no-preheat", action="store_true", help="start a kernel per page instead")
 
+    api = command(commands, "api", _api, "serve the REST API (FastAPI on uvicorn) on this machine")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8080)
+
     command(commands, "hub", _hub, "serve the team server: JupyterHub, logins, a server per person (root)")
 
     database = command(commands, "db", _db, "manage the catalog database schema")
@@ -44,6 +48,18 @@ def _dashboard(workbench: Workbench, args: argparse.Namespace) -> int:
     print(f"dashboard on http://127.0.0.1:{args.port}/ (Ctrl-C stops it; log in {root / 'dashboard.log'})")
     sys.stdout.flush()  # before Voila's own output, when both go to one file
     return run(command, root)  # Voila and its kernels stop with this command
+
+
+def _api(workbench: Workbench, args: argparse.Namespace) -> int:
+    """uvicorn serving the REST API until stopped; OpenAPI at /openapi.json, Swagger UI at /docs."""
+    import uvicorn
+
+    from workbench.rest.app import create_app
+
+    print(f"REST API on http://{args.host}:{args.port}/ (OpenAPI at /docs; Ctrl-C stops it)")
+    sys.stdout.flush()
+    uvicorn.run(create_app(workbench.settings), host=args.host, port=args.port, log_level="warning")
+    return 0
 
 
 def _hub(workbench: Workbench, args: argparse.Namespace) -> int:

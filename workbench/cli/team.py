@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from workbench.api import Workbench
-from workbench.cli.common import Commands, command
+from workbench.cli.common import Commands, command, print_json
 from workbench.errors import ConfigError
 
 
@@ -22,6 +22,14 @@ def register(commands: Commands) -> None:
     delete = command(commands, "delete", _delete, "delete a dataset (with its images) or a model of yours")
     delete.add_argument("what", choices=["dataset", "model"])
     delete.add_argument("name", help="the dataset's name, or the model's id")
+
+    tokens = command(commands, "tokens", _tokens, "personal tokens for the REST API: create, list, revoke")
+    tokens.add_argument("action", choices=["create", "list", "revoke"])
+    tokens.add_argument("name", nargs="?", help="create: what it is for; revoke: its id")
+    tokens.add_argument("--scope", choices=["read", "write"], default="read",
+                        help="read, or read and write (default: read)")  # fmt: skip
+    tokens.add_argument("--days", type=int, default=90, help="how long it lasts (default: 90)")
+    tokens.add_argument("--json", action="store_true")
 
     users = command(commands, "users", _users, "team server: the database roles of users (administrators)")
     users.add_argument(
@@ -58,6 +66,32 @@ def _delete(workbench: Workbench, args: argparse.Namespace) -> int:
     else:
         workbench.delete_model(_model_id(args.name))
         print(f"model {args.name} deleted with its files")
+    return 0
+
+
+def _tokens(workbench: Workbench, args: argparse.Namespace) -> int:
+    if args.action == "list":
+        rows = [token.to_dict() for token in workbench.tokens()]
+        if args.json:
+            print_json(rows)
+        for row in [] if args.json else rows:
+            state = "revoked" if row["revoked"] else f"until {str(row['expires_at'])[:10]}"
+            print(f"{row['id']}  {row['scope']:<5}  {state:<17}  {row['name']}")
+        return 0
+    if not args.name:
+        raise ConfigError(
+            f"`workbench tokens {args.action}` needs " + ("a name" if args.action == "create" else "an id")
+        )
+    if args.action == "revoke":
+        workbench.revoke_token(args.name)
+        print(f"token {args.name} revoked")
+        return 0
+    info, text = workbench.create_token(args.name, args.scope, args.days)
+    print(text)  # alone on stdout, for a script to keep
+    print(
+        f"token {info.id} ({info.scope}) until {info.expires_at:%Y-%m-%d}: shown once, keep it",
+        file=sys.stderr,
+    )
     return 0
 
 

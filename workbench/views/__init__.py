@@ -179,6 +179,13 @@ class View:
             ends.append(last)
         return list(zip([0, *ends[:-1]], ends, strict=True))
 
+    def after(self, cursor: int, size: int = PAGE_SIZE) -> list[ImageRecord]:
+        """The next ``size`` images after id ``cursor``, in id order (keyset paging: a page costs
+        the same however deep; the last record's id is the next cursor)."""
+        if cursor < 0 or size < 0:
+            raise FilterError(f"a cursor and a page size are 0 or more, not {cursor} and {size}")
+        return self._records(self._select().where(Image.id > cursor).order_by(Image.id).limit(size))
+
     def between(self, after: int, upto: int) -> list[ImageRecord]:
         """The view's images with ``after < id <= upto``, in id order."""
         return self._records(self._select().where(Image.id > after, Image.id <= upto).order_by(Image.id))

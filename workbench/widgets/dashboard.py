@@ -22,9 +22,10 @@ from workbench.widgets.sharing import DatasetActions
 from workbench.widgets.state import DashboardState
 from workbench.widgets.stats import StatsPanel
 from workbench.widgets.theme import ROOT_CLASS, theme_style
+from workbench.widgets.tokens import TokensPanel
 from workbench.widgets.training import TrainingPanel
 
-TABS = ("Data", "Augment", "Train", "Models", "Predict", "Reports")
+TABS = ("Data", "Augment", "Train", "Models", "Predict", "Reports", "API")
 
 
 class Dashboard(widgets.VBox):
@@ -59,7 +60,8 @@ class Dashboard(widgets.VBox):
                 explore,
             ]
         )
-        panels = [data, self.augment, self.training, self.models, self.predict, self.reports]
+        self.tokens = TokensPanel(self.state)
+        panels = [data, self.augment, self.training, self.models, self.predict, self.reports, self.tokens]
         self.tabs = widgets.Tab(panels, titles=TABS)
         self.tabs.add_class("workbench-tabs")
         super().__init__(
