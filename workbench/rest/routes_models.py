@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from workbench.errors import NotFoundError
 from workbench.photos import open_photo
@@ -80,10 +81,9 @@ def download(model_id: int, name: str, bench: Reader) -> FileResponse:
 )
 async def predict(model_id: int, request: Request, bench: Reader, k: int = 5) -> dict[str, Any]:
     """The image is the request body (JPEG, PNG...), within the same size limits as ingest."""
-    from starlette.concurrency import run_in_threadpool
-
     data = await request.body()  # one photo: bounded by the limits checked in open_photo
-    image = open_photo(data, bench.settings.limits, name="the request body")
     predictor = await run_in_threadpool(request.app.state.predictor, bench, model_id)
+    # Decoding and the model off the event loop: other requests go on meanwhile.
+    image = await run_in_threadpool(open_photo, data, bench.settings.limits, "the request body")
     top = await run_in_threadpool(predictor.top_k, image, max(1, min(k, 20)))
     return {"model_id": model_id, "top": [{"label": label, "probability": p} for label, p in top]}
