@@ -36,9 +36,10 @@ class Catalog:
     def acting_as(self, user: str) -> Catalog:
         """This catalog as ``user`` (a job's owner): the same engine and store, the user's role."""
         acting = Catalog(self.settings.with_overrides(user=user))
-        acting.__dict__.update(engine=self.engine, store=self.store, shared_engine=True)
-        if "switches_roles" in self.__dict__:
-            acting.__dict__["switches_roles"] = self.switches_roles
+        # The login is the same: asked once (on this catalog), not once per job or API request.
+        acting.__dict__.update(
+            engine=self.engine, store=self.store, shared_engine=True, switches_roles=self.switches_roles
+        )
         return acting
 
     @cached_property
