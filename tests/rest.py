@@ -4,7 +4,6 @@ own) on a team database's service login, stopped afterwards whatever happens."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import httpx
 
 from tests.e2e.browser import free_port
 from workbench.config import Settings
+from workbench.widgets.serve import stop_tree
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,8 +58,4 @@ def running_api(settings: Settings, log: Path, env: dict[str, str] | None = None
             time.sleep(0.2)
         yield api
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_tree(process, grace=20)
