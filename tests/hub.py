@@ -9,6 +9,7 @@ import os
 import signal
 import stat
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -49,10 +50,10 @@ def running_hub(
         WORKBENCH_HUB_PROXY_API_PORT=str(proxy_port), WORKBENCH_HUB_GROUP_ROLE=team.group,
         WORKBENCH_HUB_SERVICE_ROLE=team.service,
     )  # fmt: skip
-    root_mode = os.stat("/root").st_mode
-    # The servers run as the test's accounts with this venv's Python, which lives under /root here:
-    # they may pass through it (not list it) while the test runs.
-    os.chmod("/root", root_mode | stat.S_IXOTH)
+    # The servers run as the test's accounts with this checkout's venv and its Python, which may
+    # live under folders only root may enter (/root here, a mktemp folder for CI's clone): the
+    # accounts may pass through them (not list them) while the test runs.
+    opened = _let_everyone_through(REPO, Path(sys.executable), Path(sys.executable).resolve())
     state.mkdir(parents=True, exist_ok=True)
     with open(hub.log, "ab") as log:
         process = subprocess.Popen(
@@ -71,7 +72,21 @@ def running_hub(
         for name in ("admin", *team.users):
             _kill_user_processes(team.user(name))
             remove_account(team.user(name))
-        os.chmod("/root", root_mode)
+        for folder, mode in opened.items():
+            os.chmod(folder, mode)
+
+
+def _let_everyone_through(*paths: Path) -> dict[Path, int]:
+    """Add "others may enter" to every folder above ``paths`` that lacks it; returns the folders
+    changed and their modes before, to put back."""
+    changed: dict[Path, int] = {}
+    for path in paths:
+        for folder in path.parents:
+            mode = os.stat(folder).st_mode
+            if folder not in changed and not mode & stat.S_IXOTH:
+                changed[folder] = mode
+                os.chmod(folder, mode | stat.S_IXOTH)
+    return changed
 
 
 def _wait_for(hub: Hub, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
