@@ -12,7 +12,9 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements.lock hub/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
-	npm ci --prefix hub --no-audit --no-fund --loglevel=error  # the team server's proxy, from its lock file
+	@# The team server's proxy, from its lock file; one person's workbench does without it.
+	if command -v npm >/dev/null; then npm ci --prefix hub --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the team server's proxy is not installed (only \`workbench hub\` needs it)"; fi
 	touch $(STAMP)
 
 demo: install
