@@ -40,7 +40,7 @@ class Hub:
 def running_hub(
     team: Team, shared: Settings, state: Path, extra_env: dict[str, str] | None = None
 ) -> Iterator[Hub]:
-    port, api_port, proxy_port = free_port(), free_port(), free_port()
+    port, api_port, proxy_port, rest_port = free_port(), free_port(), free_port(), free_port()
     hub = Hub(f"http://127.0.0.1:{port}", team, state / "hub.log")
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
     env.update(shared.environ(), **(extra_env or {}))
@@ -48,7 +48,8 @@ def running_hub(
         WORKBENCH_HUB_DATABASE_URL=team.admin_url, WORKBENCH_HUB_STATE=str(state / "hub"),
         WORKBENCH_HUB_ADMIN=hub.admin, WORKBENCH_HUB_PORT=str(port), WORKBENCH_HUB_API_PORT=str(api_port),
         WORKBENCH_HUB_PROXY_API_PORT=str(proxy_port), WORKBENCH_HUB_GROUP_ROLE=team.group,
-        WORKBENCH_HUB_SERVICE_ROLE=team.service,
+        WORKBENCH_HUB_SERVICE_ROLE=team.service, WORKBENCH_HUB_REST_PORT=str(rest_port),
+        WORKBENCH_HUB_REST_DATABASE_URL=team.url(team.service),
     )  # fmt: skip
     # The servers run as the test's accounts with this checkout's venv and its Python, which may
     # live under folders only root may enter (/root here, a mktemp folder for CI's clone): the

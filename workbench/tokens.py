@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import select, update
 
@@ -82,9 +83,15 @@ def revoke_token(catalog: Catalog, token_id: str) -> None:
             )
 
 
-def authenticate(service: Catalog, text: str) -> tuple[str, str]:
-    """(owner, scope) of a valid token, read through the API's service login; else
-    AuthenticationError (the same message whatever was wrong: nothing to probe)."""
+class Holder(NamedTuple):
+    owner: str
+    scope: str
+    expires_at: dt.datetime
+
+
+def authenticate(service: Catalog, text: str) -> Holder:
+    """Who holds a valid token, read through the API's service login; else AuthenticationError
+    (the same message whatever was wrong: nothing to probe)."""
     prefix, _, rest = text.partition("_")
     token_id, _, secret = rest.partition("_")
     refused = AuthenticationError("a valid API token is needed: `workbench tokens create` makes one")
@@ -97,7 +104,7 @@ def authenticate(service: Catalog, text: str) -> tuple[str, str]:
         raise refused
     if not hmac.compare_digest(row.secret_sha256, _digest(secret)):
         raise refused
-    return row.owner, row.scope
+    return Holder(row.owner, row.scope, _aware(row.expires_at))
 
 
 def _digest(secret: str) -> str:

@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -31,6 +32,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 SECONDS = 1000  # Playwright counts milliseconds
 PASSWORD = "correct horse battery"
+API = "/services/workbench-api"
 TABLES = ("datasets", "images", "jobs", "models", "predictions", "reports", "shares")
 
 
@@ -84,6 +86,13 @@ def open_dashboard(page, hub: Hub, name: str) -> None:  # type: ignore[no-untype
     page.wait_for_url(f"**/user/{name}/lab**", timeout=180 * SECONDS)
     page.goto(f"{hub.url}/user/{name}/voila/render/dashboard.ipynb")
     expect(page.locator(".workbench-tabs")).to_be_visible(timeout=180 * SECONDS)
+
+
+def api_json(page, hub: Hub, path: str) -> Any:  # type: ignore[no-untyped-def]
+    """What the REST API behind the hub answers the browser's logged-in person at ``path``."""
+    answer = page.goto(f"{hub.url}{API}{path}")
+    assert answer.status == 200, (path, answer.status, answer.text()[:500])
+    return json.loads(answer.text())
 
 
 def run_as(name: str, code: str) -> dict[str, object]:
@@ -166,12 +175,22 @@ def test_a_team_signs_up_trains_shares_and_stays_apart(hub: Hub, seaweedfs: S3Se
         page.get_by_role("button", name="Start training").click()
         expect(status(page, "training")).to_contain_text("trained: test accuracy", timeout=600 * SECONDS)
 
+        # -- the REST API behind the hub: her browser logs in through the hub (OAuth) -------------
+        assert [d["name"] for d in api_json(page, hub, "/v1/datasets")] == ["pets"]
+        (model,) = api_json(page, hub, "/v1/models")
+        assert api_json(page, hub, f"/v1/models/{model['id']}")["owner"] == alice
+        with browser.new_context() as stranger:  # type: ignore[attr-defined]
+            asked = stranger.request.get(hub.url + API + "/v1/datasets", max_redirects=0)  # a program
+            assert asked.status == 401 and asked.headers["content-type"] == "application/problem+json"
+
         # -- bob sees none of it, and his own code can neither read nor change it -----------------
         log_in(page, hub, bob)
         open_dashboard(page, hub, bob)
         expect(page.locator(".workbench-dataset-choice select option")).to_have_count(0)
         open_tab(page, "Models")
         expect(page.locator(".workbench-model-choice select option")).to_have_count(0)
+        assert api_json(page, hub, "/v1/datasets") == []
+        assert page.goto(f"{hub.url}{API}/v1/models/{model['id']}").status == 404  # type: ignore[union-attr]
         seen = run_as(bob, BOBS_OWN_CODE.format(alice=alice, tables=TABLES, bucket=seaweedfs.bucket))
         assert {table: seen[table] for table in TABLES} == dict.fromkeys(TABLES, 0), seen
         assert all(seen[f"{table} {verb}"] == 0 for table in TABLES for verb in ("updated", "deleted")), seen

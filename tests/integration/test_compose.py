@@ -44,14 +44,13 @@ SERVICES = {
     "beat",
     "db-roles",
     "hub",
-    "api",
     "flower",
 }
-WORKBENCH_SERVICES = {"imagery-worker", "torch-worker", "beat", "hub", "api"}
-WORKERS = {"imagery-worker", "torch-worker", "beat", "api"}  # on the catalog as the service role
+WORKBENCH_SERVICES = {"imagery-worker", "torch-worker", "beat", "hub"}
+WORKERS = {"imagery-worker", "torch-worker", "beat"}  # on the catalog as the service role
 BACKING_SERVICES = {"postgres", "rabbitmq", "redis", "seaweedfs"}
 NAMED_VOLUMES = {"postgres-data", "rabbitmq-data", "seaweedfs-data", "beat-data", "hub-state", "hub-homes"}
-PUBLISHED = {"hub": 8000, "api": 8080, "flower": 5555}
+PUBLISHED = {"hub": 8000, "flower": 5555}  # the REST API is behind the hub
 SECRET_KEY = re.compile(r"PASS|SECRET|TOKEN", re.IGNORECASE)
 
 
@@ -199,8 +198,11 @@ def test_workbench_services_point_at_the_services(config: dict[str, Any]) -> Non
         assert env["AWS_SECRET_ACCESS_KEY"] == SECRETS["S3_SECRET_KEY"], name
     # Workers log in as the service role, never as the catalog's owner (a superuser in the image,
     # which no policy binds); the hub and db-roles use the owner to make roles.
-    for name in WORKERS:
-        database = urlsplit(services[name]["environment"]["WORKBENCH_DATABASE_URL"])
+    for name, variable in [
+        *((w, "WORKBENCH_DATABASE_URL") for w in WORKERS),
+        ("hub", "WORKBENCH_HUB_REST_DATABASE_URL"),
+    ]:
+        database = urlsplit(services[name]["environment"][variable])
         assert (database.scheme, database.hostname) == ("postgresql", "postgres"), name
         assert (database.username, database.password) == ("workbench_service", SECRETS["SERVICE_DB_PASSWORD"])
     owner = urlsplit(services["hub"]["environment"]["WORKBENCH_HUB_DATABASE_URL"])

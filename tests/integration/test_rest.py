@@ -107,6 +107,8 @@ def test_ingest_train_publish_predict_and_report_by_the_api_alone(
         assert {t["label"] for t in answer.json()["top"]} == {"cat", "dog"}
         onnx = alice.get(f"/v1/models/{model_id}/files/model.onnx")
         assert onnx.status_code == 200 and len(onnx.content) > 1000
+        checkpoint = alice.get(f"/v1/models/{model_id}/files/model.ckpt")
+        assert checkpoint.status_code == 200 and checkpoint.content[:2] == b"PK"  # torch.save's zip
 
         report = alice.post("/v1/reports", json={"kind": "model", "params": {"model_id": model_id}})
         assert report.status_code == 202, report.text
@@ -173,5 +175,35 @@ def test_the_dashboard_makes_and_revokes_a_token_that_the_api_accepts_then_refus
             (token,) = workbench.tokens()
             panel._revoke(token.id)
             assert client.get("/v1/datasets").status_code == 401
+    finally:
+        services.kill_local_worker(workbench.settings)
+
+
+def test_a_browser_logs_in_with_a_token_once_and_reads_the_docs_without_a_cdn(
+    workbench: Workbench, tmp_path: Path
+) -> None:
+    """Nothing but /health without a login, the docs page included; a browser is sent to a login
+    page, gives a token once and keeps it in a cookie; Swagger UI's files come from the API."""
+    text = workbench.create_token("my browser", "read")[1]
+    page = {"Accept": "text/html"}
+    try:
+        with running_api(workbench.settings, tmp_path / "api.log") as api, api.client() as browser:
+            assert browser.get("/health").status_code == 200
+            assert browser.get("/openapi.json").status_code == 401  # a program: a problem, no page
+            sent = browser.get("/docs", headers=page)
+            assert sent.status_code == 302 and sent.headers["location"] == "/login?next=%2Fdocs"
+            wrong = browser.post("/login", data={"token": "wb_wrong_wrong", "next": "/docs"})
+            assert wrong.status_code == 401 and "workbench tokens create" in wrong.text
+            assert "workbench-api-token" not in browser.cookies
+            right = browser.post("/login", data={"token": text, "next": "https://elsewhere.example/"})
+            assert right.status_code == 303 and right.headers["location"] == "/docs"  # never elsewhere
+            assert "httponly" in right.headers["set-cookie"].lower()
+            docs = browser.get("/docs", headers=page)
+            assert docs.status_code == 200 and "/docs/files/swagger-ui-bundle.js" in docs.text
+            assert "cdn" not in docs.text.lower()
+            bundle = browser.get("/docs/files/swagger-ui-bundle.js")
+            assert bundle.status_code == 200 and len(bundle.content) > 100_000
+            assert browser.get("/openapi.json").json()["info"]["title"] == "workbench"
+            assert browser.delete("/v1/datasets/x").status_code == 403  # a read token, from its cookie
     finally:
         services.kill_local_worker(workbench.settings)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from workbench.hub.spawn import prepare_server
 FAILED_LOGINS_BEFORE_LOCK = 5
 LOCK_SECONDS = 600
 MINIMUM_PASSWORD_LENGTH = 10
+API_SERVICE = "workbench-api"
 
 
 def configure(c: Any, hub: HubSettings | None = None) -> None:
@@ -45,3 +47,23 @@ def configure(c: Any, hub: HubSettings | None = None) -> None:
     c.JupyterHub.db_url = f"sqlite:///{hub.state_dir / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(hub.state_dir / "cookie_secret")
     c.JupyterHub.pid_file = str(hub.state_dir / "jupyterhub.pid")
+    if hub.api_database_url:
+        _serve_the_api(c, hub)
+
+
+def _serve_the_api(c: Any, hub: HubSettings) -> None:
+    """The REST API as a service the hub starts and proxies at /services/workbench-api/: browsers
+    log in through the hub (OAuth), programs with personal tokens; it acts as each caller."""
+    environment = {**hub.shared.environ(), "WORKBENCH_DATABASE_URL": hub.api_database_url}
+    environment["WORKBENCH_DATA_DIR"] = str(hub.state_dir / "api")  # its cache: not a person's folder
+    # The object store's service keys, as the hub has them (a service gets no other variables).
+    environment |= {name: value for name, value in os.environ.items() if name.startswith("AWS_")}
+    c.JupyterHub.services = [
+        {
+            "name": API_SERVICE, "url": f"http://127.0.0.1:{hub.api_port}", "display": True,
+            "command": [str(Path(sys.executable).parent / "workbench"), "api", "--port", str(hub.api_port)],
+            "environment": environment, "oauth_no_confirm": True,  # the team's own service
+        }
+    ]  # fmt: skip
+    # Every person may use it (JupyterHub's default role grants no service).
+    c.JupyterHub.load_roles = [{"name": "user", "scopes": ["self", f"access:services!service={API_SERVICE}"]}]

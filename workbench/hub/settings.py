@@ -28,6 +28,8 @@ class HubSettings:
     port: int = 8000
     hub_port: int = 8081  # the hub's own API, for the proxy and the servers: loopback only
     proxy_api_port: int = 8001
+    api_port: int = 8002  # the REST API behind the hub, at /services/workbench-api/: loopback only
+    api_database_url: str = ""  # the API's login (the service's); empty: no API behind the hub
     group_role: str = roles.GROUP_ROLE
     service_role: str = roles.SERVICE_ROLE
     homes: Path = Path("/home")  # where each person's Linux account gets its home
@@ -52,6 +54,8 @@ class HubSettings:
             port=int(env.get("WORKBENCH_HUB_PORT", "8000")),
             hub_port=int(env.get("WORKBENCH_HUB_API_PORT", "8081")),
             proxy_api_port=int(env.get("WORKBENCH_HUB_PROXY_API_PORT", "8001")),
+            api_port=int(env.get("WORKBENCH_HUB_REST_PORT", "8002")),
+            api_database_url=env.get("WORKBENCH_HUB_REST_DATABASE_URL", ""),
             group_role=env.get("WORKBENCH_HUB_GROUP_ROLE", roles.GROUP_ROLE),
             service_role=env.get("WORKBENCH_HUB_SERVICE_ROLE", roles.SERVICE_ROLE),
             homes=Path(env.get("WORKBENCH_HUB_HOMES", "/home")),
@@ -75,6 +79,8 @@ class HubSettings:
             "WORKBENCH_HUB_PORT": str(self.port),
             "WORKBENCH_HUB_API_PORT": str(self.hub_port),
             "WORKBENCH_HUB_PROXY_API_PORT": str(self.proxy_api_port),
+            "WORKBENCH_HUB_REST_PORT": str(self.api_port),
+            "WORKBENCH_HUB_REST_DATABASE_URL": self.api_database_url,
             "WORKBENCH_HUB_GROUP_ROLE": self.group_role,
             "WORKBENCH_HUB_SERVICE_ROLE": self.service_role,
             "WORKBENCH_HUB_HOMES": str(self.homes),

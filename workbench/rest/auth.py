@@ -1,6 +1,7 @@
-"""Who a request is: its bearer token, checked through the API's service login, turned into a
-Workbench acting as the token's owner (every query then runs as that person, under the
-catalog's isolation). A read-only token may not change anything."""
+"""Who a request is: its bearer token, checked through the API's service login, or (behind the
+hub) the hub login in its browser's cookie, turned into a Workbench acting as that person (every
+query then runs as them, under the catalog's isolation). A read-only token may not change
+anything; a browser session may, as the person may in their dashboard."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from workbench import tokens
 from workbench.api import Workbench
 from workbench.catalog import Catalog
+from workbench.rest.browser_login import TOKEN_COOKIE, LoginRequired, wants_page
 from workbench.rest.problems import ScopeError
 
 bearer = HTTPBearer(auto_error=False, description="a personal token: `workbench tokens create NAME`")
@@ -30,12 +32,32 @@ def service(request: Request) -> Catalog:
     return catalog
 
 
-def caller(
+async def browser_user(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> str | None:
+    """The hub user of the request's session cookie, when there is no token (async: it may ask
+    the hub, and must not hold a thread meanwhile)."""
+    login = request.app.state.hub_login
+    if credentials is not None or login is None or TOKEN_COOKIE in request.cookies:
+        return None
+    user: str | None = await login.user(request)
+    return user
+
+
+def caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    browser: Annotated[str | None, Depends(browser_user)],
 ) -> Iterator[Caller]:
-    if credentials is None:
+    token = credentials.credentials if credentials is not None else request.cookies.get(TOKEN_COOKIE)
+    if token:
+        owner, scope, _ = tokens.authenticate(service(request), token)
+    elif browser is not None:
+        owner, scope = browser, "write"
+    elif wants_page(request):
+        raise LoginRequired()
+    else:
         raise tokens.AuthenticationError("a valid API token is needed: `workbench tokens create` makes one")
-    owner, scope = tokens.authenticate(service(request), credentials.credentials)
     bench = Workbench(catalog=service(request).acting_as(owner))
     try:
         yield Caller(bench, scope)

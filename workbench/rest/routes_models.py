@@ -16,7 +16,7 @@ from workbench.rest.auth import Reader, Writer
 from workbench.rest.routes_data import IMAGE_BODY, ViewBody
 
 router = APIRouter(prefix="/v1", tags=["models"])
-FILES = ("model.onnx", "model.int8.onnx", "labels.json", "preprocess.json")
+FILES = ("model.onnx", "model.int8.onnx", "labels.json", "preprocess.json", "model.ckpt")
 
 
 class ModelOnViewBody(BaseModel):
@@ -64,7 +64,10 @@ def predict_view(model_id: int, body: ModelOnViewBody, bench: Writer) -> dict[st
     return dict(bench.predict(model_id, bench.view(body.view.model_dump())).info().to_dict())
 
 
-@router.get("/models/{model_id}/files/{name}", summary="a file of the model's ONNX export")
+@router.get(
+    "/models/{model_id}/files/{name}",
+    summary="a file of the model: its ONNX export (float, int8), labels, preprocessing or checkpoint",
+)
 def download(model_id: int, name: str, bench: Reader) -> FileResponse:
     if name not in FILES:
         raise NotFoundError(f"a model's files are {', '.join(FILES)}, not {name!r}")
