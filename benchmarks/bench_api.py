@@ -9,9 +9,9 @@ Two models, exported as training exports them (a ResNet18 with random weights: t
 architecture's, not the weights'): one at 224 px, one at 32 px (the digits' size). For each, and
 alternating the two sides, ``--clients`` threads for ``--seconds``:
 
-- **HTTP**: each thread an httpx client posting one JPEG at a time to
-  ``POST /v1/models/{id}/predict`` of `workbench api` (uvicorn, its own process, a token checked
-  and the catalog read on every request);
+- **HTTP**: each thread a keep-alive ``http.client`` connection posting one JPEG at a time to
+  ``POST /v1/models/{id}/predict`` of `workbench api` (uvicorn, its own process; the token and
+  the caller's right to the model checked, remembered for a few seconds);
 - **in-process (baseline)**: each thread decoding the same JPEG and calling the same
   ``OnnxPredictor.top_k`` on one shared ONNX Runtime session.
 
@@ -23,6 +23,7 @@ goes. The same-run fp32 matmul rate says how close the model side is to this CPU
 from __future__ import annotations
 
 import argparse
+import http.client
 import io
 import statistics
 import tempfile
@@ -153,15 +154,20 @@ def register(bench: Workbench, folder: Path, size: int) -> tuple[int, Path]:
 def measure(url: str, token: str, model_id: int, predictor: OnnxPredictor, settings: Settings,
             args: argparse.Namespace) -> dict[str, float]:  # fmt: skip
     """Both sides, warmed up, rounds alternated; emits rps and latencies, returns rps by side."""
-    import httpx
-
     size = predictor.size[0]
-    headers = {"Authorization": f"Bearer {token}"}
-    sessions = [httpx.Client(base_url=url, headers=headers, timeout=120) for _ in range(args.clients)]
+    # The standard library's client, one keep-alive connection per caller: the callers share the
+    # server's two cores, so the lighter they are, the more the figure is the server's.
+    host, port = url.removeprefix("http://").split(":")
+    connections = [http.client.HTTPConnection(host, int(port), timeout=120) for _ in range(args.clients)]
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "image/jpeg"}
 
     def over_http(thread: int, i: int) -> None:
-        answer = sessions[thread].post(f"/v1/models/{model_id}/predict", content=IMAGES[i % len(IMAGES)])
-        answer.raise_for_status()
+        connection = connections[thread]
+        connection.request("POST", f"/v1/models/{model_id}/predict", IMAGES[i % len(IMAGES)], headers)
+        answer = connection.getresponse()
+        body = answer.read()
+        if answer.status != 200:
+            raise RuntimeError(f"{answer.status}: {body[:300]!r}")
 
     def in_process(thread: int, i: int) -> None:
         predictor.top_k(open_photo(IMAGES[i % len(IMAGES)], settings.limits), 5)
@@ -172,8 +178,8 @@ def measure(url: str, token: str, model_id: int, predictor: OnnxPredictor, setti
     runs: dict[str, list[tuple[float, list[float]]]] = {side: [] for side in sides}
     for side in ("in-process", "http", "in-process", "http"):
         runs[side].append(run_clients(args.clients, args.seconds / 2, sides[side]))
-    for client in sessions:
-        client.close()
+    for connection in connections:
+        connection.close()
     rps = {side: sum(r for r, _ in got) / len(got) for side, got in runs.items()}
     for side, got in runs.items():
         latency = [x for _, xs in got for x in xs]

@@ -16,6 +16,8 @@ from workbench.config import Settings
 from workbench.errors import NotFoundError
 from workbench.rest import browser_login, problems, routes_data, routes_jobs, routes_models, routes_reports
 from workbench.rest.auth import Reader
+from workbench.rest.recent import Recent
+from workbench.tokens import Holder
 
 # Swagger UI's files from the swagger-ui-py wheel: the docs page works with no internet (FastAPI's
 # default fetches them from a CDN).
@@ -27,11 +29,13 @@ class Predictors:
 
     def __init__(self) -> None:
         self.sessions: dict[int, Any] = {}
+        self.readable: Recent[Path] = Recent()
 
     def __call__(self, bench: Workbench, model_id: int) -> Any:
         from workbench.ml.predict import OnnxPredictor
 
-        folder = bench.export_folder(model_id)  # checks the caller may read it, every time
+        # Checks the caller may read it (asked again after a few seconds: an unshare takes hold).
+        folder = self.readable.get((bench.catalog.user, model_id), lambda: bench.export_folder(model_id))
         if model_id not in self.sessions:
             self.sessions[model_id] = OnnxPredictor(folder)
         return self.sessions[model_id]
@@ -54,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = Catalog(settings, service=True)  # each request acts as its caller
     app.state.predictor = Predictors()
+    app.state.recent_tokens = Recent[Holder]()
     problems.install(app)
     browser_login.install(app, login)
     for module in (routes_data, routes_jobs, routes_models, routes_reports):

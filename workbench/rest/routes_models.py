@@ -85,8 +85,12 @@ def download(model_id: int, name: str, bench: Reader) -> FileResponse:
 async def predict(model_id: int, request: Request, bench: Reader, k: int = 5) -> dict[str, Any]:
     """The image is the request body (JPEG, PNG...), within the same size limits as ingest."""
     data = await request.body()  # one photo: bounded by the limits checked in open_photo
-    predictor = await run_in_threadpool(request.app.state.predictor, bench, model_id)
-    # Decoding and the model off the event loop: other requests go on meanwhile.
-    image = await run_in_threadpool(open_photo, data, bench.settings.limits, "the request body")
-    top = await run_in_threadpool(predictor.top_k, image, max(1, min(k, 20)))
+
+    def classify() -> list[tuple[str, float]]:  # one trip off the event loop: others go on meanwhile
+        predictor = request.app.state.predictor(bench, model_id)
+        image = open_photo(data, bench.settings.limits, "the request body")
+        top: list[tuple[str, float]] = predictor.top_k(image, max(1, min(k, 20)))
+        return top
+
+    top = await run_in_threadpool(classify)
     return {"model_id": model_id, "top": [{"label": label, "probability": p} for label, p in top]}
