@@ -161,10 +161,17 @@ def measure(url: str, token: str, model_id: int, predictor: OnnxPredictor, setti
     connections = [http.client.HTTPConnection(host, int(port), timeout=120) for _ in range(args.clients)]
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "image/jpeg"}
 
+    def post(connection: http.client.HTTPConnection, i: int) -> http.client.HTTPResponse:
+        connection.request("POST", f"/v1/models/{model_id}/predict", IMAGES[i % len(IMAGES)], headers)
+        return connection.getresponse()
+
     def over_http(thread: int, i: int) -> None:
         connection = connections[thread]
-        connection.request("POST", f"/v1/models/{model_id}/predict", IMAGES[i % len(IMAGES)], headers)
-        answer = connection.getresponse()
+        try:
+            answer = post(connection, i)
+        except (http.client.RemoteDisconnected, ConnectionError):  # idle past uvicorn's keep-alive
+            connection.close()
+            answer = post(connection, i)
         body = answer.read()
         if answer.status != 200:
             raise RuntimeError(f"{answer.status}: {body[:300]!r}")
