@@ -80,6 +80,9 @@ class Settings:
     storage_url: str = ""  # s3://bucket[/prefix]; empty: blobs in the data directory
     s3_endpoint_url: str = ""  # an S3-compatible server (SeaweedFS...); empty: AWS's own
     cache_max_mb: int = 2048  # each host's local cache of objects read from S3
+    metrics_port: int = 0  # Prometheus metrics of a worker or the REST API; 0: not served
+    metrics_address: str = "127.0.0.1"
+    metrics_password: str = ""  # the scrape's login (user "prometheus"); metrics need one
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().absolute())
@@ -249,6 +252,13 @@ VARIABLES = (
              "columns an ingest's CSV may have (each becomes an attribute)"),
     Variable("WORKBENCH_CSV_MAX_CELL_CHARS", "limits.csv_max_cell_chars", _at_least_one,
              "characters in one CSV cell; a row with a longer cell is skipped and reported"),
+    Variable("WORKBENCH_METRICS_PORT", "metrics_port", _int,
+             "a worker (or the REST API) serves Prometheus metrics on this port (0: none)"),
+    Variable("WORKBENCH_METRICS_ADDRESS", "metrics_address", _text,
+             "the address the metrics are served on (0.0.0.0: every interface)"),
+    Variable("WORKBENCH_METRICS_PASSWORD", "metrics_password", _text,
+             "the metrics' login for Prometheus (user prometheus); without it none are served",
+             secret=True),
     Variable("WORKBENCH_STATEMENT_TIMEOUT_SECONDS", "limits.statement_timeout_seconds", _seconds,
              "Postgres cancels a catalog statement running longer than this (0: never)"),
 )  # fmt: skip

@@ -21,6 +21,7 @@ from workbench.catalog import Catalog
 from workbench.catalog.models import Model, Prediction
 from workbench.catalog.retry import retrying
 from workbench.errors import WorkbenchError
+from workbench.jobs import metrics
 from workbench.jobs.fanout import Chunk, ChunkParams, FanIn, FanOut, Plan
 from workbench.jobs.kind import JobParams, job_kind
 from workbench.jobs.runner import JobContext
@@ -157,6 +158,7 @@ def _predict_chunk(
                 }
             )
     _store(catalog, rows)
+    metrics.images("predicted", len(rows))
     return right
 
 

@@ -14,7 +14,7 @@ import itertools
 import json
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from workbench.catalog.models import Model
 from workbench.catalog.retry import retrying
 from workbench.errors import TrainingError
 from workbench.ingest.split import assign_splits
+from workbench.jobs import metrics as job_metrics
 from workbench.jobs.kind import JobParams, job_kind
 from workbench.jobs.records import JobAborted
 from workbench.jobs.runner import JobContext
@@ -125,6 +126,20 @@ def with_augmented(
     )
 
 
+def _epoch_recorder(ctx: JobContext[TrainParams], arch: str, images: int) -> Callable[[dict[str, Any]], None]:
+    """Each epoch's point into the job's curve, and its time and images into the metrics."""
+    last = time.monotonic()
+
+    def record(point: dict[str, Any]) -> None:
+        nonlocal last
+        now = time.monotonic()
+        job_metrics.epoch(arch, now - last, images)
+        last = now
+        ctx.record_point("epochs", point)
+
+    return record
+
+
 @job_kind("train", queue="training", params=TrainParams, error=TrainingError)
 def train_job(ctx: JobContext[TrainParams]) -> dict[str, Any]:
     """Freeze and decode the view, train, evaluate on the test split, export, record the model."""
@@ -138,7 +153,7 @@ def train_job(ctx: JobContext[TrainParams]) -> dict[str, Any]:
     model, best, history = fit(
         data.batches, len(data.classes), config, workdir / "checkpoints",
         report=lambda f, m, metrics: ctx.progress(f, m, metrics), should_stop=ctx.should_abort,
-        on_epoch=lambda point: ctx.record_point("epochs", point),
+        on_epoch=_epoch_recorder(ctx, config.arch, len(data.train_ids())),
         before_checkpoint=ctx.fence,  # a run that lost the job never overwrites the new run's files
         after_checkpoint=store.publish,
     )  # fmt: skip

@@ -21,6 +21,7 @@ from workbench.catalog import Catalog
 from workbench.catalog.retry import describe
 from workbench.config import Settings
 from workbench.errors import CatalogError
+from workbench.jobs import metrics
 from workbench.jobs.queues import SCHEDULED_REPORTS, celery_config, send
 from workbench.jobs.reaper import requeue_stale_jobs
 from workbench.jobs.runner import run_job
@@ -28,6 +29,7 @@ from workbench.kinds import load_kinds
 
 log = logging.getLogger(__name__)
 settings = Settings.from_env()
+metrics.prepare(settings)  # before any job's process records a metric
 KINDS = load_kinds(settings.job_modules)
 app = Celery("workbench")
 app.conf.update(celery_config(settings, {kind.task_name: kind.queue for kind in KINDS.values()}))
@@ -91,6 +93,17 @@ def _start_reaper(**_: object) -> None:
     threading.Thread(target=_reaper_loop, name="workbench-reaper", daemon=True).start()
 
 
+@worker_ready.connect
+def _serve_metrics(**_: object) -> None:
+    """In the worker's main process: every child's counts, and the broker's queue lengths."""
+    queues = {kind.queue for kind in KINDS.values()}
+    try:
+        metrics.serve(settings, [metrics.QueueCollector(settings.broker_url, queues)])
+    except OSError as exc:  # the port is taken (another worker on this host): jobs still run
+        log.error("metrics not served on port %s: %s", settings.metrics_port, exc)
+
+
 @worker_shutdown.connect
 def _stop(**_: object) -> None:
     _stop_reaper.set()
+    metrics.forget()

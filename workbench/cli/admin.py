@@ -54,8 +54,10 @@ def _api(workbench: Workbench, args: argparse.Namespace) -> int:
     """uvicorn serving the REST API until stopped; OpenAPI at /openapi.json, Swagger UI at /docs."""
     import uvicorn
 
+    from workbench.jobs import metrics
     from workbench.rest.app import create_app
 
+    metrics.serve(workbench.settings)  # when WORKBENCH_METRICS_PORT is set
     print(f"REST API on http://{args.host}:{args.port}/ (OpenAPI at /docs; Ctrl-C stops it)")
     sys.stdout.flush()
     uvicorn.run(create_app(workbench.settings), host=args.host, port=args.port, log_level="warning")

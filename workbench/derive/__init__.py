@@ -35,6 +35,7 @@ from workbench.derive.chunk import (
 )
 from workbench.disk import OutOfSpace, disk_full_error, hold_reserve, is_disk_full
 from workbench.errors import AugmentError, DiskFullError
+from workbench.jobs import metrics
 from workbench.jobs.records import FINISHED
 from workbench.ml.files import no_space
 from workbench.pool import batched, default_processes, drain
@@ -117,6 +118,7 @@ def augment_view(
             copies = [entry for entry in made if not isinstance(entry, OutOfSpace)]
             result = insert_made(catalog, dataset_id, {r.id: r for r in pending}, copies)
             report.added += result.inserted
+            metrics.images("augmented", result.inserted)
             report.skipped += [{"source_image_id": s.source_id, "reason": s.reason} for s in result.skipped]
             done += size * request.copies
             if progress is not None:

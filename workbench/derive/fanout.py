@@ -21,6 +21,7 @@ from workbench.derive import AugmentReport, finish_dataset, new_blobs_of, open_d
 from workbench.derive.chunk import CopyMaker, insert_made, pending_sources, source_tuple
 from workbench.disk import OutOfSpace
 from workbench.errors import DiskFullError
+from workbench.jobs import metrics
 from workbench.jobs.fanout import Chunk, ChunkParams, FanIn, FanOut, Plan
 from workbench.ml.files import no_space
 from workbench.views import View
@@ -69,6 +70,7 @@ def run_chunk(ctx: JobContext[ChunkParams], chunk: Chunk[AugmentParams]) -> dict
         raise
     ctx.progress(1.0, f"{len(records) * p.copies:,} copies", milestone=True)
     skipped = [{"source_image_id": s.source_id, "reason": s.reason} for s in result.skipped]
+    metrics.images("augmented", result.inserted)
     return {"added": result.inserted, "skipped": skipped}
 
 

@@ -19,8 +19,9 @@ from workbench.hub.objects import object_store_identity
 from workbench.hub.settings import HubSettings
 
 ACCOUNT_MARK = "workbench hub user"  # the GECOS field of accounts the hub made: only those are used
-# Settings a person's server must not take from the hub: these are theirs.
-PERSONAL = ("WORKBENCH_USER", "WORKBENCH_DATABASE_URL", "WORKBENCH_DATA_DIR")
+# Settings a person's server must not take from the hub: these are theirs, or the operators'.
+PERSONAL = ("WORKBENCH_USER", "WORKBENCH_DATABASE_URL", "WORKBENCH_DATA_DIR", "WORKBENCH_METRICS_PASSWORD",
+            "WORKBENCH_METRICS_PORT")  # fmt: skip
 
 
 def prepare_server(spawner: Any) -> None:

@@ -32,6 +32,7 @@ from workbench.ingest.items import IngestReport, Item, Skipped
 from workbench.ingest.names import check_dataset_name
 from workbench.ingest.sources import open_source
 from workbench.ingest.split import assign_splits, parse_fractions
+from workbench.jobs import metrics
 from workbench.ml.files import no_space
 from workbench.pool import batched, default_processes, drain
 
@@ -112,6 +113,7 @@ def ingest(
             if full:
                 raise DiskFullError(f"{no_space(catalog.settings.data_dir)}: {full[0].reason}")
             report.duplicates, report.ingested = done.duplicates, len(done.inserted)
+            metrics.images("ingested", report.ingested)
             report.skipped += done.skipped
             finish_ingest(catalog, dataset_id, fractions, seed, report)
         except BaseException as exc:

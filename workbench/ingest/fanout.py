@@ -25,6 +25,7 @@ from workbench.ingest.chunk import ImagePreparer, insert_prepared, new_blobs_of
 from workbench.ingest.items import IngestReport, Item, Skipped
 from workbench.ingest.sources import FileReader, open_source
 from workbench.ingest.split import parse_fractions
+from workbench.jobs import metrics
 from workbench.jobs.fanout import Chunk, ChunkParams, FanIn, FanOut, Plan
 from workbench.ml.files import no_space
 from workbench.pool import batched
@@ -88,6 +89,7 @@ def run_chunk(ctx: JobContext[ChunkParams], chunk: Chunk[IngestParams]) -> dict[
         reader.close()
     ctx.progress(1.0, f"{len(items):,} files", milestone=True)
     skipped = [asdict(entry) for entry in result.skipped]
+    metrics.images("ingested", len(result.inserted))
     return {"ingested": len(result.inserted), "duplicates": result.duplicates, "skipped": skipped}
 
 

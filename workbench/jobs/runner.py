@@ -7,6 +7,7 @@ point once an abort was requested so the function stops cleanly.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 import threading
@@ -25,7 +26,7 @@ from workbench.catalog.retry import describe, retrying
 from workbench.config import Settings
 from workbench.disk import disk_full_error, hold_reserve, is_disk_full, release_reserve
 from workbench.errors import WorkbenchError
-from workbench.jobs import fanout
+from workbench.jobs import fanout, metrics
 from workbench.jobs.fence import FencedCatalog
 from workbench.jobs.kind import JobKind, JobParams
 from workbench.jobs.progress import ProgressChannel
@@ -172,13 +173,24 @@ def run_job(catalog: Catalog, job_id: str, worker: str, kinds: Mapping[str, JobK
     row = _claim(catalog, job_id, worker)
     if row is None:
         return None
+    began = time.monotonic()
+    metrics.job_started(row.kind, _queue_wait(row))
     state, reason = _run_claimed(catalog, row, worker, kinds)
+    metrics.job_ended(row.kind, state or "lost", time.monotonic() - began)
     if state in (FAILED, ABORTED):  # a fan-out family ends with any of its jobs
         if row.parent_id is not None:
             fanout.chunk_ended(catalog, row, state, reason)
         elif (kind := kinds.get(row.kind)) is not None and kind.fanout is not None:
             fanout.end_family(catalog, row.id)
     return state
+
+
+def _queue_wait(row: JobRow) -> float | None:
+    """Seconds from submit to this start, for a first start only (a retry's wait includes a run)."""
+    if row.deliveries != 1 or row.started_at is None:
+        return None
+    started, created = (t if t.tzinfo else t.replace(tzinfo=dt.UTC) for t in (row.started_at, row.created_at))
+    return (started - created).total_seconds()  # SQLite gives both back without a zone
 
 
 def _run_claimed(
@@ -190,6 +202,7 @@ def _run_claimed(
     if row.abort_requested:  # aborted while queued: a revoke sent then would have been lost
         return _finish(catalog, job_id, worker, ABORTED, message="aborted before it started")
     if row.deliveries > settings.jobs.max_deliveries:
+        metrics.job_failed(row.kind, "worker_lost")
         return _finish(
             catalog, job_id, worker, FAILED,
             error=f"started {row.deliveries - 1} times without finishing: its worker was lost each "
@@ -201,6 +214,7 @@ def _run_claimed(
     try:  # checked again here: the catalog may have changed since it was queued
         params = retrying(kind.parse)(row.params or {}, catalog.acting_as(row.owner), job_id)
     except WorkbenchError as exc:
+        metrics.job_failed(row.kind, "refused")
         return _finish(catalog, job_id, worker, FAILED, error=str(exc))
     channel = ProgressChannel(settings.result_backend)
     ctx = JobContext(catalog, row, params, worker, channel)
@@ -231,13 +245,17 @@ def _run_claimed(
 def _failure(settings: Settings, kind: str, error: Exception) -> str:
     """The one line a failed job records: what a person can act on, never a traceback or SQL."""
     if is_disk_full(error):
+        metrics.job_failed(kind, "disk_full")
         release_reserve(settings)  # the failure must be recorded, on the same disk for SQLite
         return str(disk_full_error(settings, error))
     if isinstance(error, WorkbenchError):
+        metrics.job_failed(kind, "refused")
         return str(error)
     log.error("a %s job failed:\n%s", kind, "".join(traceback.format_exception(error)))
     if isinstance(error, SQLAlchemyError):  # not transient: those were tried again
+        metrics.job_failed(kind, "catalog")
         return describe(error)
+    metrics.job_failed(kind, "error")
     return f"{type(error).__name__}: {error}"
 
 

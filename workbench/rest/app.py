@@ -16,6 +16,7 @@ from workbench.config import Settings
 from workbench.errors import NotFoundError
 from workbench.rest import browser_login, problems, routes_data, routes_jobs, routes_models, routes_reports
 from workbench.rest.auth import Reader
+from workbench.rest.metrics import RequestMetrics
 from workbench.rest.recent import Recent
 from workbench.tokens import Holder
 
@@ -64,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (routes_data, routes_jobs, routes_models, routes_reports):
         app.include_router(module.router, responses=problems.RESPONSES)
     _add_docs(app)
+    if settings.metrics_port:
+        app.add_middleware(RequestMetrics)
 
     @app.get("/health", tags=["health"], summary="the one route without a login")
     def health() -> dict[str, str]:

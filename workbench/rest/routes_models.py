@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from workbench.errors import NotFoundError
+from workbench.jobs import metrics
 from workbench.photos import open_photo
 from workbench.rest.auth import Reader, Writer
 from workbench.rest.routes_data import IMAGE_BODY, ViewBody
@@ -93,4 +94,5 @@ async def predict(model_id: int, request: Request, bench: Reader, k: int = 5) ->
         return top
 
     top = await run_in_threadpool(classify)
+    metrics.metrics().predictions.labels("api").inc()
     return {"model_id": model_id, "top": [{"label": label, "probability": p} for label, p in top]}
