@@ -32,6 +32,8 @@ SECRETS = {
     "S3_SECRET_KEY": "s3-sentinel-4f1a2b",
     "SERVICE_DB_PASSWORD": "svc-sentinel-77c2e0",
     "FLOWER_PASSWORD": "fl-sentinel-0d9b31",
+    "METRICS_PASSWORD": "me-sentinel-61f0a4",
+    "PROMETHEUS_PASSWORD": "pr-sentinel-c3e9d2",
 }
 
 SERVICES = {
@@ -45,12 +47,15 @@ SERVICES = {
     "db-roles",
     "hub",
     "flower",
+    "prometheus",
 }
 WORKBENCH_SERVICES = {"imagery-worker", "torch-worker", "beat", "hub"}
 WORKERS = {"imagery-worker", "torch-worker", "beat"}  # on the catalog as the service role
 BACKING_SERVICES = {"postgres", "rabbitmq", "redis", "seaweedfs"}
-NAMED_VOLUMES = {"postgres-data", "rabbitmq-data", "seaweedfs-data", "beat-data", "hub-state", "hub-homes"}
-PUBLISHED = {"hub": 8000, "flower": 5555}  # the REST API is behind the hub
+NAMED_VOLUMES = {
+    "postgres-data", "rabbitmq-data", "seaweedfs-data", "beat-data", "hub-state", "hub-homes", "prometheus-data",
+}  # fmt: skip
+PUBLISHED = {"hub": 8000, "flower": 5555, "prometheus": 9090}  # the REST API is behind the hub
 SECRET_KEY = re.compile(r"PASS|SECRET|TOKEN", re.IGNORECASE)
 
 
@@ -223,6 +228,10 @@ def test_nothing_is_served_without_a_login(config: dict[str, Any]) -> None:
     flower = services["flower"]["environment"]["FLOWER_BASIC_AUTH"]
     assert flower.split(":", 1)[1] == SECRETS["FLOWER_PASSWORD"]
     assert "-s3.iam.readOnly=false" in _as_list(services["seaweedfs"]["command"])
+    # Metrics only with a login: the workers' and the API's endpoints, and Prometheus' own pages.
+    for name in ("imagery-worker", "torch-worker", "hub"):
+        assert services[name]["environment"]["WORKBENCH_METRICS_PASSWORD"] == SECRETS["METRICS_PASSWORD"]
+    assert services["prometheus"]["environment"]["PROMETHEUS_PASSWORD"] == SECRETS["PROMETHEUS_PASSWORD"]
 
 
 def test_workers_consume_their_queues(config: dict[str, Any]) -> None:
