@@ -83,6 +83,7 @@ class Settings:
     metrics_port: int = 0  # Prometheus metrics of a worker or the REST API; 0: not served
     metrics_address: str = "127.0.0.1"
     metrics_password: str = ""  # the scrape's login (user "prometheus"); metrics need one
+    prometheus_url: str = ""  # the operations report's source, with its login in the URL
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().absolute())
@@ -259,6 +260,8 @@ VARIABLES = (
     Variable("WORKBENCH_METRICS_PASSWORD", "metrics_password", _text,
              "the metrics' login for Prometheus (user prometheus); without it none are served",
              secret=True),
+    Variable("WORKBENCH_PROMETHEUS_URL", "prometheus_url", _text,
+             "Prometheus for the operations report, e.g. http://user:password@127.0.0.1:9090", secret=True),
     Variable("WORKBENCH_STATEMENT_TIMEOUT_SECONDS", "limits.statement_timeout_seconds", _seconds,
              "Postgres cancels a catalog statement running longer than this (0: never)"),
 )  # fmt: skip

@@ -65,6 +65,9 @@ REPORTS: dict[str, ReportKind] = {
         ReportKind("comparison", "comparison_report.ipynb", "models side by side", subject="model_ids",
                    subject_help="model ids (default: the five newest)", subject_type=int, many=True,
                    alias="compare"),
+        ReportKind("operations", "operations_report.ipynb",
+                   "workers, queues, jobs, waits and failures, from Prometheus (operators)",
+                   subject="window", subject_help="how far back: 30m, 6h, 7d (default 24h)"),
     )
 }  # fmt: skip
 Progress = Callable[[float, str], None]

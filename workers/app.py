@@ -97,6 +97,8 @@ def _start_reaper(**_: object) -> None:
 def _serve_metrics(**_: object) -> None:
     """In the worker's main process: every child's counts, and the broker's queue lengths."""
     queues = {kind.queue for kind in KINDS.values()}
+    if settings.metrics_port:
+        metrics.start_at_zero(KINDS)
     try:
         metrics.serve(settings, [metrics.QueueCollector(settings.broker_url, queues)])
     except OSError as exc:  # the port is taken (another worker on this host): jobs still run

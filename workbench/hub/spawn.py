@@ -21,7 +21,7 @@ from workbench.hub.settings import HubSettings
 ACCOUNT_MARK = "workbench hub user"  # the GECOS field of accounts the hub made: only those are used
 # Settings a person's server must not take from the hub: these are theirs, or the operators'.
 PERSONAL = ("WORKBENCH_USER", "WORKBENCH_DATABASE_URL", "WORKBENCH_DATA_DIR", "WORKBENCH_METRICS_PASSWORD",
-            "WORKBENCH_METRICS_PORT")  # fmt: skip
+            "WORKBENCH_METRICS_PORT", "WORKBENCH_PROMETHEUS_URL")  # fmt: skip
 
 
 def prepare_server(spawner: Any) -> None:

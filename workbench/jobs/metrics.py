@@ -53,7 +53,7 @@ def forget() -> None:
 
 class Metrics:
     def __init__(self) -> None:
-        from prometheus_client import Counter, Histogram
+        from prometheus_client import Counter, Gauge, Histogram
 
         self.jobs_started = Counter("workbench_jobs_started", "jobs a worker began, by kind", ["kind"])
         self.jobs_ended = Counter(
@@ -66,6 +66,12 @@ class Metrics:
             ["kind"],
             buckets=SECONDS,
         )
+        # The last wait, so Prometheus' min_over_time and max_over_time give a window's extremes
+        # (as seen at each scrape; the histogram gives the average and quantiles exactly).
+        self.last_wait = Gauge(
+            "workbench_job_last_queue_wait_seconds", "the latest job's wait, by kind", ["kind"],
+            multiprocess_mode="mostrecent",
+        )  # fmt: skip
         self.run_time = Histogram(
             "workbench_job_run_seconds", "one run of a job on a worker", ["kind", "state"], buckets=SECONDS
         )
@@ -97,10 +103,25 @@ def metrics() -> Metrics:
     return Metrics()
 
 
+def start_at_zero(kinds: Iterable[str]) -> None:
+    """Every series a worker may count, at zero from its start: Prometheus' increase() sees a
+    series' first job only if the series existed before it."""
+    m = metrics()
+    for kind in kinds:
+        m.jobs_started.labels(kind)
+        for state in ("succeeded", "failed", "aborted", "running", "lost"):
+            m.jobs_ended.labels(kind, state)
+            m.run_time.labels(kind, state)
+        m.queue_wait.labels(kind)
+    for stage in ("ingested", "augmented", "predicted"):
+        m.images.labels(stage)
+
+
 def job_started(kind: str, queued_seconds: float | None) -> None:
     metrics().jobs_started.labels(kind).inc()
     if queued_seconds is not None:
         metrics().queue_wait.labels(kind).observe(max(0.0, queued_seconds))
+        metrics().last_wait.labels(kind).set(max(0.0, queued_seconds))
 
 
 def job_ended(kind: str, state: str, seconds: float) -> None:
