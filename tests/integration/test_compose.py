@@ -53,7 +53,8 @@ WORKBENCH_SERVICES = {"imagery-worker", "torch-worker", "beat", "hub"}
 WORKERS = {"imagery-worker", "torch-worker", "beat"}  # on the catalog as the service role
 BACKING_SERVICES = {"postgres", "rabbitmq", "redis", "seaweedfs"}
 NAMED_VOLUMES = {
-    "postgres-data", "rabbitmq-data", "seaweedfs-data", "beat-data", "hub-state", "hub-homes", "prometheus-data",
+    "postgres-data", "rabbitmq-data", "seaweedfs-data", "beat-data", "hub-state", "hub-homes",
+    "prometheus-data",
 }  # fmt: skip
 PUBLISHED = {"hub": 8000, "flower": 5555, "prometheus": 9090}  # the REST API is behind the hub
 SECRET_KEY = re.compile(r"PASS|SECRET|TOKEN", re.IGNORECASE)
