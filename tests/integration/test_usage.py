@@ -88,6 +88,7 @@ def _expected(folder: Path, photos: list[bytes]) -> tuple[int, str]:
 def test_predictions_by_two_people_through_two_channels_are_in_the_model_report(
     tmp_path: Path, home: None
 ) -> None:
+    from workbench.widgets.models import ModelsPanel
     from workbench.widgets.predict import PredictPanel
     from workbench.widgets.state import DashboardState
 
@@ -129,6 +130,13 @@ def test_predictions_by_two_people_through_two_channels_are_in_the_model_report(
                 (team.user("bob"), "api"): 3,
                 (team.user("bob"), "dashboard"): 4,
             }
+            # the Models tab: alice sees all 10 answers, 5 of them (50%) low-confidence; bob his 7
+            for bench, served, share in ((alice, "10", "50.0 %"), (bob, "7", "42.9 %")):
+                models = ModelsPanel(DashboardState(bench))
+                models.choice.value = model_id
+                card = re.search(r"workbench-kpis'>(.*?)</div></div>", models.usage.value)
+                assert card and f"<b>{served}</b><span>Predictions served" in card[1], models.usage.value
+                assert f"<b>{share}</b><span>Low-confidence answers" in card[1], models.usage.value
         finally:
             alice.close()
             bob.close()
