@@ -270,5 +270,29 @@ CREATE POLICY api_tokens_owner ON api_tokens USING (owner IN (SELECT r.rolname F
 
 UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0006';
 
+-- Running upgrade 0007 -> 0008
+
+CREATE TABLE model_usage (
+    model_id BIGINT NOT NULL, 
+    owner VARCHAR(128) NOT NULL, 
+    channel VARCHAR(16) NOT NULL, 
+    day DATE NOT NULL, 
+    predictions BIGINT NOT NULL, 
+    low_confidence BIGINT NOT NULL, 
+    PRIMARY KEY (model_id, owner, channel, day), 
+    CONSTRAINT ck_model_usage_channel CHECK (channel IN ('dashboard', 'batch', 'api')), 
+    FOREIGN KEY(model_id) REFERENCES models (id) ON DELETE CASCADE
+);
+
+ALTER TABLE model_usage ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE model_usage FORCE ROW LEVEL SECURITY;
+
+CREATE POLICY model_usage_owner ON model_usage USING (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER'))) WITH CHECK (owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER')) AND model_id IN (SELECT m.id FROM models m));
+
+CREATE POLICY model_usage_model_owner ON model_usage FOR SELECT USING (model_id IN (SELECT m.id FROM models m WHERE m.owner IN (SELECT r.rolname FROM pg_roles r WHERE r.rolcanlogin AND pg_has_role(current_user, r.oid, 'MEMBER'))));
+
+UPDATE alembic_version SET version_num='0008' WHERE alembic_version.version_num = '0007';
+
 COMMIT;
 

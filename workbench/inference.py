@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from workbench import usage
 from workbench.catalog import Catalog
 from workbench.catalog.models import Model, Prediction
 from workbench.catalog.retry import retrying
@@ -158,6 +159,7 @@ def _predict_chunk(
                 }
             )
     _store(catalog, rows)
+    usage.record(catalog, model_id, "batch", (row["score"] for row in rows))
     metrics.images("predicted", len(rows))
     return right
 

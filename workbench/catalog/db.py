@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest migration. Known here so that opening a catalog need not import Alembic (a second of
 # start-up for every command and worker); a test checks it against Alembic's own head.
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 _SCHEMA_HEADER = """\
 -- The workbench catalog schema for a fresh Postgres database.
 -- Generated from the Alembic migrations by `workbench db sql` (make schema): do not edit.

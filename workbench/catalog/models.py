@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -264,3 +265,23 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = _now()
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ModelUsage(Base):
+    """Predictions a model served to one person through one channel on one UTC day, with how
+    many were low-confidence answers: counts added to by an upsert (``workbench.usage``). The
+    person who asked owns the row; the model's owner may read it too (migration 0008)."""
+
+    __tablename__ = "model_usage"
+    __table_args__ = (
+        CheckConstraint("channel IN ('dashboard', 'batch', 'api')", name="ck_model_usage_channel"),
+    )
+
+    model_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    owner: Mapped[str] = mapped_column(String(OWNER_LENGTH), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    predictions: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    low_confidence: Mapped[int] = mapped_column(BigInteger, nullable=False)

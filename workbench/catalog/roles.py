@@ -21,7 +21,9 @@ SERVICE_ROLE = "workbench_service"
 # A user name as a login role: what JupyterHub's usernames are (lower case, digits, . _ -), short
 # enough for Postgres (63 bytes), never a name Postgres reads as something else.
 USER_NAME = re.compile(r"[a-z][a-z0-9._-]{0,62}")
-OWNED_TABLES = ("datasets", "images", "jobs", "models", "predictions", "reports", "shares", "api_tokens")
+OWNED_TABLES = (
+    "datasets", "images", "jobs", "models", "predictions", "reports", "shares", "api_tokens", "model_usage",
+)  # fmt: skip
 
 
 def check_user_name(name: str) -> str:

@@ -1,11 +1,12 @@
 """Sections of the model report: headline metrics, training curves, confusion matrix, per-class
-and per-attribute tables, the misclassified images, and the model's lineage."""
+and per-attribute tables, the misclassified images, the model's lineage and its usage."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from IPython.display import HTML
+from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -28,6 +29,7 @@ from workbench.report_sections.display import (
     title,
 )
 from workbench.report_sections.display import verdict as verdict_paragraph
+from workbench.usage import CHANNELS, LOW_CONFIDENCE, Usage, by_user_and_channel, per_day, usage_of
 from workbench.views import image_hashes
 from workbench.views.spec import describe_filter
 
@@ -233,3 +235,49 @@ def lineage(catalog: Catalog, model: Model) -> HTML | None:
 def _described_view(view: dict[str, Any]) -> str:
     rules = describe_filter(view.get("filter") or {})
     return f"{view.get('dataset')}" + (f", only images with {rules}" if rules else ", all images")
+
+
+def usage(catalog: Catalog, model: Model) -> HTML | None:
+    """Predictions served over time, by person and channel, and how often the model was unsure;
+    everyone's use when the model is the reader's, only their own otherwise."""
+    rows = usage_of(catalog, model.id)
+    if not rows:
+        return None
+    totals = by_user_and_channel(rows)
+    served = sum(r["predictions"] for r in totals)
+    unsure = sum(r["low_confidence"] for r in totals)
+    overview = facts({
+        "predictions served": number(served),
+        f"low-confidence answers (top probability under {LOW_CONFIDENCE:.0%})": f"{percent(unsure / served)} "
+        f"({unsure:,})",
+        "people": number(len({r["user"] for r in totals})),
+        "days": f"{rows[0].day} to {rows[-1].day}",
+    })  # fmt: skip
+    columns: list[Column] = [
+        ("user", "person", text),
+        ("channel", "channel", text),
+        ("predictions", "predictions", number),
+        ("low_share", "low-confidence", percent),
+    ]
+    figure = figure_html(_usage_figure(rows), "predictions per day")
+    body = overview.data + figure + table(totals, columns).data
+    return section("Usage", body, "Every prediction served: the dashboard, batch jobs and the REST API.")
+
+
+def _usage_figure(rows: list[Usage]) -> Figure:
+    """Predictions per day, a bar per day stacked by channel."""
+    days = per_day(rows)
+    figure = Figure(figsize=(10, 3), layout="constrained")
+    ax = figure.subplots()
+    x, bottom = date2num(list(days)), [0] * len(days)
+    for channel in CHANNELS:
+        counts = [by_channel[channel] for by_channel in days.values()]
+        if any(counts):
+            ax.bar(x, counts, bottom=bottom, label=channel)
+            bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
+    ax.xaxis_date()
+    ax.set(title="predictions per day (UTC)")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend()
+    figure.autofmt_xdate()
+    return figure

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from workbench import usage
 from workbench.errors import NotFoundError
 from workbench.jobs import metrics
 from workbench.photos import open_photo
@@ -91,6 +92,7 @@ async def predict(model_id: int, request: Request, bench: Reader, k: int = 5) ->
         predictor = request.app.state.predictor(bench, model_id)
         image = open_photo(data, bench.settings.limits, "the request body")
         top: list[tuple[str, float]] = predictor.top_k(image, max(1, min(k, 20)))
+        usage.record(bench.catalog, model_id, "api", [top[0][1]])  # in the thread: a write blocks
         return top
 
     top = await run_in_threadpool(classify)

@@ -1,5 +1,5 @@
 """Judge and share models: metrics, confusion matrix, misclassified images, accuracy per
-attribute, publish, compare, and download links for the ONNX export and the checkpoint."""
+attribute, usage, publish, compare, and download links for the ONNX export and the checkpoint."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from workbench.ml.metrics import confusion_figure
+from workbench.usage import by_user_and_channel, usage_of
 from workbench.views import image_hashes
 from workbench.widgets.common import (
     WIDE,
@@ -34,7 +35,9 @@ HEADERS = {
     "train_images": "Training images", "train_seconds": "Training time", "image_size": "Image size (px)",
     "precision": "Precision", "recall": "Recall", "f1": "F1 score", "support": "Test images",
     "class": "Class", "id": "Model", "name": "Name", "arch": "Architecture",
-    "same_images": "Same training images",
+    "same_images": "Same training images", "predictions": "Predictions served",
+    "low_share": "Low-confidence answers", "users": "People", "last_used": "Last used",
+    "user": "Person", "channel": "Channel",
 }  # fmt: skip
 
 
@@ -52,6 +55,8 @@ def _cell(key: str, value: Any) -> str:
         if key in ("accuracy", "precision", "recall", "f1", "macro_f1") or key.endswith(
             ("_accuracy", "_acc")
         ):
+            return percent(value)
+        if key.endswith("_share"):
             return percent(value)
         if key.endswith("seconds"):
             return f"{value:,.0f} s"
@@ -109,6 +114,8 @@ class ModelsPanel(widgets.VBox):
         self.confusion.add_class("workbench-confusion")
         self.misclassified = widgets.HTML()
         self.by_attribute = widgets.HTML()
+        self.usage = widgets.HTML()
+        self.usage.add_class("workbench-usage")
         self.links = widgets.HTML()
         self.download = widgets.Button(description="Download files", icon="download")
         self.compare_with = widgets.SelectMultiple(description="Compare", rows=4)
@@ -127,6 +134,7 @@ class ModelsPanel(widgets.VBox):
                 widgets.HTML("<b>Most confident mistakes</b>"),
                 self.misclassified,
                 self.by_attribute,
+                self.usage,
                 widgets.HBox([self.download]),
                 self.links,
                 widgets.HBox([self.compare_with, self.compare]),
@@ -149,7 +157,7 @@ class ModelsPanel(widgets.VBox):
         if self.choice.value is None:
             self.details.value = empty_state("No models yet: train one in the Train tab.")
             show_png(self.confusion, b"")
-            self.misclassified.value = self.by_attribute.value = ""
+            self.misclassified.value = self.by_attribute.value = self.usage.value = ""
             return
         row = self.state.workbench.model(self.choice.value)
         metrics = row.metrics
@@ -177,9 +185,23 @@ class ModelsPanel(widgets.VBox):
             + _table([{name: v, **m} for v, m in values.items()], [name, "accuracy", "n"])
             for name, values in list(metrics.get("by_attribute", {}).items())[:4]
         )
+        self.usage.value = self._usage(row.id)
         self.status.ok(
             f"model {row.id}: {row.name}, {row.arch}, trained on {len(row.train_image_ids):,} images"
         )
+
+    def _usage(self, model_id: int) -> str:
+        """A card of the model's usage and a row per person and channel (the report has the days)."""
+        rows = usage_of(self.state.workbench.catalog, model_id)
+        if not rows:
+            return empty_state("Not used yet: predictions from here, batch jobs and the API are counted.")
+        totals = by_user_and_channel(rows)
+        served = sum(r["predictions"] for r in totals)
+        figures = {
+            "predictions": served, "low_share": sum(r["low_confidence"] for r in totals) / served,
+            "users": len({r["user"] for r in totals}), "last_used": str(rows[-1].day),
+        }  # fmt: skip
+        return _card("Usage", figures) + _table(totals, ["user", "channel", "predictions", "low_share"])
 
     def _mistakes(self, wrong: list[dict[str, Any]]) -> str:
         if not wrong:

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import ipywidgets as widgets
 
+from workbench import usage
 from workbench.errors import WorkbenchError
 from workbench.inference import view_predictions
 from workbench.jobs.records import SUCCEEDED, JobInfo
@@ -114,6 +115,7 @@ class PredictPanel(widgets.VBox):
     def _predict_photo(self, content: bytes, name: str) -> None:
         image = open_photo(content, self.state.workbench.settings.limits, name)  # ImageError: one line
         top = self._predictor().top_k(image, 5)
+        usage.record(self.state.workbench.catalog, self.choice.value, "dashboard", [top[0][1]])
         show_png(self.preview, content)
         self.result.value = bars_html(top)
         self.status.ok(f"predicted: {top[0][0]} ({percent(top[0][1])})")
