@@ -98,10 +98,16 @@ function vertical(src, width, height, outHeight) {
   return out;
 }
 
-// Pillow's Image.resize(size, BILINEAR) of an RGB image: horizontal pass, then vertical, each
-// rounded to uint8, each skipped when that side keeps its size.
+// Pillow's Image.resize(size, BILINEAR) of an RGB image: two passes, each rounded to uint8, each
+// skipped when that side keeps its size. Pillow 13 runs the vertical pass first when the height
+// shrinks by more than twice what the width does (ImagingResampleInner); the order changes bytes.
 export function resizeBilinear(rgba, width, height, outWidth, outHeight) {
   let pixels = rgba;
+  if (height - outHeight > 0 && height - outHeight > (width - outWidth) * 2) {
+    pixels = vertical(pixels, width, height, outHeight);
+    if (outWidth !== width) pixels = horizontal(pixels, width, outHeight, outWidth);
+    return pixels;
+  }
   if (outWidth !== width) pixels = horizontal(pixels, width, height, outWidth);
   if (outHeight !== height) pixels = vertical(pixels, outWidth, height, outHeight);
   return pixels;
