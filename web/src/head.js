@@ -31,7 +31,7 @@ function norm(row) {
 }
 
 // examples: [{label, embedding}] (the person's photos and the anchors); base: {labels, weight, bias}.
-export function trainHead(base, examples, { steps = 300, lr = 0.01, pull = 0.01 } = {}) {
+export function trainHead(base, examples, { steps = 300, lr = 0.03, pull = 0.1 } = {}) {
   const labels = [...base.labels];
   for (const e of examples) if (!labels.includes(e.label)) labels.push(e.label);
   const dim = base.weight[0].length;
