@@ -103,6 +103,14 @@ def with_head(model: onnx.ModelProto, weight: np.ndarray, bias: np.ndarray) -> o
             f"{list(weight.shape)} and bias {list(bias.shape)}"
         )
     name = embedding_tensor(model)
+    batch = model.graph.input[0].type.tensor_type.shape.dim[0].dim_param or "batch"
+    if name not in {v.name for v in model.graph.value_info}:  # the extractor needs the cut's type
+        typed = onnx.ModelProto()
+        typed.CopyFrom(model)
+        typed.graph.value_info.append(
+            helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [batch, dim])
+        )
+        model = typed
     backbone = Extractor(model).extract_model([model.graph.input[0].name], [name])
     graph = backbone.graph
     graph.initializer.extend(
@@ -111,7 +119,6 @@ def with_head(model: onnx.ModelProto, weight: np.ndarray, bias: np.ndarray) -> o
     graph.node.append(
         helper.make_node("Gemm", [name, "head.weight", "head.bias"], [LOGITS], transB=1, name="head")
     )
-    batch = model.graph.input[0].type.tensor_type.shape.dim[0].dim_param or "batch"
     del graph.output[:]
     graph.output.append(helper.make_tensor_value_info(LOGITS, onnx.TensorProto.FLOAT, [batch, len(bias)]))
     backbone.ir_version = model.ir_version
