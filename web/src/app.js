@@ -252,14 +252,16 @@ async function start() {
   document.body.dataset.ready = "1";
 }
 
-$("#photos").addEventListener("change", (e) => classify([...e.target.files]));
-$("#folder").addEventListener("change", (e) => classify([...e.target.files]));
+// Each input is emptied once read: picking the same photos again is a new pick.
+const picked = (input) => { const files = [...input.files]; input.value = ""; return files; };
+$("#photos").addEventListener("change", (e) => classify(picked(e.target)));
+$("#folder").addEventListener("change", (e) => classify(picked(e.target)));
 $("#drop").addEventListener("dragover", (e) => { e.preventDefault(); $("#drop").classList.add("over"); });
 $("#drop").addEventListener("dragleave", () => $("#drop").classList.remove("over"));
 $("#drop").addEventListener("drop", (e) => dropped(e).catch((x) => status(String(x))));
 $("#camera").addEventListener("click", () => camera().catch((x) => status(`camera: ${x.message}`)));
 $("#csv").addEventListener("click", () => download("predictions.csv", csv(state.results), "text/csv"));
-$("#teach").addEventListener("change", (e) => addExamples($("#teach-label").value, [...e.target.files]));
+$("#teach").addEventListener("change", (e) => addExamples($("#teach-label").value, picked(e.target)));
 $("#correct").addEventListener("click", () => correct());
 $("#train").addEventListener("click", () => train().catch((x) => status(String(x))));
 $("#reset").addEventListener("click", () => reset());
