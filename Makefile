@@ -6,7 +6,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test test-fast lint format bench schema lock dashboard hub up down clean
 
-install: $(STAMP)
+WEB_APP := workbench/web/assets/index.html
+
+install: $(STAMP) $(WEB_APP)
 
 # Reinstall only when the declared or locked dependencies change.
 $(STAMP): pyproject.toml requirements.lock hub/package-lock.json
@@ -16,6 +18,12 @@ $(STAMP): pyproject.toml requirements.lock hub/package-lock.json
 	if command -v npm >/dev/null; then npm ci --prefix hub --no-audit --no-fund --loglevel=error; \
 	else echo "npm not found: the team server's proxy is not installed (only \`workbench hub\` needs it)"; fi
 	touch $(STAMP)
+
+# The web app a model is exported as (`workbench export ID --web DIR`): web/'s sources and
+# onnxruntime-web from its lock file, copied into the package; rebuilt when missing or changed.
+$(WEB_APP): web/package-lock.json web/build.mjs $(wildcard web/src/*)
+	if command -v npm >/dev/null; then npm ci --prefix web --no-audit --no-fund --loglevel=error && node web/build.mjs; \
+	else echo "npm not found: the web app is not built (only \`workbench export --web\` needs it)"; fi
 
 demo: install
 	$(BIN)/workbench demo

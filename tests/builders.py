@@ -256,3 +256,26 @@ def onnx_export(folder: Path, classes: list[str], image_size: int = 8) -> Path:
     preprocess = {"image_size": [image_size, image_size], "mean": [0.5] * 3, "std": [0.25] * 3}
     (folder / "preprocess.json").write_text(json.dumps(preprocess))
     return folder
+
+
+def colour_digits(digits: list[tuple[Path, str]], folder: Path, n: int = 200, seed: int = 0) -> list[Path]:
+    """``n`` three-channel photos made from digit scans: coloured ink on a coloured, noisy
+    ground, at sizes from 20 to 160 px a side (wide and tall, so the resize shrinks and grows
+    either way), half PNG and half JPEG (quality 90)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    made = []
+    for i in range(n):
+        path, label = digits[int(rng.integers(len(digits)))]
+        ink = np.asarray(Image.open(path).convert("L"), np.float32)[..., None] / 255
+        ground, colour = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+        rgb = Image.fromarray(((1 - ink) * ground + ink * colour).astype(np.uint8))
+        width, height = (int(v) for v in rng.integers(20, 161, 2))
+        noisy = np.asarray(rgb.resize((width, height), Image.Resampling.BICUBIC), np.float32)
+        noisy += rng.normal(0, 8, noisy.shape)
+        photo = Image.fromarray(noisy.clip(0, 255).astype(np.uint8))
+        fmt = "PNG" if i % 2 == 0 else "JPEG"
+        target = folder / f"{i:03d}-{label}.{'png' if fmt == 'PNG' else 'jpg'}"
+        photo.save(target, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+        made.append(target)
+    return made

@@ -274,6 +274,24 @@ class Workbench:
         machine, fetched from the object store when it was trained on another host."""
         return registry.export_folder(self.catalog, self.model(model_id))
 
+    def export_web(
+        self, model_id: int, folder: str | Path, *, int8: bool = False, threads: bool = False
+    ) -> Path:
+        """Model ``model_id`` as an offline web app in ``folder`` (serve it over HTTP; its
+        README.txt says how). ``int8``: ship the int8 export; ``threads``: where allowed."""
+        from workbench.web import export_web
+
+        return export_web(self.catalog, model_id, Path(folder), int8=int8, threads=threads)
+
+    def import_head(
+        self, model_id: int, head: str | Path | dict[str, Any], *, name: str | None = None
+    ) -> int:
+        """A head personalised in model ``model_id``'s web app (its ``head.json``) as a new
+        model: the same backbone, the new final layer. Returns the new model's id."""
+        from workbench.web import import_head
+
+        return import_head(self.catalog, model_id, Path(head) if isinstance(head, str) else head, name=name)
+
     def publish(self, model_id: int) -> None:
         registry.publish(self.catalog, model_id)
 

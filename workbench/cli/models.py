@@ -1,9 +1,10 @@
-"""Commands on models: train, models, compare, export, predict, evaluate."""
+"""Commands on models: train, models, compare, export (a web app too), import-head, predict, evaluate."""
 
 from __future__ import annotations
 
 import argparse
 import shutil
+from pathlib import Path
 from typing import Any
 
 from workbench.api import Workbench
@@ -64,7 +65,24 @@ def register(commands: Commands) -> None:
         commands, "export", _export, "copy a model's export (ONNX, labels, preprocessing) to a folder"
     )
     export.add_argument("model", type=int, help="the model id")
-    export.add_argument("--out", required=True, help="the folder to write")
+    export.add_argument("--out", help="the folder to write the ONNX export to")
+    export.add_argument(
+        "--web", metavar="DIR", help="write an offline web app (serve the folder: see its README.txt)"
+    )
+    export.add_argument("--int8", action="store_true", help="with --web: ship the int8 model")
+    export.add_argument(
+        "--threads", action="store_true",
+        help="with --web: several threads where the server sends COOP/COEP headers (default: one)",
+    )  # fmt: skip
+    export.add_argument("--zip", metavar="FILE", help="with --web: also zip the folder into FILE")
+
+    head = command(
+        commands, "import-head", _import_head,
+        "a head personalised in a model's web app (head.json) as a new model version",
+    )  # fmt: skip
+    head.add_argument("model", type=int, help="the model whose web app it was trained in")
+    head.add_argument("head", help="the head.json the app exported")
+    head.add_argument("--name", help="the new model's name (default: the parent's, personalised)")
 
     predict = command(commands, "predict", _predict, "classify image files, or a whole dataset as a job")
     predict.add_argument("model", type=int, help="the model id")
@@ -147,9 +165,31 @@ def _compare(workbench: Workbench, args: argparse.Namespace) -> int:
 
 
 def _export(workbench: Workbench, args: argparse.Namespace) -> int:
+    if not (args.out or args.web):
+        raise WorkbenchError("say where: --out DIR (the ONNX export) or --web DIR (the web app), or both")
+    if (args.int8 or args.threads or args.zip) and not args.web:
+        raise WorkbenchError("--int8, --threads and --zip go with --web DIR")
     model = workbench.model(args.model)
-    shutil.copytree(workbench.export_folder(model.id), args.out, dirs_exist_ok=True)
-    print(f"model {args.model} exported to {args.out} (model.onnx, labels.json, preprocess.json)")
+    if args.out:
+        shutil.copytree(workbench.export_folder(model.id), args.out, dirs_exist_ok=True)
+        print(f"model {args.model} exported to {args.out} (model.onnx, labels.json, preprocess.json)")
+    if args.web:
+        from workbench.web import zip_web
+
+        folder = workbench.export_web(model.id, args.web, int8=args.int8, threads=args.threads)
+        print(f"model {args.model} exported as a web app to {folder}; serve it, e.g. "
+              f"`python -m http.server 8000 --bind 127.0.0.1 --directory {folder}`, "
+              "and open http://127.0.0.1:8000/ (README.txt there says more)")  # fmt: skip
+        if args.zip:
+            print(f"zipped into {zip_web(folder, Path(args.zip))}")
+    return 0
+
+
+def _import_head(workbench: Workbench, args: argparse.Namespace) -> int:
+    model_id = workbench.import_head(args.model, Path(args.head), name=args.name)
+    model = workbench.model(model_id)
+    print(f"model {model_id} ({model.name}): model {args.model}'s backbone with your head, "
+          f"{len(model.classes)} classes ({', '.join(model.classes[:12])})")  # fmt: skip
     return 0
 
 
