@@ -46,10 +46,12 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=20)
 
 
-def open_app(browser: Any, url: str) -> tuple[Any, Any, list[str]]:
-    """A new context and page on the app, ready; and the list of requests that tried to leave
-    the app's origin (each is refused)."""
+def open_app(browser: Any, url: str, cookies: list[Any] | None = None) -> tuple[Any, Any, list[str]]:
+    """A new context (with ``cookies``: a login) and page on the app, ready; and the list of
+    requests that tried to leave the app's origin (each is refused)."""
     context = browser.new_context(accept_downloads=True)
+    if cookies:
+        context.add_cookies(cookies)
     outside: list[str] = []
 
     def guard(route: Any) -> None:

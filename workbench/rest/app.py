@@ -14,7 +14,15 @@ from workbench.api import Workbench
 from workbench.catalog import Catalog
 from workbench.config import Settings
 from workbench.errors import NotFoundError
-from workbench.rest import browser_login, problems, routes_data, routes_jobs, routes_models, routes_reports
+from workbench.rest import (
+    browser_login,
+    problems,
+    routes_data,
+    routes_jobs,
+    routes_models,
+    routes_reports,
+    routes_webapp,
+)
 from workbench.rest.auth import Reader
 from workbench.rest.metrics import RequestMetrics
 from workbench.rest.recent import Recent
@@ -62,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.recent_tokens = Recent[Holder]()
     problems.install(app)
     browser_login.install(app, login)
-    for module in (routes_data, routes_jobs, routes_models, routes_reports):
+    for module in (routes_data, routes_jobs, routes_models, routes_reports, routes_webapp):
         app.include_router(module.router, responses=problems.RESPONSES)
     _add_docs(app)
     if settings.metrics_port:

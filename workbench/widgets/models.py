@@ -118,11 +118,16 @@ class ModelsPanel(widgets.VBox):
         self.usage.add_class("workbench-usage")
         self.links = widgets.HTML()
         self.download = widgets.Button(description="Download files", icon="download")
+        self.web_app = widgets.Button(
+            description="Web app", icon="mobile",
+            tooltip="the model as an app for a phone or laptop browser: offline after the first load",
+        )  # fmt: skip
         self.compare_with = widgets.SelectMultiple(description="Compare", rows=4)
         self.compare = widgets.Button(description="Compare", icon="columns")
         self.comparison = widgets.HTML()
         self.status = Status("models")
         self.download.on_click(guarded(self.status)(lambda _: self._links()))
+        self.web_app.on_click(guarded(self.status)(lambda _: self._web_app()))
         self.compare.on_click(guarded(self.status)(lambda _: self._show_comparison()))
         state.observe(lambda _: self.refresh(), names="models_changed")
         super().__init__(
@@ -135,7 +140,7 @@ class ModelsPanel(widgets.VBox):
                 self.misclassified,
                 self.by_attribute,
                 self.usage,
-                widgets.HBox([self.download]),
+                widgets.HBox([self.download, self.web_app]),
                 self.links,
                 widgets.HBox([self.compare_with, self.compare]),
                 self.comparison,
@@ -243,6 +248,27 @@ class ModelsPanel(widgets.VBox):
             links.append(f"<a href='{url}' download class='workbench-download' data-file='{name}'>{name}</a>")
         self.links.value = " · ".join(links)
         self.status.ok(f"{len(links)} files ready to download")
+
+    def _web_app(self) -> None:
+        """The chosen model as an offline web app, zipped, with a link and how to open it."""
+        from workbench.web import zip_web
+
+        if self.choice.value is None or self.downloads is None:
+            self.status.error("downloads are not served here: use `workbench export ID --web DIR`")
+            return
+        model_id = self.choice.value
+        self.status.busy("exporting the web app (the model, onnxruntime-web, a service worker)…")
+        folder = self.state.workbench.export_web(model_id, self.downloads / str(model_id) / "webapp")
+        archive = zip_web(folder, self.downloads / str(model_id) / f"model-{model_id}-webapp.zip")
+        url = f"{self.downloads_url}/{model_id}/{archive.name}"
+        link = f"<a href='{url}' download class='workbench-download' data-file='{archive.name}'>"
+        self.links.value = (
+            f"{link}{archive.name}</a> · unzip it and serve the folder (<code>python -m http.server</code> "
+            "in it), open the address once; it then works offline and installs as an app"
+        )
+        self.status.ok(
+            f"web app of model {model_id} ready to download ({archive.stat().st_size / 2**20:.1f} MB)"
+        )
 
     def _show_comparison(self) -> None:
         ids = list(self.compare_with.value) or ([self.choice.value] if self.choice.value else [])

@@ -1,0 +1,110 @@
+"""Where a person gets a model's web app: the REST API serves it at a stable address per model
+(behind the same login as everything else) and as a zip, and the dashboard's Models tab makes the
+zip. In Chromium, the app served by the API classifies a photo as the server does, then again
+offline."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests import builders, services
+from tests.conftest import FAST_JOBS
+from tests.e2e.browser import chromium
+from tests.rest import running_api
+from tests.webapp import classify, open_app
+from workbench.api import Workbench
+from workbench.ml.predict import OnnxPredictor
+
+pytestmark = pytest.mark.slow
+APP_FILES = {"index.html", "model.onnx", "sw.js", "labels.json", "ort-wasm-simd-threaded.wasm", "config.json"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workbench, int]]:
+    root = tmp_path_factory.mktemp("webapp-serving")
+    bench = builders.digits_workbench(root, FAST_JOBS)
+    info = bench.train("digits", name="digits", epochs=1, image_size=16, hflip=False).wait(timeout=900)
+    try:
+        yield bench, int(info.result["model_id"])
+    finally:
+        services.kill_local_worker(bench.settings)
+        bench.close()
+
+
+def test_the_api_serves_the_app_per_model_and_as_a_zip(
+    trained: tuple[Workbench, int], tmp_path: Path
+) -> None:
+    bench, model_id = trained
+    token = bench.create_token("web app", "read")[1]
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(builders.image_bytes(3, (16, 16)))
+    with running_api(bench.settings, tmp_path / "api.log") as api, api.client(token) as client:
+        assert client.get(f"/v1/models/{model_id}/app/").status_code == 200
+        index = client.get(f"/v1/models/{model_id}/app/")
+        assert index.headers["content-type"].startswith("text/html")
+        assert index.headers["cross-origin-opener-policy"] == "same-origin"
+        wasm = client.get(f"/v1/models/{model_id}/app/ort-wasm-simd-threaded.wasm")
+        assert wasm.headers["content-type"] == "application/wasm" and wasm.content[:4] == b"\0asm"
+        assert client.get(f"/v1/models/{model_id}/app/sw.js").headers["cache-control"] == "no-cache"
+        assert client.get(f"/v1/models/{model_id}/app/..%2F..%2Fwebapps").status_code == 404
+        assert client.get(f"/v1/models/{model_id + 1000}/app/").status_code == 404
+        archive = client.get(f"/v1/models/{model_id}/webapp.zip")
+        assert archive.status_code == 200
+        assert set(zipfile.ZipFile(io.BytesIO(archive.content)).namelist()) >= APP_FILES
+        with api.client() as stranger:
+            assert stranger.get(f"/v1/models/{model_id}/app/").status_code == 401
+
+        # A browser logs in once (the token page), opens the app at its address, classifies.
+        url = f"{api.url}/v1/models/{model_id}/app/"
+        expected = OnnxPredictor(bench.export_folder(model_id)).probabilities([_open(photo)])[0]
+        with chromium() as browser:
+            context, page, outside = open_app(browser, url, cookies=_login(browser, url, token))
+            (result,) = classify(page, [photo])
+            assert np.abs(np.array(result["probabilities"]) - expected).max() < 1e-3
+            context.set_offline(True)
+            page.reload()
+            page.wait_for_selector("body[data-ready='1']", timeout=120_000)
+            (again,) = classify(page, [photo])[-1:]
+            assert np.abs(np.array(again["probabilities"]) - expected).max() < 1e-3
+            assert outside == []
+            context.close()
+
+
+def _open(path: Path):  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    return Image.open(path)
+
+
+def _login(browser, url: str, token: str) -> list[Any]:  # type: ignore[no-untyped-def]
+    """A person's login by the API's token page, as cookies: the page at ``url`` sends a
+    browser without one there, and back."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(url)
+    page.fill("input[name=token]", token)
+    page.click("button[type=submit]")
+    page.wait_for_url(url)
+    cookies = list(context.storage_state()["cookies"])
+    context.close()
+    return cookies
+
+
+def test_the_models_tab_makes_the_zip(trained: tuple[Workbench, int], tmp_path: Path) -> None:
+    from workbench.widgets.models import ModelsPanel
+    from workbench.widgets.state import DashboardState
+
+    bench, model_id = trained
+    panel = ModelsPanel(DashboardState(bench), downloads=tmp_path / "downloads", downloads_url="/files")
+    panel.choice.value = model_id
+    panel.web_app.click()
+    archive = tmp_path / "downloads" / str(model_id) / f"model-{model_id}-webapp.zip"
+    assert set(zipfile.ZipFile(archive).namelist()) >= APP_FILES
+    assert f"/files/{model_id}/{archive.name}" in panel.links.value and "workbench-ok" in panel.status.value
