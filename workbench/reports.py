@@ -27,7 +27,7 @@ from workbench import registry
 from workbench.catalog import Catalog
 from workbench.catalog.models import Report
 from workbench.config import Settings
-from workbench.errors import NotFoundError, ReportError, WorkbenchError
+from workbench.errors import ConfigError, NotFoundError, ReportError, WorkbenchError
 from workbench.jobs.client import Job, submit
 from workbench.jobs.kind import JobParams, job_kind
 from workbench.jobs.records import JobAborted
@@ -134,6 +134,11 @@ def check_subject(catalog: Catalog, kind: str, params: dict[str, Any]) -> None:
             registry.get_model(catalog, model_id)
     elif kind == "dataset" and isinstance(params.get("dataset"), str):
         View(catalog, params["dataset"])  # its filter is checked in the notebook, against the data
+    elif kind == "operations" and not catalog.settings.prometheus_url:
+        raise ConfigError(
+            "the operations report reads Prometheus: set WORKBENCH_PROMETHEUS_URL, e.g. "
+            "http://workbench:PASSWORD@127.0.0.1:9090 (docker/prometheus/ has its configuration)"
+        )
 
 
 def _is_id(value: Any) -> bool:

@@ -27,7 +27,7 @@ from tests import builders, services
 from tests.conftest import FAST_JOBS as FAST
 from workbench.api import Workbench
 from workbench.config import Settings
-from workbench.errors import ReportError
+from workbench.errors import ConfigError, ReportError
 from workbench.registry import get_model, publish
 from workbench.report_sections.model import most_confused
 from workbench.reports import REPORTS, list_reports, report_html_path, run_report, submit_report
@@ -181,7 +181,7 @@ def test_the_comparison_report_puts_models_side_by_side(digits: Workbench, model
     _assert_offline_and_codeless(html)
 
 
-@pytest.mark.parametrize("kind", list(REPORTS))
+@pytest.mark.parametrize("kind", [kind for kind in REPORTS if kind != "operations"])  # its own test
 def test_each_report_runs_with_its_default_parameters(
     digits: Workbench, models: tuple[int, int], kind: str
 ) -> None:
@@ -190,6 +190,12 @@ def test_each_report_runs_with_its_default_parameters(
     newest = get_model(digits.catalog, models[1])
     expected = {"model": f"Model report: {newest.name}", "dataset": ">digits</td>", "comparison": "digits-a"}
     assert expected[kind] in html
+
+
+def test_the_operations_report_without_prometheus_is_refused_at_once(digits: Workbench) -> None:
+    """Before a kernel starts: what to set, and where Prometheus' configuration is."""
+    with pytest.raises(ConfigError, match="WORKBENCH_PROMETHEUS_URL"):
+        digits.report("operations")
 
 
 def test_the_papermill_command_runs_a_template_directly(
