@@ -249,6 +249,20 @@ class Workbench:
         images join the training split), int8 (also export ``model.int8.onnx``)."""
         return self.submit("train", {"view": _spec(self._view(view)), **params})
 
+    def sweep(
+        self, view: View | str, *, archs: list[str] | None = None, lrs: list[float] | None = None,
+        image_sizes: list[int] | None = None, name: str | None = None, **train: Any,
+    ) -> Job:  # fmt: skip
+        """Train every combination of ``archs`` (resnet18, mobilenet_v3_small, efficientnet_b0...),
+        learning rates and image sizes on ``view`` as one job, each training taking its turn in
+        the queue; then the group's comparison report, and the best model marked
+        (``metrics["sweep"]["best"]``). ``train``: the rest of ``TrainConfig``, the same for all."""
+        params: dict[str, Any] = {"view": _spec(self._view(view)), "name": name, "train": train}
+        for key, values in (("archs", archs), ("lrs", lrs), ("image_sizes", image_sizes)):
+            if values is not None:
+                params[key] = list(values)
+        return self.submit("sweep", params)
+
     def predict(self, model_id: int, view: View | str, **params: Any) -> Job:
         """Predict every image of ``view`` with model ``model_id`` (ONNX Runtime, a job on the
         inference queue); predictions are upserted per (model, image)."""

@@ -20,6 +20,7 @@ KIND_MODULES = (
     "workbench.ingest.job",  # ingest
     "workbench.derive.job",  # augment
     "workbench.training",  # train
+    "workbench.sweeps",  # sweep (several trainings, compared)
     "workbench.inference",  # predict, evaluate
     "workbench.reports",  # report
 )

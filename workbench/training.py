@@ -126,7 +126,7 @@ def with_augmented(
     )
 
 
-def _epoch_recorder(ctx: JobContext[TrainParams], arch: str, images: int) -> Callable[[dict[str, Any]], None]:
+def _epoch_recorder(ctx: JobContext[Any], arch: str, images: int) -> Callable[[dict[str, Any]], None]:
     """Each epoch's point into the job's curve, and its time and images into the metrics."""
     last = time.monotonic()
 
@@ -142,12 +142,18 @@ def _epoch_recorder(ctx: JobContext[TrainParams], arch: str, images: int) -> Cal
 
 @job_kind("train", queue="training", params=TrainParams, error=TrainingError)
 def train_job(ctx: JobContext[TrainParams]) -> dict[str, Any]:
-    """Freeze and decode the view, train, evaluate on the test split, export, record the model."""
+    return train_with(ctx, ctx.params)
+
+
+def train_with(ctx: JobContext[Any], params: TrainParams, run: str | None = None) -> dict[str, Any]:
+    """Freeze and decode the view, train, evaluate on the test split, export, record the model
+    (a training job's, or one configuration of a sweep's: ``run`` names its folder, the job's id
+    by default, where an earlier delivery's checkpoints are resumed from)."""
     from workbench.ml.train import fit
 
-    params, config = ctx.params, ctx.params.config()
-    data = _prepare(ctx, config)
-    workdir, store = ctx.settings.data_dir / "models" / ctx.job_id, ctx.catalog.store
+    config = params.config()
+    data = _prepare(ctx, params, config)
+    workdir, store = ctx.settings.data_dir / "models" / (run or ctx.job_id), ctx.catalog.store
     store.fetch(store.reference(workdir / "checkpoints"))  # an earlier run on another host: resume
     started = time.monotonic()
     model, best, history = fit(
@@ -199,11 +205,11 @@ class _Prepared:
         return sorted(int(self.cache_ids[i]) for i in self.keep["train"])
 
 
-def _prepare(ctx: JobContext[TrainParams], config: TrainConfig) -> _Prepared:
+def _prepare(ctx: JobContext[Any], params: TrainParams, config: TrainConfig) -> _Prepared:
     from workbench.ml.cache import CacheItem, build_cache
     from workbench.ml.data import Augment, CachedImageData
 
-    catalog, params = ctx.catalog, ctx.params
+    catalog = ctx.catalog
     view = View.from_spec(catalog, params.view)
     records = frozen_records(view)
     splits = split_indices(records, config.seed)

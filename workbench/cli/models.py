@@ -49,6 +49,28 @@ def register(commands: Commands) -> None:
     )  # fmt: skip
     add_follow_arguments(train)
 
+    sweep = command(
+        commands,
+        "sweep",
+        _sweep,
+        "train every combination of architectures, learning rates and sizes, compared",
+    )
+    add_view_arguments(sweep, "a JSON filter of the dataset to train on")
+    sweep.add_argument(
+        "--archs",
+        default="resnet18",
+        help="comma-separated (default: resnet18); for a CPU: resnet18,mobilenet_v3_small,efficientnet_b0",
+    )
+    sweep.add_argument("--lrs", default=str(fields["lr"].default), help="comma-separated peak learning rates")
+    sweep.add_argument(
+        "--sizes", default=str(fields["image_size"].default), help="comma-separated image sizes (px)"
+    )
+    sweep.add_argument(
+        "--epochs", type=int, metavar="N", help=f"for each (default: {fields['epochs'].default})"
+    )
+    sweep.add_argument("--model-name", help="the models' name (default: the dataset's)")
+    add_follow_arguments(sweep)
+
     models = command(
         commands, "models", _models, "list your models, oldest first (and publish or delete one)"
     )
@@ -100,6 +122,34 @@ def register(commands: Commands) -> None:
     add_view_arguments(evaluation)
     evaluation.add_argument("--plot", help="write the confusion matrix to this PNG file")
     add_follow_arguments(evaluation)
+
+
+def _sweep(workbench: Workbench, args: argparse.Namespace) -> int:
+    def listed(text: str, kind: type) -> list[Any]:
+        try:
+            return [kind(item) for item in text.split(",") if item.strip()]
+        except ValueError as exc:
+            raise WorkbenchError(f"{text!r}: give comma-separated numbers, e.g. 0.001,0.01") from exc
+
+    train = {"epochs": args.epochs} if args.epochs is not None else {}
+    job = workbench.sweep(
+        view_of(workbench, args), archs=listed(args.archs, str), lrs=listed(args.lrs, float),
+        image_sizes=listed(args.sizes, int), name=args.model_name, **train,
+    )  # fmt: skip
+    info = follow(job, "sweep", args)
+    if info is None:
+        return 0
+    result = info.result or {}
+    if args.json:
+        print_json(result)
+        return 0
+    for row in result.get("models", []):
+        c = row["configuration"]
+        mark = "  <- best" if row["model_id"] == result["best_model_id"] else ""
+        print(f"model {row['model_id']}: {c['arch']}, lr {c['lr']:g}, {c['image_size']} px: "
+              f"test accuracy {row['accuracy']:.1%}{mark}")  # fmt: skip
+    print(f"comparison report {result['report_id']}: `workbench reports` lists it")
+    return 0
 
 
 def _train(workbench: Workbench, args: argparse.Namespace) -> int:

@@ -84,6 +84,9 @@ class FanOut(Generic[P]):
     # Returns the parent's result and its last message.
     finish: Callable[[Catalog, P, FanIn], tuple[dict[str, Any], str]]
     undo: Callable[[Catalog, P, dict[str, Any]], None] | None = None
+    # One chunk in the queue at a time, each sent to the back of the queue when the one before
+    # succeeds: long chunks (a sweep's trainings) take turns with other people's jobs.
+    one_at_a_time: bool = False
 
 
 class FannedOut(Exception):
@@ -124,9 +127,7 @@ def start(kind: JobKind[Any], ctx: JobContext[Any]) -> dict[str, Any] | None:
         if plan is None:
             return kind.run(ctx)
         chunk_ids = _insert_chunks(ctx, plan)
-    chunk = kind_named(chunk_kind_name(kind.name))
-    for chunk_id in _still_queued(ctx.catalog, chunk_ids):  # a second message is harmless
-        send(ctx.settings, chunk, chunk_id)
+    _send_queued(ctx.catalog, kind, ctx.job_id, only_first=fanout.one_at_a_time)
     done = _set_chunks(ctx, len(chunk_ids))
     ctx.check_abort()  # an abort that came while planning: the runner ends the family
     if done < len(chunk_ids):
@@ -143,10 +144,22 @@ def _children(catalog: Catalog, parent_id: str) -> list[str]:
         return list(session.scalars(query))
 
 
+def _send_queued(catalog: Catalog, kind: JobKind[Any], parent_id: str, *, only_first: bool) -> None:
+    """Send the family's queued chunks (or the first of them, in plan order) to the queue; a
+    second message for a chunk is harmless (one claim wins)."""
+    queued = _still_queued(catalog, parent_id)
+    for chunk_id in queued[:1] if only_first else queued:
+        send(catalog.settings, kind_named(chunk_kind_name(kind.name)), chunk_id)
+
+
 @retrying
-def _still_queued(catalog: Catalog, ids: list[str]) -> list[str]:
+def _still_queued(catalog: Catalog, parent_id: str) -> list[str]:
+    """The family's chunks still queued, in plan order."""
     with catalog.sessions() as session:
-        return list(session.scalars(select(JobRow.id).where(JobRow.id.in_(ids), JobRow.state == QUEUED)))
+        rows = session.execute(
+            select(JobRow.id, JobRow.params).where(JobRow.parent_id == parent_id, JobRow.state == QUEUED)
+        ).all()
+    return [chunk_id for chunk_id, _ in sorted(rows, key=lambda row: row[1]["index"])]
 
 
 @retrying
@@ -191,6 +204,8 @@ def run_chunk(parent_kind: str, ctx: JobContext[ChunkParams]) -> dict[str, Any]:
     if chunks and done == chunks:
         final, message = _fan_in(ctx.catalog, kind, params, parent.id)
         _succeed(ctx.catalog, parent.id, final, message)
+    elif fanout_of(kind).one_at_a_time:
+        _send_queued(ctx.catalog, kind, parent.id, only_first=True)  # the next one's turn
     return result
 
 

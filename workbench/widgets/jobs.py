@@ -22,11 +22,20 @@ def job_words(info: JobInfo) -> str:
         "ingest": f"bringing images into {params.get('name', '')!r}",
         "augment": f"augmenting {data} into {params.get('name', '')!r}",
         "train": f"training on {data}",
+        "sweep": f"sweeping {_combinations(params)} trainings on {data}",
         "predict": f"predicting {data}",
         "evaluate": f"testing a model on {data}",
         "report": f"making a {params.get('report', '')} report",
     }
     return words.get(info.kind, f"{info.kind} {info.id[:12]}")
+
+
+def _combinations(params: dict[str, Any]) -> int:
+    return (
+        len(params.get("archs") or [1])
+        * len(params.get("lrs") or [1])
+        * len(params.get("image_sizes") or [1])
+    )
 
 
 def result_words(info: JobInfo) -> str:
@@ -44,6 +53,7 @@ def result_words(info: JobInfo) -> str:
         "predict": f"{result.get('predicted', 0):,} images predicted",
         "evaluate": f"accuracy {percent(result.get('accuracy'))} on {result.get('n', 0):,} images",
         "report": "the report is ready",
+        "sweep": f"{len(result.get('models', []))} models, the best: model {result.get('best_model_id')}",
     }
     return f"Done: {found[info.kind]}." if info.kind in found else "Done."
 

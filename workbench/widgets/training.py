@@ -19,6 +19,7 @@ from workbench.widgets.common import WIDE, Status, figure_image, figure_png, gua
 from workbench.widgets.current import CurrentData, percent, view_words
 from workbench.widgets.jobs import DashboardJob
 from workbench.widgets.state import DashboardState
+from workbench.widgets.sweep import SweepPanel
 
 
 def curves_figure(points: list[dict[str, float]]) -> Figure:
@@ -73,6 +74,9 @@ class TrainingPanel(widgets.VBox):
         self.curves.add_class("workbench-curves")
         self.start.on_click(guarded(self.status)(lambda _: self._start()))
         self._points = 0
+        self.sweep = widgets.Accordion(
+            [SweepPanel(state, self.epochs, self.hflip)], titles=("Sweep: compare several",)
+        )
         super().__init__(
             [
                 widgets.HBox([self.arch, self.epochs, self.image_size]),
@@ -81,6 +85,7 @@ class TrainingPanel(widgets.VBox):
                 self.status,
                 self.job_area,
                 self.curves,
+                self.sweep,
             ]
         )
         self.add_class("workbench-training")
