@@ -1,8 +1,6 @@
-"""Augmentation benchmark: the op library against the plain Pillow/torchvision pipeline, and the
-imagery worker's process pool against one process.
+"""Augmentation benchmark: the op library against the plain Pillow/torchvision pipeline.
 
-Run from the repository root with Postgres, RabbitMQ and Redis reachable (a throwaway database
-and vhost are made and removed, even on failure)::
+Run from the repository root::
 
     PYTHONPATH=. python benchmarks/bench_augment.py           # 5,000 images of 96 px, 2 copies each
     PYTHONPATH=. python benchmarks/bench_augment.py --quick   # 1,000 images, under a minute
@@ -12,13 +10,11 @@ with the same recipe over the same generated 96 px JPEGs:
 - Pillow's own decode + encode, no augmentation: the floor any pipeline pays, one core;
 - the plain pipeline: Pillow decode, torchvision.transforms.v2 on the PIL image, Pillow encode;
 - workbench's ops (OpenCV) on one core, decode + augment + encode, against the plain pipeline
-  (target >= 1.5x);
-- the same job in the caller with its process pool (one process per core), reported: the pool's
-  own speed-up, without the worker;
-- CPU time per copy of the caller's pool (parent and workers) against one process: load does
-  not change it, so it says what the pool costs and what share of it is serial (the parent);
-- last: a whole augment job through the imagery worker (Celery, Postgres, its pool of one process
-  per core) against the same job run in one process in the caller (target >= 1.6x on 2 cores).
+  (target >= 1.5x).
+
+What workers buy for a whole augment job is measured fairly, every side into a fresh store, by
+benchmarks/bench_parallel.py (this file's earlier speed-ups compared a run that wrote every copy's
+blob with runs that found them all written already).
 """
 
 from __future__ import annotations
@@ -29,7 +25,6 @@ import io
 import json
 import os
 import random
-import resource
 import tempfile
 import time
 from collections.abc import Callable
@@ -40,13 +35,9 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
-from benchmarks.bench_catalog import emit, throwaway_database
-from tests import services
+from benchmarks.bench_catalog import emit
 from workbench.api import Workbench
 from workbench.augment import JPEG_QUALITY, Recipe, augment_copies
-from workbench.catalog import db
-from workbench.config import JobTimings, Settings
-from workbench.derive import augment_view
 from workbench.jobs.kind import registered
 from workbench.views import View
 
@@ -137,87 +128,21 @@ def per_core(files: list[bytes], hashes: list[str]) -> None:
          floor_ratio=round(mine / floor, 3), n=len(files), load=load)  # fmt: skip
 
 
-def cpu_seconds(*, children: bool = True) -> float:
-    """User + system CPU of this process, plus its exited children (the pool's workers)."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    total = own.ru_utime + own.ru_stime
-    if children:
-        reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
-        total += reaped.ru_utime + reaped.ru_stime
-    return total
-
-
 def augment_request(bench: Workbench, view: View, name: str, processes: int | None = None) -> Any:
     raw = {"view": json.loads(view.to_json()), "recipe": RECIPE, "copies": COPIES, "name": name,
            "processes": processes}  # fmt: skip
     return registered()["augment"].parse(raw, bench.catalog)
 
 
-def parallel(settings: Settings, tmp: Path, n: int) -> None:
-    """One augment job through the imagery worker against the same job in this process."""
-    bench = Workbench(settings)
-    worker = services.Worker(settings, tmp / "worker.log")
-    try:
-        bench.ingest(tmp / "images", "source")
-        view = bench.dataset("source")
-        request = augment_request(bench, view, "in_process", processes=1)
-        cpu, start = cpu_seconds(), time.perf_counter()
-        report = augment_view(bench.catalog, request)
-        alone, alone_cpu = report.images / (time.perf_counter() - start), cpu_seconds() - cpu
-        assert report.images == n * COPIES, report
-        request = augment_request(bench, view, "in_process_pool")
-        parent, cpu, start = cpu_seconds(children=False), cpu_seconds(), time.perf_counter()
-        assert augment_view(bench.catalog, request).images == n * COPIES  # a process per core, here
-        in_pool, pool_cpu = n * COPIES / (time.perf_counter() - start), cpu_seconds() - cpu
-        parent_share = (cpu_seconds(children=False) - parent) / pool_cpu
-        emit("augment in the caller, a process per core", in_pool, "images/s", baseline=alone,
-             ratio=in_pool / alone, n=n * COPIES)  # fmt: skip
-        # CPU time depends far less than wall time on what else runs: the pool's extra work over
-        # one process, and the parent's serial share (Amdahl), bound the speed-up on an idle machine.
-        efficiency = alone_cpu / pool_cpu
-        cores = os.cpu_count() or 1
-        bound = min(1.0, efficiency) / (parent_share + (1 - parent_share) / cores)
-        emit("CPU per copy: one process vs the caller's pool (parent + workers; Postgres not counted)",
-             pool_cpu / report.images * 1e6, "us", baseline=alone_cpu / report.images * 1e6, ratio=efficiency,
-             parent_share=round(parent_share, 3), idle_bound=round(bound, 2))  # fmt: skip
-        start = time.perf_counter()
-        info = bench.augment(view, RECIPE, copies=COPIES, seed=0, name="on_worker").wait(
-            timeout=900, show_progress=False
-        )
-        pooled = n * COPIES / (time.perf_counter() - start)
-        assert info.state == "succeeded" and info.result and info.result["images"] == n * COPIES, info
-        same = sorted(r.sha256 for r in bench.dataset("on_worker")) == sorted(
-            r.sha256 for r in bench.dataset("in_process")
-        )
-        ratio = pooled / alone
-        emit("augment job through the imagery worker (a process per core) vs one process in the caller",
-             pooled, "images/s", baseline=alone, ratio=ratio, target=">= 1.6", passed=ratio >= 1.6,
-             n=n * COPIES, cores=os.cpu_count(), same_hashes=same,
-             load=round(os.getloadavg()[0], 2))  # fmt: skip
-    finally:
-        bench.close()
-        worker.stop()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1,000 images instead of 5,000")
-    parser.add_argument("--pg", default="postgresql+psycopg2://postgres@127.0.0.1:5432")
     args = parser.parse_args()
     n = 1_000 if args.quick else 5_000
-    with tempfile.TemporaryDirectory(prefix="bench_augment_") as tmp, throwaway_database(args.pg) as url, \
-            services.throwaway_vhost() as broker:  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="bench_augment_") as tmp:
         paths = write_images(Path(tmp) / "images", n, np.random.default_rng(7))
         files = [path.read_bytes() for path in paths]
         per_core(files, [hashlib.sha256(data).hexdigest() for data in files])
-        engine = db.make_engine(url)
-        db.upgrade(engine)
-        engine.dispose()
-        settings = Settings(
-            data_dir=Path(tmp) / "data", database_url=url, broker_url=broker, user="bench",
-            result_backend=services.REDIS_URL, jobs=JobTimings(heartbeat_seconds=2, stale_seconds=30),
-        )  # fmt: skip
-        parallel(settings, Path(tmp), n)
 
 
 if __name__ == "__main__":
