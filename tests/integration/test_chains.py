@@ -6,22 +6,30 @@ queues (nothing waits in a worker slot); a first step that fails or is aborted s
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
 from tests import builders
+from tests.rest import running_api
 from tests.services import Worker
 from workbench.api import Workbench
 from workbench.catalog import Dataset, Image
 from workbench.catalog.models import Job as JobRow
 from workbench.catalog.models import Model, Prediction
 from workbench.errors import NotFoundError
-from workbench.jobs.records import ABORTED, FAILED, QUEUED, SUCCEEDED
+from workbench.jobs.records import ABORTED, FAILED, FINISHED, QUEUED, SUCCEEDED
+from workbench.widgets.datasets import DatasetPicker
+from workbench.widgets.state import DashboardState
 
 pytestmark = [pytest.mark.slow]
+REPO = Path(__file__).resolve().parents[2]
 CLASSES = ["cats", "dogs"]
 TIMEOUT = 120
 
@@ -166,3 +174,65 @@ def test_ingest_then_predict_embedded(workbench: Workbench, tmp_path: Path) -> N
     assert info.state == SUCCEEDED, info
     assert [(step.kind, step.state) for step in info.steps] == [("ingest", SUCCEEDED), ("predict", SUCCEEDED)]
     assert _predicted(workbench, model_id, "pets") == (4, 4)
+
+
+@pytest.mark.postgres
+def test_a_zip_upload_then_predict_by_the_rest_api(
+    bench: Workbench, start_worker: Callable[..., Worker], tmp_path: Path
+) -> None:
+    model_id = _tiny_model(bench, tmp_path)
+    start_worker(queues="imagery,inference")
+    archive = builders.zip_of(
+        builders.image_folder(tmp_path / "pets", {"cats": 2, "dogs": 2}), tmp_path / "p.zip"
+    )
+    token = bench.create_token("a script", "write")[1]
+    with running_api(bench.settings, tmp_path / "api.log") as api, api.client(token) as client:
+        upload = client.put(
+            "/v1/datasets/pets/zip", params={"then_predict": "tiny"}, content=archive.read_bytes()
+        )
+        assert upload.status_code == 202, upload.text
+        reading = _rest_finished(client, upload.json()["job"])
+
+    assert reading["state"] == SUCCEEDED, reading
+    assert [(step["kind"], step["state"]) for step in reading["steps"]] == [
+        ("ingest", SUCCEEDED), ("predict", SUCCEEDED),
+    ]  # fmt: skip
+    assert _predicted(bench, model_id, "pets") == (4, 4)
+
+
+def _rest_finished(client: httpx.Client, job_id: str) -> dict[str, object]:
+    while (reading := client.get(f"/v1/jobs/{job_id}").json())["state"] not in FINISHED:
+        pass
+    return dict(reading)
+
+
+def test_the_ingest_panel_chains_a_prediction(workbench: Workbench, tmp_path: Path) -> None:
+    """The dashboard's 'then predict with': the embedded default's local worker runs both steps."""
+    model_id = _tiny_model(workbench, tmp_path)
+    panel = DatasetPicker(DashboardState(workbench))
+    panel.server_path.value = str(builders.image_folder(tmp_path / "pets", {"cats": 2, "dogs": 2}))
+    panel.name.value = "pets"
+    panel.then_predict.value = True
+    assert panel.predict_model.value == model_id  # the one model with an export, chosen
+
+    panel._ingest(panel.ingest_button)
+    info = workbench.job(workbench.jobs(kind="ingest")[0].id).wait(timeout=TIMEOUT)
+
+    assert info.state == SUCCEEDED, info
+    assert [(step.kind, step.state) for step in info.steps] == [("ingest", SUCCEEDED), ("predict", SUCCEEDED)]
+    assert _predicted(workbench, model_id, "pets") == (4, 4)
+
+
+def test_the_cli_ingests_then_predicts(workbench: Workbench, env_for: dict[str, str], tmp_path: Path) -> None:
+    model_id = _tiny_model(workbench, tmp_path)
+    folder = builders.image_folder(tmp_path / "pets", {"cats": 2, "dogs": 2})
+    env = {**env_for, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "workbench.cli", "ingest", str(folder), "--name", "pets"]
+    done = subprocess.run(
+        [*command, "--then-predict", "tiny", "--json"], env=env, cwd=tmp_path, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["ingested"], report["predicted"], report["model_id"]) == (4, 4, model_id)

@@ -89,8 +89,8 @@ class DatasetPicker(widgets.VBox):
             (f"{m['id']}: {m['name']}" + (f" ({m['owner']})" if m.get("owner") else ""), m["id"])
             for m in models
         ]
-        if chosen in [m["id"] for m in models]:
-            self.predict_model.value = chosen
+        ids = [m["id"] for m in models]
+        self.predict_model.value = chosen if chosen in ids else (ids[0] if ids else None)
 
     def refresh(self) -> None:
         """New options, the chosen dataset kept: replacing a Dropdown's options moves it to the
