@@ -174,6 +174,7 @@ def test_ingest_then_predict_embedded(workbench: Workbench, tmp_path: Path) -> N
     assert info.state == SUCCEEDED, info
     assert [(step.kind, step.state) for step in info.steps] == [("ingest", SUCCEEDED), ("predict", SUCCEEDED)]
     assert _predicted(workbench, model_id, "pets") == (4, 4)
+    assert f"step 2 predict {info.steps[1].id[:12]}: succeeded" in repr(info)
 
 
 @pytest.mark.postgres

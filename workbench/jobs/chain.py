@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from workbench.catalog import Catalog
 from workbench.catalog.models import Job as JobRow
+from workbench.catalog.retry import retrying
 from workbench.config import Settings
 from workbench.errors import WorkbenchError
 from workbench.jobs.kind import kind_named
@@ -70,7 +71,7 @@ def prepare(catalog: Catalog, row: JobRow) -> NextStep | None:
         return None
     refused = None
     try:
-        params = kind_named(step["kind"]).parse(step["params"], catalog).to_json()
+        params = retrying(kind_named(step["kind"]).parse)(step["params"], catalog).to_json()
     except WorkbenchError as exc:
         params, refused = dict(step["params"]), str(exc)
     return NextStep(step["id"], step["kind"], row.owner, row.id, params, refused)
