@@ -24,7 +24,7 @@ from workbench.catalog import Dataset, Image
 from workbench.catalog.models import Job as JobRow
 from workbench.catalog.models import Model, Prediction
 from workbench.errors import NotFoundError
-from workbench.jobs.records import ABORTED, FAILED, FINISHED, QUEUED, SUCCEEDED
+from workbench.jobs.records import ABORTED, FAILED, FINISHED, QUEUED, RUNNING, SUCCEEDED
 from workbench.widgets.datasets import DatasetPicker
 from workbench.widgets.state import DashboardState
 
@@ -132,6 +132,30 @@ def test_abort_before_the_first_step_runs(
     assert info.state == ABORTED
     assert info.message == "aborted before it started; predict not started"
     assert _job_rows(bench) == {"ingest": ABORTED}
+
+
+@pytest.mark.postgres
+def test_abort_while_the_first_step_runs(
+    bench: Workbench, start_worker: Callable[..., Worker], tmp_path: Path
+) -> None:
+    _tiny_model(bench, tmp_path)
+    worker = start_worker(queues="imagery,inference")
+    folder = builders.image_folder(tmp_path / "pets", {"cats": 500, "dogs": 500})
+    job = bench.ingest_job(folder, "pets", then_predict="tiny", processes=1)
+    next(info for info in job.watch(0.05) if info.state == RUNNING or info.finished)
+    worker.pause()  # frozen mid-ingest: the abort cannot race its end
+    try:
+        assert job.info().steps[0].state == RUNNING
+        job.abort()
+    finally:
+        worker.resume()
+
+    info = job.wait(timeout=TIMEOUT)
+
+    assert info.state == ABORTED, info
+    assert [step.kind for step in info.steps] == ["ingest"]
+    assert info.message.endswith("; predict not started")
+    assert "predict" not in _job_rows(bench)
 
 
 @pytest.mark.postgres
