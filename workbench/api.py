@@ -23,7 +23,7 @@ from workbench.catalog.display import card, listing, percent, when
 from workbench.catalog.models import Model
 from workbench.catalog.shares import DATASET, MODEL
 from workbench.config import Settings
-from workbench.errors import ReadOnlyError, ReportError
+from workbench.errors import NotFoundError, ReadOnlyError, ReportError
 from workbench.ingest import IngestReport, Progress
 from workbench.ingest import ingest as run_ingest
 from workbench.jobs import client
@@ -152,13 +152,17 @@ class Workbench:
             append=append,
         )  # fmt: skip
 
-    def ingest_job(self, path: str | Path, name: str, **options: Any) -> Job:
+    def ingest_job(
+        self, path: str | Path, name: str, *, then_predict: int | str | None = None, **options: Any
+    ) -> Job:
         """The same ingest as a job on a worker (the imagery queue). ``options``: those of
-        ``ingest`` but ``progress``; the paths must be readable where the worker runs."""
+        ``ingest`` but ``progress``; the paths must be readable where the worker runs.
+        ``then_predict``: a model (id, your model's name or a published one's) to predict the
+        dataset with once the ingest succeeds; the job returned stands for both steps."""
         params = {"path": _as_job_path(path), "name": name, **options}
         if params.get("labels_csv") is not None:
             params["labels_csv"] = _as_job_path(params["labels_csv"])
-        return self.submit("ingest", params)
+        return client.submit(self.catalog, "ingest", params, then=self._then_predict(then_predict, name))
 
     def share(self, path: Path) -> str:
         """A file or folder under the data directory (a dashboard upload, say), made readable by
@@ -233,12 +237,15 @@ class Workbench:
         return augment_preview(view, recipe, n=n, seed=seed, copies=copies)
 
     def augment(
-        self, view: View, recipe: Any, *, name: str, copies: int = 1, seed: int = 0, **options: Any
-    ) -> Job:
+        self, view: View, recipe: Any, *, name: str, copies: int = 1, seed: int = 0,
+        then_predict: int | str | None = None, **options: Any,
+    ) -> Job:  # fmt: skip
         """A job on the imagery queue writing ``copies`` augmented copies of every image of
-        ``view`` into a new dataset ``name`` (kind ``augmented``, linked to the view's dataset)."""
+        ``view`` into a new dataset ``name`` (kind ``augmented``, linked to the view's dataset).
+        ``then_predict``: a model to predict the new dataset with once it is made (as ``ingest_job``)."""
         raw = {"view": _spec(view), "recipe": recipe, "copies": copies, "seed": seed, "name": name}
-        return self.submit("augment", {**raw, **options})
+        then = self._then_predict(then_predict, name)
+        return client.submit(self.catalog, "augment", {**raw, **options}, then=then)
 
     # -- training and inference --------------------------------------------------------------------
     def train(self, view: View | str, **params: Any) -> Job:
@@ -267,6 +274,16 @@ class Workbench:
         """Predict every image of ``view`` with model ``model_id`` (ONNX Runtime, a job on the
         inference queue); predictions are upserted per (model, image)."""
         return self.submit("predict", {"model_id": model_id, "view": _spec(self._view(view)), **params})
+
+    def _then_predict(self, model: int | str | None, dataset: str) -> tuple[str, dict[str, Any]] | None:
+        """A chain's second step: predict the dataset the first step makes with ``model``, which
+        must exist and have an export now (the dataset is checked when the step starts)."""
+        if model is None:
+            return None
+        row = registry.find_model(self.catalog, model)
+        if not row.export_dir:
+            raise NotFoundError(f"model {row.id} ({row.name}) has no ONNX export to predict with")
+        return "predict", {"model_id": row.id, "view": {"dataset": dataset}}
 
     def evaluate(self, model_id: int, view: View | str) -> Job:
         """Evaluate model ``model_id`` on ``view`` (a job): accuracy, per class, confusion,

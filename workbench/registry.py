@@ -1,7 +1,7 @@
 """The model registry: the current user's models, what each was trained on and how well it does.
 
     from workbench import registry
-    registry.list_models(catalog); registry.get_model(catalog, 3)
+    registry.list_models(catalog); registry.get_model(catalog, 3); registry.find_model(catalog, "digits")
     registry.publish(catalog, 3); registry.unpublish(catalog, 3); registry.delete_model(catalog, 3)
     registry.compare_models(catalog, [3, 4]); registry.newest_model_ids(catalog, 5)
 
@@ -54,6 +54,23 @@ def get_model(catalog: Catalog, model_id: int, *, to_change: bool = False) -> Mo
             )
         if to_change and row.owner != catalog.user:
             raise ReadOnlyError.shared(f"model {model_id} ({row.name})", row.owner)
+        session.expunge(row)
+        return row
+
+
+def find_model(catalog: Catalog, ref: int | str) -> Model:
+    """A model by id, or by name: the user's own newest of that name, else the newest published
+    one (NotFoundError names the user's models)."""
+    if isinstance(ref, int) or ref.isdigit():
+        return get_model(catalog, int(ref))
+    with catalog.sessions() as session:
+        query = select(Model).where(Model.name == ref, or_(Model.owner == catalog.user, Model.published))
+        # Own models first (False sorts first), then the newest.
+        row = session.scalars(query.order_by(Model.owner != catalog.user, Model.id.desc()).limit(1)).first()
+        if row is None:
+            raise NotFoundError(
+                f"no model named {ref!r} of yours or published; {_models_there_are(session, catalog)}"
+            )
         session.expunge(row)
         return row
 

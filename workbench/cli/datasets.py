@@ -29,6 +29,7 @@ def register(commands: Commands) -> None:
     ingest.add_argument("--split", help="train,val[,test] fractions, e.g. 0.8,0.1,0.1 (stratified)")
     ingest.add_argument("--seed", type=int, default=0, help="seed of the split (default: 0)")
     ingest.add_argument("--append", action="store_true", help="add to the dataset if it exists already")
+    add_then_predict_argument(ingest, "ingest")
     add_follow_arguments(ingest, "the ingest as a job")
 
     listing = command(commands, "datasets", _datasets, "list your datasets")
@@ -58,14 +59,23 @@ def register(commands: Commands) -> None:
         "--seed", type=int, default=0, help="the same seed gives the same images (default: 0)"
     )
     augment.add_argument("--name", dest="new_name", required=True, help="the new dataset's name")
+    add_then_predict_argument(augment, "augmentation")
     add_follow_arguments(augment)
 
     demo = command(commands, "demo", _demo, "ingest scikit-learn's digits into the catalog and show them")
     demo.add_argument("--dir", help="where to write the digit images (default: DATA_DIR/demo)")
 
 
+def add_then_predict_argument(parser: argparse.ArgumentParser, step: str) -> None:
+    parser.add_argument(
+        "--then-predict", metavar="MODEL",
+        help=f"once the {step} succeeds, predict the new dataset with MODEL (an id, your model's "
+        "name or a published one's): one job of two steps",
+    )  # fmt: skip
+
+
 def _ingest(workbench: Workbench, args: argparse.Namespace) -> int:
-    if args.no_wait or not workbench.settings.embedded:
+    if args.no_wait or not workbench.settings.embedded or args.then_predict:
         return _ingest_job(workbench, args)
     from tqdm import tqdm
 
@@ -88,7 +98,8 @@ def _ingest_job(workbench: Workbench, args: argparse.Namespace) -> int:
     options = {"labels_csv": args.labels_csv, "label_column": args.label_column,
                "id_column": args.id_column, "split": args.split, "seed": args.seed,
                "append": args.append}  # fmt: skip
-    info = follow(workbench.ingest_job(args.path, args.name, **options), "ingest", args)
+    job = workbench.ingest_job(args.path, args.name, then_predict=args.then_predict, **options)
+    info = follow(job, "ingest", args)
     return 0 if info is None else _print_report(info.result or {}, info.message, args.json)
 
 
@@ -151,7 +162,9 @@ def _augment(workbench: Workbench, args: argparse.Namespace) -> int:
     """A derived dataset as a job on the imagery queue; the request is checked before queueing."""
     recipe = Path(args.recipe).read_text() if args.recipe.endswith(".json") else args.recipe
     view = view_of(workbench, args)
-    job = workbench.augment(view, recipe, copies=args.copies, seed=args.seed, name=args.new_name)
+    job = workbench.augment(
+        view, recipe, copies=args.copies, seed=args.seed, name=args.new_name, then_predict=args.then_predict
+    )
     info = follow(job, "augmentation", args)
     if info is not None:
         print_json(info.result) if args.json else print(info.message)

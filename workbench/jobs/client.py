@@ -20,6 +20,7 @@ from workbench.catalog import Catalog
 from workbench.catalog.models import Job as JobRow
 from workbench.catalog.retry import retrying
 from workbench.errors import JobError, NotFoundError
+from workbench.jobs import chain
 from workbench.jobs.fanout import abort_family, chunk_progress, end_family
 from workbench.jobs.kind import kind_named
 from workbench.jobs.progress import ProgressChannel
@@ -34,22 +35,17 @@ class Job:
         self.catalog = catalog
         self.id = job_id
 
-    @retrying
     def info(self) -> JobInfo:
-        with self.catalog.sessions() as session:
-            row = session.get(JobRow, self.id)
-            if row is None or row.owner != self.catalog.user:
-                raise NotFoundError(f"no job {self.id!r} for user {self.catalog.user!r}")
-            info = JobInfo.from_row(row)
-        if info.state == RUNNING and info.chunks:  # fanned out: its chunks hold the progress
-            progress = chunk_progress(self.catalog, self.id, info.chunks)
-            message = f"{info.chunks_done} of {info.chunks} chunks done"
-            return replace(info, progress=progress, message=message)
-        if info.state == RUNNING:
-            live = ProgressChannel(self.catalog.settings.result_backend).read(self.id)
-            if live and live.get("state") == RUNNING:
-                info = _with_live(info, live)
-        return info
+        """The job's reading; for a chain's first step, the chain's, with both steps in ``steps``."""
+        info = _step_info(self.catalog, self.id)
+        step = chain.next_plan(info.metrics)
+        if step is None:
+            return info
+        try:
+            second = _step_info(self.catalog, step["id"])
+        except NotFoundError:  # not started (yet, or ever)
+            second = None
+        return chain.summary(info, second)
 
     @property
     def state(self) -> str:
@@ -62,7 +58,8 @@ class Job:
 
     def abort(self, *, force: bool = False) -> None:
         """Ask the job to stop at its next safe point (a chunk, a batch); it ends ``aborted``.
-        ``force`` ends it in the record at once, for a job that stopped checking (see ``abort``)."""
+        ``force`` ends it in the record at once, for a job that stopped checking (see ``abort``).
+        A chain's first step stops the whole chain: the step running, and the next from starting."""
         abort(self.catalog, self.id, force=force)
 
     def watch(self, interval: float = 0.5) -> Iterator[JobInfo]:
@@ -110,16 +107,43 @@ class Job:
         return f"<Job {self.id} {info.kind} {info.state} {info.progress:.0%} {info.message!r}>"
 
 
-def submit(catalog: Catalog, kind: str, params: Mapping[str, Any] | None = None) -> Job:
+@retrying
+def _step_info(catalog: Catalog, job_id: str) -> JobInfo:
+    """One job row's reading, with its chunks' or Redis' fresher progress while it runs."""
+    with catalog.sessions() as session:
+        row = session.get(JobRow, job_id)
+        if row is None or row.owner != catalog.user:
+            raise NotFoundError(f"no job {job_id!r} for user {catalog.user!r}")
+        info = JobInfo.from_row(row)
+    if info.state == RUNNING and info.chunks:  # fanned out: its chunks hold the progress
+        progress = chunk_progress(catalog, job_id, info.chunks)
+        message = f"{info.chunks_done} of {info.chunks} chunks done"
+        return replace(info, progress=progress, message=message)
+    if info.state == RUNNING:
+        live = ProgressChannel(catalog.settings.result_backend).read(job_id)
+        if live and live.get("state") == RUNNING:
+            info = _with_live(info, live)
+    return info
+
+
+def submit(
+    catalog: Catalog,
+    kind: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    then: tuple[str, Mapping[str, Any]] | None = None,
+) -> Job:
     """Check ``params`` (ParamsError says what is wrong) and queue a job of ``kind``; returns at
-    once. Raises JobError when no worker can be reached."""
+    once. ``then``: a (kind, params) job to start once this one succeeds (``jobs.chain``); the
+    handle returned stands for both. Raises JobError when no worker can be reached."""
     job_kind = kind_named(kind)
     if job_kind.part_of is not None:
         raise JobError(f"{kind!r} jobs are parts of {job_kind.part_of!r} jobs: submit {job_kind.part_of!r}")
     checked = job_kind.parse(params or {}, catalog).to_json()
+    metrics = {} if then is None else {chain.NEXT: chain.plan(*then)}
     job_id = uuid.uuid4().hex
     with catalog.transaction() as session:
-        session.add(JobRow(id=job_id, owner=catalog.user, kind=kind, params=checked))
+        session.add(JobRow(id=job_id, owner=catalog.user, kind=kind, params=checked, metrics=metrics))
     settings = catalog.settings
     if settings.embedded:
         from workbench.jobs.local import ensure_local_worker
@@ -166,7 +190,21 @@ def abort(catalog: Catalog, job_id: str, *, force: bool = False) -> None:
     record now: the fallback for a job that stopped checking. Its worker can no longer write to
     the row (every write is guarded by its claim), learns at its next write that it lost the job,
     and a message not yet delivered is revoked; a job stuck for good still holds its worker's
-    thread until that worker restarts (Celery's revoke cannot terminate a threads-pool task)."""
+    thread until that worker restarts (Celery's revoke cannot terminate a threads-pool task).
+    A chain's first step: its flag is committed first, so the next step either never starts or
+    already exists when it is aborted in turn (``jobs.chain``)."""
+    _abort_one(catalog, job_id, force)
+    if (then := chain.next_id(catalog, job_id)) is not None and _exists(catalog, then):
+        _abort_one(catalog, then, force)
+
+
+@retrying
+def _exists(catalog: Catalog, job_id: str) -> bool:
+    with catalog.sessions() as session:
+        return session.get(JobRow, job_id) is not None
+
+
+def _abort_one(catalog: Catalog, job_id: str, force: bool) -> None:
     with catalog.transaction() as session:
         row = session.get(JobRow, job_id)
         if row is None or row.owner != catalog.user:

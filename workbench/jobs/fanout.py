@@ -32,6 +32,7 @@ from workbench.catalog import Catalog
 from workbench.catalog.db import rows_changed
 from workbench.catalog.models import Job as JobRow
 from workbench.catalog.retry import retrying
+from workbench.jobs import chain
 from workbench.jobs.kind import JobKind, JobParams, kind_named
 from workbench.jobs.queues import send
 from workbench.jobs.records import ABORTED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobAborted, utcnow
@@ -203,7 +204,9 @@ def run_chunk(parent_kind: str, ctx: JobContext[ChunkParams]) -> dict[str, Any]:
     done, chunks = _count_done(ctx, parent.id, result)
     if chunks and done == chunks:
         final, message = _fan_in(ctx.catalog, kind, params, parent.id)
-        _succeed(ctx.catalog, parent.id, final, message)
+        then = chain.prepare(ctx.catalog, parent)
+        if _succeed(ctx.catalog, parent.id, final, message, then) and then is not None:
+            chain.announce(ctx.settings, then)
     elif fanout_of(kind).one_at_a_time:
         _send_queued(ctx.catalog, kind, parent.id, only_first=True)  # the next one's turn
     return result
@@ -250,13 +253,19 @@ def _fan_in(
 
 
 @retrying
-def _succeed(catalog: Catalog, parent_id: str, result: dict[str, Any], message: str) -> None:
+def _succeed(
+    catalog: Catalog, parent_id: str, result: dict[str, Any], message: str, then: chain.NextStep | None
+) -> bool:
+    """Record the parent's success and start its chain's next step with it; True when that
+    step was started here."""
     with catalog.transaction() as session:  # fenced by the last chunk's delivery
-        session.execute(
+        done = rows_changed(
+            session,
             update(JobRow)
             .where(JobRow.id == parent_id, JobRow.state == RUNNING, JobRow.error.is_(None))
-            .values(state=SUCCEEDED, result=result, progress=1.0, message=message, finished_at=utcnow())
+            .values(state=SUCCEEDED, result=result, progress=1.0, message=message, finished_at=utcnow()),
         )
+        return bool(done) and then is not None and chain.start(session, then)
 
 
 # -- 3. the end of a family that did not make it -----------------------------------------------

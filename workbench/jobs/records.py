@@ -48,6 +48,7 @@ class JobInfo:
     parent_id: str | None = None  # set on a chunk of a fanned-out job
     chunks: int = 0  # set on a fanned-out job: how many chunks run it
     chunks_done: int = 0
+    steps: tuple[JobInfo, ...] = ()  # set on a chain (``jobs.chain``): each step's own reading
 
     @property
     def finished(self) -> bool:
@@ -77,15 +78,19 @@ class JobInfo:
         )
 
     def __repr__(self) -> str:
-        return f"<Job {self.id[:12]} {self.kind}: {self.state} {self.progress:.0%}, {outcome(self)!r}>"
+        steps = "".join(f"; step {n} {s.kind} {s.id[:12]}: {s.state}" for n, s in enumerate(self.steps, 1))
+        return f"<Job {self.id[:12]} {self.kind}: {self.state} {self.progress:.0%}, {outcome(self)!r}{steps}>"
 
     def _repr_html_(self) -> str:
         facts = {"state": f"{self.state} ({self.progress:.0%})", "outcome": outcome(self) or "—",
                  "started": when(self.started_at), "finished": when(self.finished_at)}  # fmt: skip
+        for n, step in enumerate(self.steps, 1):
+            facts[f"step {n}"] = f"{step.kind} {step.id[:12]}: {step.state}"
         return card("job", f"Job {self.id[:12]}: {self.kind}", facts)
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
+        out["steps"] = [step.to_dict() for step in self.steps]
         for key in ("created_at", "started_at", "finished_at"):
             value = out[key]
             out[key] = value.isoformat() if value is not None else None

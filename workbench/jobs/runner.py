@@ -26,7 +26,7 @@ from workbench.catalog.retry import describe, retrying
 from workbench.config import Settings
 from workbench.disk import disk_full_error, hold_reserve, is_disk_full, release_reserve
 from workbench.errors import WorkbenchError
-from workbench.jobs import fanout, metrics
+from workbench.jobs import chain, fanout, metrics
 from workbench.jobs.fence import FencedCatalog
 from workbench.jobs.kind import JobKind, JobParams
 from workbench.jobs.progress import ProgressChannel
@@ -236,9 +236,10 @@ def _run_claimed(
         beating.set()
         heart.join()
         channel.close()
+    then = chain.prepare(ctx.catalog, row)  # a chain's next step, checked as its owner
     return _finish(
-        catalog, job_id, worker, SUCCEEDED, result=json_safe(result or {}), metrics=ctx._metrics,
-        progress=1.0, message=ctx._message,
+        catalog, job_id, worker, SUCCEEDED, then=then, result=json_safe(result or {}),
+        metrics=ctx._metrics, progress=1.0, message=ctx._message,
     )  # fmt: skip
 
 
@@ -298,9 +299,18 @@ def _claim(catalog: Catalog, job_id: str, worker: str) -> JobRow | None:
 
 
 @retrying
-def _finish(catalog: Catalog, job_id: str, worker: str, state: str, **values: Any) -> tuple[str | None, str]:
+def _finish(
+    catalog: Catalog,
+    job_id: str,
+    worker: str,
+    state: str,
+    *,
+    then: chain.NextStep | None = None,
+    **values: Any,
+) -> tuple[str | None, str]:
     """Record the end, unless the job was taken from us meanwhile (then the other run decides);
-    returns the state recorded (None: not ours any more) and its error or message."""
+    returns the state recorded (None: not ours any more) and its error or message. ``then``: the
+    next step of its chain, started in the same transaction as this success."""
     with catalog.transaction() as session:
         done = rows_changed(
             session,
@@ -308,5 +318,8 @@ def _finish(catalog: Catalog, job_id: str, worker: str, state: str, **values: An
             .where(JobRow.id == job_id, JobRow.worker == worker, JobRow.state == RUNNING)
             .values(state=state, finished_at=utcnow(), **values),
         )
+        started = bool(done) and then is not None and chain.start(session, then)
+    if started and then is not None:
+        chain.announce(catalog.settings, then)
     ProgressChannel(catalog.settings.result_backend).publish(job_id, {"state": state, "at": time.time()})
     return (state if done else None), values.get("error") or values.get("message") or ""

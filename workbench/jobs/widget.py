@@ -44,6 +44,9 @@ class JobWidget(widgets.VBox):
             f"<b>{html.escape(info.kind)}</b> <code>{info.id[:12]}</code> — "
             f"<span class='workbench-job-state'>{info.state}</span> {info.progress:.0%}"
         )
+        if info.steps:  # a chain: where each step is
+            steps = " → ".join(f"{step.kind} <code>{step.id[:12]}</code> {step.state}" for step in info.steps)
+            self.title.value += f"<br><span class='workbench-job-steps'>{steps}</span>"
         self.bar.value = info.progress
         self.bar.bar_style = _BAR_STYLE.get(info.state, "info")
         self.detail.value = f"<span style='white-space:pre-wrap'>{html.escape(outcome(info))}</span>"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -71,11 +71,23 @@ def delete_dataset(name: str, bench: Writer) -> Response:
     summary="bring a zip of labelled images (one folder per label), streamed: the body is the zip",
     openapi_extra=ZIP_BODY,
 )  # fmt: skip
-async def upload_zip(name: str, request: Request, bench: Writer, append: bool = False) -> dict[str, Any]:
+async def upload_zip(
+    name: str,
+    request: Request,
+    bench: Writer,
+    append: bool = False,
+    then_predict: Annotated[
+        str | None,
+        Query(description="once ingested, predict the dataset with this model (an id, your model's name or "
+              "a published one's): the job returned stands for both steps"),
+    ] = None,
+) -> dict[str, Any]:  # fmt: skip
     path = await receive(request, bench.settings.data_dir / "uploads", f"{name}.zip")
     try:
         reference = await run_in_threadpool(bench.share, path)  # to the object store, for the workers
-        job = await run_in_threadpool(bench.ingest_job, reference, name, append=append)
+        job = await run_in_threadpool(
+            lambda: bench.ingest_job(reference, name, append=append, then_predict=then_predict)
+        )
     except BaseException:
         path.unlink(missing_ok=True)
         raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 from pathlib import Path
+from typing import Any
 
 import ipywidgets as widgets
 
@@ -41,6 +42,12 @@ class DatasetPicker(widgets.VBox):
         self.name = widgets.Text(placeholder="new dataset name", layout=widgets.Layout(width="200px"))
         self.name.add_class("workbench-new-name")
         self.ingest_button = widgets.Button(description="Ingest", icon="upload", button_style="primary")
+        # A chain: predict the new dataset with a model once it is in (one job, both steps).
+        self.then_predict = widgets.Checkbox(description="then predict with", indent=False,
+                                             layout=widgets.Layout(width="auto"))  # fmt: skip
+        self.then_predict.add_class("workbench-then-predict")
+        self.predict_model = widgets.Dropdown(layout=widgets.Layout(width="260px"))
+        self.predict_model.add_class("workbench-then-predict-model")
         self.sample = widgets.Button(
             description="Try the sample dataset", icon="magic", layout=widgets.Layout(width="auto"),
             tooltip=f"{DATASET!r}: 1,797 small scans of handwritten digits, 0 to 9",
@@ -56,6 +63,7 @@ class DatasetPicker(widgets.VBox):
         self.append_button.on_click(guarded(self.status)(lambda b: self._ingest(b, append=True)))
         self.sample.on_click(guarded(self.status)(lambda _: self._ingest_sample()))
         state.observe(lambda _: self.refresh(), names="datasets_changed")
+        state.observe(lambda _: self._refresh_models(), names="models_changed")
         super().__init__(
             [
                 self.notice,
@@ -63,6 +71,7 @@ class DatasetPicker(widgets.VBox):
                 widgets.HTML("<b>Bring images</b>: a zip with one folder per label (cats/…, dogs/…)"),
                 widgets.HBox([self.upload, self.chosen, self.name, self.ingest_button]),
                 self.server_path,
+                widgets.HBox([self.then_predict, self.predict_model]),
                 self.sample,
                 self.status,
                 self.append_button,
@@ -70,6 +79,18 @@ class DatasetPicker(widgets.VBox):
             ]
         )
         self.refresh()
+        self._refresh_models()
+
+    def _refresh_models(self) -> None:
+        """The models that can predict (those with an export): yours, then shared or published."""
+        models = [m for m in self.state.workbench.models() if m["export_dir"]]
+        chosen = self.predict_model.value
+        self.predict_model.options = [
+            (f"{m['id']}: {m['name']}" + (f" ({m['owner']})" if m.get("owner") else ""), m["id"])
+            for m in models
+        ]
+        ids = [m["id"] for m in models]
+        self.predict_model.value = chosen if chosen in ids else (ids[0] if ids else None)
 
     def refresh(self) -> None:
         """New options, the chosen dataset kept: replacing a Dropdown's options moves it to the
@@ -119,13 +140,19 @@ class DatasetPicker(widgets.VBox):
                 "to it with the button below, or type another name."
             )
         self.append_button.layout.display = "none"
-        self._follow(self.state.workbench.ingest_job(path, name, append=append), name)
+        then_predict = None
+        if self.then_predict.value:
+            if self.predict_model.value is None:
+                raise WorkbenchError("no model to predict with yet: train one, or untick 'then predict with'")
+            then_predict = self.predict_model.value
+        job = self.state.workbench.ingest_job(path, name, append=append, then_predict=then_predict)
+        self._follow(job, name)
 
     def _ingest_sample(self) -> None:
         """The demo's digits, one click away (a second click adds nothing: images are deduplicated)."""
         images, labels_csv = write_digits(self.state.workbench.settings.data_dir / "demo" / DATASET)
         workbench = self.state.workbench
-        options = {
+        options: dict[str, Any] = {
             "labels_csv": workbench.share(labels_csv), "label_column": "digit", "split": "0.8,0.1,0.1",
             "append": True,
         }  # fmt: skip
@@ -172,9 +199,10 @@ class DatasetPicker(widgets.VBox):
             self.state.datasets_changed += 1
             self.upload.value = ()
             hint = "" if switched else "; choose it above to use it"
+            predicted = f", {result['predicted']:,} predicted" if "predicted" in result else ""
             self.status.ok(  # last: what tests wait for, once the picker shows the new dataset
                 f"dataset {name!r}: {result.get('ingested', 0):,} images ingested, "
-                f"{len(result.get('skipped', [])):,} skipped{hint}"
+                f"{len(result.get('skipped', [])):,} skipped{predicted}{hint}"
             )
         else:
             self.status.error(f"the ingest {info.state}: {info.error or info.message}")
