@@ -99,14 +99,14 @@ def dashboard(settings: Settings, home: Path, **options: object) -> Iterator[Ser
 
 
 @contextlib.contextmanager
-def chromium() -> Iterator[object]:
-    """A headless Chromium browser (Playwright's Browser)."""
+def chromium(*extra_args: str) -> Iterator[object]:
+    """A headless Chromium browser (Playwright's Browser), launched with ``extra_args`` too."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
         try:
             yield browser
         finally:

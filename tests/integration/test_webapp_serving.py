@@ -1,7 +1,7 @@
 """Where a person gets a model's web app: the REST API serves it at a stable address per model
 (behind the same login as everything else) and as a zip, and the dashboard's Models tab makes the
 zip. In Chromium, the app served by the API classifies a photo as the server does, then again
-offline."""
+offline; and the other ways photos come in: a folder, a drop, the camera (Chromium's fake one)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests import builders, services
 from tests.conftest import FAST_JOBS
 from tests.e2e.browser import chromium
 from tests.rest import running_api
-from tests.webapp import classify, open_app
+from tests.webapp import CLASSIFIED, classify, open_app, served
 from workbench.api import Workbench
 from workbench.ml.predict import OnnxPredictor
 
@@ -108,3 +108,42 @@ def test_the_models_tab_makes_the_zip(trained: tuple[Workbench, int], tmp_path: 
     archive = tmp_path / "downloads" / str(model_id) / f"model-{model_id}-webapp.zip"
     assert set(zipfile.ZipFile(archive).namelist()) >= APP_FILES
     assert f"/files/{model_id}/{archive.name}" in panel.links.value and "workbench-ok" in panel.status.value
+
+
+def test_photos_come_from_a_folder_a_drop_and_the_camera(
+    trained: tuple[Workbench, int], tmp_path: Path
+) -> None:
+    bench, model_id = trained
+    folder = bench.export_web(model_id, tmp_path / "app")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        (photos / f"p{i}.png").write_bytes(builders.image_bytes(i, (16, 16)))
+    camera = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream")
+    with served(folder) as url, chromium(*camera) as browser:
+        context, page, outside = open_app(browser, url)
+        names = "window.webapp.state.results.map((r) => r.name)"  # the latest photos given
+        page.set_input_files("#folder", str(photos))  # a folder picked: every photo in it
+        page.wait_for_selector(CLASSIFIED.format(n=1), state="attached", timeout=600_000)
+        assert sorted(page.evaluate(names)) == ["photos/p0.png", "photos/p1.png", "photos/p2.png"]
+        page.evaluate(DROP, [builders.image_bytes(9, (16, 16)).hex()])
+        page.wait_for_selector(CLASSIFIED.format(n=2), state="attached", timeout=600_000)
+        assert page.evaluate(names) == ["dropped.png"]
+        page.click("#camera")  # the camera on: its preview
+        page.wait_for_function("document.querySelector('#video').videoWidth > 0", timeout=60_000)
+        page.click("#camera")  # the photo taken
+        page.wait_for_selector(CLASSIFIED.format(n=3), state="attached", timeout=600_000)
+        assert page.evaluate(names) == ["camera.png"]
+        label = page.evaluate("window.webapp.state.results[0].labels[0]")
+        assert label in bench.model(model_id).classes
+        assert outside == []
+        context.close()
+
+
+DROP = """(hexes) => {
+    const bytes = (hex) => new Uint8Array(hex.match(/../g).map((h) => parseInt(h, 16)));
+    const data = new DataTransfer();
+    hexes.forEach((hex) => data.items.add(new File([bytes(hex)], "dropped.png", { type: "image/png" })));
+    const drop = new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true });
+    document.querySelector("#drop").dispatchEvent(drop);
+}"""
