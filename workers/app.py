@@ -13,8 +13,9 @@ import logging
 import threading
 from typing import Any
 
+from billiard.process import current_process
 from celery import Celery, Task
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from sqlalchemy.exc import SQLAlchemyError
 
 from workbench.catalog import Catalog
@@ -40,6 +41,18 @@ def catalog() -> Catalog:
     if _catalog is None:
         _catalog = Catalog(settings, service=True)  # acts as each job's owner
     return _catalog
+
+
+@worker_process_init.connect
+def _in_a_new_child(**_: object) -> None:
+    """A prefork child (the torch queues, decision #90): never use the parent's database
+    connections (its reaper's), and may fork as a job in a threads pool may (the training
+    cache's decoding pool): billiard marks its children daemons, which may have none."""
+    global _catalog
+    if _catalog is not None:
+        _catalog.engine.dispose(close=False)  # the parent's connections stay the parent's
+        _catalog = None
+    current_process().daemon = False
 
 
 def _run_job(task: Task[Any, Any], job_id: str) -> str | None:
