@@ -13,15 +13,17 @@ import logging
 import threading
 from typing import Any
 
+from billiard.exceptions import WorkerLostError
 from billiard.process import current_process
 from celery import Celery, Task
-from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from celery.signals import task_failure, task_received, worker_process_init, worker_ready, worker_shutdown
 from sqlalchemy.exc import SQLAlchemyError
 
 from workbench.catalog import Catalog
 from workbench.catalog.retry import describe
 from workbench.config import Settings
 from workbench.errors import CatalogError
+from workbench.jobs.lost import oom_kills, record_lost_run
 from workbench.jobs.queues import SCHEDULED_REPORTS, celery_config, send
 from workbench.jobs.reaper import requeue_stale_jobs
 from workbench.jobs.runner import run_job
@@ -76,6 +78,31 @@ def scheduled_reports(entry: dict[str, Any]) -> list[str]:
     from workbench.schedule import ScheduleEntry, submit_entry
 
     return submit_entry(settings, ScheduleEntry.from_message(entry))
+
+
+# -- a child killed mid-job (prefork): the parent notes how, out of memory or not ------------------
+_arrived: dict[str, tuple[str, int | None]] = {}  # task id -> (worker, OOM kills when it arrived)
+
+
+@task_received.connect
+def _note_arrival(request: Any, **_: object) -> None:
+    while len(_arrived) >= 1000:  # a job that ends well leaves its entry: keep the newest only
+        _arrived.pop(next(iter(_arrived)))
+    _arrived[request.id] = (request.hostname, oom_kills())
+
+
+@task_failure.connect
+def _note_lost_child(task_id: str, exception: BaseException, **_: object) -> None:
+    if not isinstance(exception, WorkerLostError) or task_id not in _arrived:
+        return
+    worker, before = _arrived.pop(task_id)
+    after = oom_kills()
+    oom_killed = before is not None and after is not None and after > before
+    out_of_memory = oom_killed and "SIGKILL" in str(exception)
+    try:
+        record_lost_run(catalog(), task_id, worker, str(exception), out_of_memory)
+    except Exception as exc:  # the reaper requeues the job all the same
+        log.warning("job %s: could not note how its run was lost: %s", task_id, exc)
 
 
 # -- the reaper: jobs whose worker vanished go back to their queue -----------------------------
