@@ -11,11 +11,12 @@ from workbench.jobs.runner import JobContext
 from workbench.ml.memory import Halved, Halving
 
 
-def job_halving(ctx: JobContext[Any], batch: int) -> Halving:
+def job_halving(ctx: JobContext[Any], batch: int, floor: int | None = None) -> Halving:
     """The job's halving batch, starting at ``batch`` (what it asked for), or at half the batch
-    its last run was killed at; written on the row before this returns."""
+    its last run was killed at; written on the row before this returns. ``floor``: the
+    smallest batch (default WORKBENCH_MIN_BATCH_SIZE)."""
     recorded = ctx.recorded.get("memory") or {}
-    floor = ctx.settings.jobs.min_batch_size
+    floor = floor or ctx.settings.jobs.min_batch_size
 
     def tell(halved: Halved) -> None:
         ctx.note(str(halved), {"memory": halving.as_metrics()})

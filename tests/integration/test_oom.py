@@ -18,7 +18,7 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -138,10 +138,8 @@ def memory_cgroup() -> Iterator[Path]:
         deadline = time.monotonic() + 30
         while (pids := (group / "cgroup.procs").read_text().split()) and time.monotonic() < deadline:
             for pid in pids:
-                try:
+                with suppress(ProcessLookupError):  # gone meanwhile
                     os.kill(int(pid), signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             time.sleep(0.1)
         group.rmdir()
 
@@ -187,7 +185,10 @@ def test_a_predict_that_cannot_fit_fails_after_the_deliveries_saying_out_of_memo
             assert [run["delivery"] for run in lost] == [1, 2, 3]
             assert all(run["out_of_memory"] and "SIGKILL" in run["how"] for run in lost)
             # Each run after a kill started at half the batch: 256, 128, 64.
-            assert [(h["batch"], h["to"]) for h in info.metrics["memory"]["halvings"]] == [(256, 128), (128, 64)]
+            assert [(h["batch"], h["to"]) for h in info.metrics["memory"]["halvings"]] == [
+                (256, 128),
+                (128, 64),
+            ]
             assert info.error is not None
             assert info.error.startswith("ran out of memory at batch 64 (it started at 256): the kernel's")
             assert "3 of its 3 runs" in info.error

@@ -4,13 +4,16 @@ errors, and a batch halves until it fits, down to its floor."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from workbench.errors import WorkbenchError
+from workbench.ml.data import CachedImageData
 from workbench.ml.memory import Halved, Halving, OutOfMemoryError, is_out_of_memory
 
 MACHINE = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -26,16 +29,12 @@ def _refusal_of(allocate: Callable[[], object]) -> BaseException:
 
 
 def test_refused_allocations_of_numpy_and_torch_are_out_of_memory() -> None:
-    import torch
-
     assert is_out_of_memory(_refusal_of(lambda: np.empty(2**62, np.uint8)))  # MemoryError
     assert is_out_of_memory(_refusal_of(lambda: torch.empty(2**62, dtype=torch.uint8)))  # RuntimeError
     assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
 
 
 def test_other_errors_are_not() -> None:
-    import torch
-
     assert not is_out_of_memory(_refusal_of(lambda: torch.ones(2, 3) @ torch.ones(2, 3)))  # shapes
     assert not is_out_of_memory(ValueError("bad value"))
     assert not is_out_of_memory(WorkbenchError("the training cache is out of memory, says a person"))
@@ -90,3 +89,55 @@ def test_an_error_that_is_not_memory_is_not_retried() -> None:
     with pytest.raises(ValueError, match="a broken image"):
         Halving(64, floor=8).call(step)
     assert calls == [64]
+
+
+# -- training: out of memory mid-run, resumed at half the batch with the same optimizer steps ----
+class HungryFromEpoch2(CachedImageData):  # type: ignore[misc]  # Lightning's classes are Any to mypy
+    """Training batches that, from the second epoch, need a tenth of the machine's memory per
+    image: 16 at once is more than the machine has (the kernel refuses it), 8 is granted."""
+
+    passes = 0
+
+    def train_dataloader(self) -> Any:
+        batches = super().train_dataloader()
+        data = self
+
+        class Hungry:
+            def __len__(self) -> int:
+                return len(batches)
+
+            def __iter__(self) -> Iterator[Any]:
+                data.passes += 1
+                for images, targets in batches:
+                    if data.passes >= 2:
+                        np.empty(len(images) * (MACHINE // 10), np.uint8)  # granted, never touched
+                    yield images, targets
+
+        return Hungry()
+
+
+@pytest.mark.slow
+def test_training_out_of_memory_mid_run_resumes_at_half_the_batch_with_the_same_steps(tmp_path: Path) -> None:
+    from workbench.ml.config import TrainConfig
+    from workbench.ml.train import fit
+
+    _needs_heuristic_overcommit()
+    config = TrainConfig(epochs=3, image_size=8, batch_size=16, precision="32-true", seed=0, patience=10)
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (64, 3, 8, 8), dtype=np.uint8)
+    splits = {"train": np.arange(48), "val": np.arange(48, 64), "test": np.arange(48, 64)}
+    data = HungryFromEpoch2(pixels, np.arange(64) % 2, splits, batch_size=16)
+    epochs: list[int] = []
+
+    def fit_at(size: int) -> Any:  # as train_job does
+        data.batch_size = size
+        return fit(data, 2, config, tmp_path, on_epoch=lambda p: epochs.append(p["epoch"]),
+                   accumulate=config.batch_size // size)  # fmt: skip
+
+    halving = Halving(16, floor=8)
+    halving.call(fit_at)
+
+    assert [(h.batch, h.to) for h in halving.halvings] == [(16, 8)]
+    assert epochs == [1, 2, 3]  # epoch 1 at 16; epochs 2 and 3 at 8, resumed from epoch 1's checkpoint
+    last = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 2 and last["global_step"] == 3 * 48 // 16  # 8 + 8 accumulated: one step
