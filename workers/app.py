@@ -10,13 +10,15 @@ mid-job is noticed by its silent heartbeat, and the reaper here queues the job a
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
 from billiard.exceptions import WorkerLostError
 from billiard.process import current_process
 from celery import Celery, Task
-from celery.signals import task_failure, task_received, worker_process_init, worker_ready, worker_shutdown
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from celery.worker.request import Request
 from sqlalchemy.exc import SQLAlchemyError
 
 from workbench.catalog import Catalog
@@ -35,6 +37,7 @@ KINDS = load_kinds(settings.job_modules)
 app = Celery("workbench")
 app.conf.update(celery_config(settings, {kind.task_name: kind.queue for kind in KINDS.values()}))
 _catalog: Catalog | None = None
+_child = ""  # ":<pid>" in a prefork child: its runs are signed apart from its siblings'
 
 
 def catalog() -> Catalog:
@@ -50,11 +53,37 @@ def _in_a_new_child(**_: object) -> None:
     """A prefork child (the torch queues, decision #90): never use the parent's database
     connections (its reaper's), and may fork as a job in a threads pool may (the training
     cache's decoding pool): billiard marks its children daemons, which may have none."""
-    global _catalog
+    global _catalog, _child
     if _catalog is not None:
         _catalog.engine.dispose(close=False)  # the parent's connections stay the parent's
         _catalog = None
     current_process().daemon = False
+    _child = f":{os.getpid()}"
+
+
+class _JobRequest(Request):
+    """A job task in the worker's main process. Under prefork, when the child running it dies,
+    note on the job's row how (by SIGKILL while the OOM-kill count rose: out of memory), for the
+    next run to start at half the batch and the last to say why (docs/decisions.md #91)."""
+
+    def on_accepted(self, pid: int, time_accepted: float) -> None:
+        self.oom_kills_before = oom_kills()
+        super().on_accepted(pid, time_accepted)
+
+    def on_failure(self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False) -> None:
+        super().on_failure(exc_info, send_failed_event, return_ok)
+        lost = getattr(exc_info.exception, "exc", exc_info.exception)  # unwrap ExceptionWithTraceback
+        if not isinstance(lost, WorkerLostError) or self.worker_pid is None:
+            return
+        before, after = getattr(self, "oom_kills_before", None), oom_kills()
+        oom_killed = before is not None and after is not None and after > before
+        out_of_memory = oom_killed and "SIGKILL" in str(lost)
+        try:  # the child signed the row with its pid (_run_job): its run, not a later one, is noted
+            record_lost_run(
+                catalog(), self.id, f"{self.hostname}:{self.worker_pid}", str(lost), out_of_memory
+            )
+        except Exception as exc:  # the reaper queues the job again all the same
+            log.warning("job %s: could not note how its run was lost: %s", self.id, exc)
 
 
 def _run_job(task: Task[Any, Any], job_id: str) -> str | None:
@@ -62,14 +91,14 @@ def _run_job(task: Task[Any, Any], job_id: str) -> str | None:
     message is acknowledged already: if the catalog cannot be reached even to claim the job
     (retries exhausted), send the task again later rather than strand the job as queued."""
     try:
-        return run_job(catalog(), job_id, task.request.hostname or "worker", KINDS)
+        return run_job(catalog(), job_id, (task.request.hostname or "worker") + _child, KINDS)
     except (SQLAlchemyError, CatalogError) as exc:
         log.warning("job %s: the catalog is unreachable (%s); its task is sent again in 5 s", job_id, exc)
         raise task.retry(exc=exc, countdown=5, max_retries=None) from exc
 
 
 for _kind in KINDS.values():  # one task per job kind, named workbench.<kind>
-    app.task(name=_kind.task_name, bind=True)(_run_job)
+    app.task(name=_kind.task_name, bind=True, Request=_JobRequest)(_run_job)
 
 
 @app.task(name=SCHEDULED_REPORTS[0])
@@ -78,31 +107,6 @@ def scheduled_reports(entry: dict[str, Any]) -> list[str]:
     from workbench.schedule import ScheduleEntry, submit_entry
 
     return submit_entry(settings, ScheduleEntry.from_message(entry))
-
-
-# -- a child killed mid-job (prefork): the parent notes how, out of memory or not ------------------
-_arrived: dict[str, tuple[str, int | None]] = {}  # task id -> (worker, OOM kills when it arrived)
-
-
-@task_received.connect
-def _note_arrival(request: Any, **_: object) -> None:
-    while len(_arrived) >= 1000:  # a job that ends well leaves its entry: keep the newest only
-        _arrived.pop(next(iter(_arrived)))
-    _arrived[request.id] = (request.hostname, oom_kills())
-
-
-@task_failure.connect
-def _note_lost_child(task_id: str, exception: BaseException, **_: object) -> None:
-    if not isinstance(exception, WorkerLostError) or task_id not in _arrived:
-        return
-    worker, before = _arrived.pop(task_id)
-    after = oom_kills()
-    oom_killed = before is not None and after is not None and after > before
-    out_of_memory = oom_killed and "SIGKILL" in str(exception)
-    try:
-        record_lost_run(catalog(), task_id, worker, str(exception), out_of_memory)
-    except Exception as exc:  # the reaper requeues the job all the same
-        log.warning("job %s: could not note how its run was lost: %s", task_id, exc)
 
 
 # -- the reaper: jobs whose worker vanished go back to their queue -----------------------------

@@ -2,12 +2,12 @@
 message of a job that was lost too many times.
 
 A prefork worker's parent outlives a child the kernel killed; Celery tells it the child exited
-by a signal (``WorkerLostError``). SIGKILL alone does not say out of memory (a person's
-``kill -9`` sends it too), so the parent also reads how many processes the kernel's OOM killer
-has killed in its memory cgroup (``oom_kill``; the host's count where no cgroup tells) when the
-task arrived and when the child died: SIGKILL and a count that went up is an out-of-memory kill
-(docs/decisions.md #91). The reaper still queues the job again (its heartbeat went silent), and
-each run counts a delivery.
+by a signal (``WorkerLostError``, in ``workers.app``'s request class). SIGKILL alone does not say
+out of memory (a person's ``kill -9`` sends it too), so the parent also reads how many processes
+the kernel's OOM killer has killed in its memory cgroup (``oom_kill``; the host's count where no
+cgroup tells) when the child took the task and when it died: SIGKILL and a count that went up is
+an out-of-memory kill (docs/decisions.md #91). The reaper still queues the job again (its
+heartbeat went silent), and each run counts a delivery.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 from workbench.catalog import Catalog
 from workbench.catalog.models import Job as JobRow
 from workbench.catalog.retry import retrying
-from workbench.jobs.records import RUNNING
+from workbench.jobs.records import QUEUED, RUNNING
 
 log = logging.getLogger(__name__)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -60,17 +60,24 @@ def _counter_files() -> list[Path]:
 
 @retrying
 def record_lost_run(catalog: Catalog, job_id: str, worker: str, how: str, out_of_memory: bool) -> bool:
-    """Note on the job's row that its run on ``worker`` died (``how``: Celery's words); False
-    when the job is not running there any more (then there is nothing of this run to note)."""
+    """Note on the job's row that its latest run, on ``worker``, died (``how``: Celery's words).
+    The run may be reaped already: a child thrashing at its memory limit can miss heartbeats
+    for longer than the stale time before the OOM killer acts (seen with a 3 s stale time).
+    False when the job has moved on (finished, or running elsewhere): nothing to note then."""
     with catalog.transaction() as session:
         row = session.get(JobRow, job_id, with_for_update=True)
-        if row is None or row.state != RUNNING or row.worker != worker:
+        ours = row is not None and (
+            (row.state == RUNNING and row.worker == worker) or (row.state == QUEUED and row.worker is None)
+        )
+        if row is None or not ours or row.deliveries < 1:
+            return False
+        metrics = {**(row.metrics or {})}
+        if any(lost["delivery"] == row.deliveries for lost in metrics.get("lost", [])):
             return False
         lost = {"delivery": row.deliveries, "how": how, "out_of_memory": out_of_memory}
-        metrics = {**(row.metrics or {})}
         metrics["lost"] = [*metrics.get("lost", []), lost]
         what = "ran out of memory (killed by the kernel)" if out_of_memory else "was lost"
-        row.metrics, row.message = metrics, f"run {row.deliveries} {what}; it will be queued again"
+        row.metrics, row.message = metrics, f"run {row.deliveries} {what}; queued again"
         return True
 
 
