@@ -20,6 +20,7 @@ import redis
 
 from workbench.config import Settings
 from workbench.jobs.local import local_worker_pid
+from workbench.jobs.queues import worker_pool
 
 RABBITMQ_HOST = os.environ.get("WORKBENCH_TEST_RABBITMQ", "guest:guest@127.0.0.1:5672")
 REDIS_URL = os.environ.get("WORKBENCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")  # a DB for tests
@@ -87,12 +88,12 @@ def rabbit_app_stopped() -> Iterator[None]:
 
 
 class Worker:
-    """A real Celery worker in its own process group, as `workbench worker` starts it (or started
-    by `workbench worker` itself, ``cli=True``, under the name that command gives it)."""
+    """A real Celery worker in its own process group, as `workbench worker` starts it (its pool
+    too), or started by `workbench worker` itself (``cli=True``, under the name it gives)."""
 
     def __init__(
         self, settings: Settings, log: Path, queues: str = "imagery", concurrency: int = 1,
-        cli: bool = False, env: dict[str, str] | None = None,
+        cli: bool = False, env: dict[str, str] | None = None, preexec: Callable[[], None] | None = None,
     ) -> None:  # fmt: skip
         self.log = log
         environment = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
@@ -100,7 +101,7 @@ class Worker:
         environment["PYTHONPATH"] = str(REPO)
         self.name = f"test-{uuid.uuid4().hex[:6]}@%h"
         command = [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", queues, "-P",
-                   "threads", "-c", str(concurrency), "-n", self.name, "--loglevel", "INFO",
+                   worker_pool(queues), "-c", str(concurrency), "-n", self.name, "--loglevel", "INFO",
                    "--without-mingle", "--without-gossip"]  # fmt: skip
         if cli:
             command = [sys.executable, "-m", "workbench.cli", "worker", "--queues", queues,
@@ -108,7 +109,7 @@ class Worker:
         self._log_handle = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             command, env=environment, cwd=REPO, stdout=self._log_handle, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=preexec,  # e.g. join a memory cgroup
         )  # fmt: skip
         if cli:  # the command execs Celery, which keeps its process id
             self.name = f"{queues.split(',')[0]}-{self.process.pid}@%h"

@@ -50,17 +50,27 @@ class Limits:
 
 @dataclass(frozen=True)
 class JobTimings:
-    """How jobs prove they are alive, and when a silent one counts as lost."""
+    """How jobs prove they are alive, when a silent one counts as lost, and how a job and its
+    worker live with a memory that runs out (docs/decisions.md #90-#92)."""
 
     heartbeat_seconds: float = 5.0  # a running job touches its row this often
     stale_seconds: float = 60.0  # no heartbeat for this long: its worker is gone, run it again
     max_deliveries: int = 3  # a job started this many times without ending fails (an OOM loop)
+    # A torch worker (prefork) runs each job in a child process replaced after this many jobs
+    # (0: never), or after a job that left its peak resident memory above this many KiB (0: no mark).
+    max_tasks_per_child: int = 1
+    max_memory_per_child_kib: int = 0
+    min_batch_size: int = 8  # out of memory, a batch halves down to this and no further
 
     def __post_init__(self) -> None:
         if not 0 < self.heartbeat_seconds * 2 <= self.stale_seconds:
             raise ConfigError("a job's stale time must be at least twice its heartbeat interval")
         if self.max_deliveries < 1:
             raise ConfigError("WORKBENCH_JOB_MAX_DELIVERIES must be at least 1")
+        if self.max_tasks_per_child < 0 or self.max_memory_per_child_kib < 0:
+            raise ConfigError("a worker child's job and memory limits are 0 (none) or more")
+        if self.min_batch_size < 1:
+            raise ConfigError("WORKBENCH_MIN_BATCH_SIZE must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -239,6 +249,13 @@ VARIABLES = (
              "after how long a silent job is run again elsewhere"),
     Variable("WORKBENCH_JOB_MAX_DELIVERIES", "jobs.max_deliveries", _int,
              "how many starts a job gets before it fails (an out-of-memory loop)"),
+    Variable("WORKBENCH_WORKER_MAX_TASKS_PER_CHILD", "jobs.max_tasks_per_child", _int,
+             "jobs a torch worker's child process runs before it is replaced (0: no limit)"),
+    Variable("WORKBENCH_WORKER_MAX_MEMORY_PER_CHILD_KIB", "jobs.max_memory_per_child_kib", _int,
+             "a torch worker's child is replaced after a job that took it above this many KiB "
+             "resident (0: no mark)"),
+    Variable("WORKBENCH_MIN_BATCH_SIZE", "jobs.min_batch_size", _at_least_one,
+             "out of memory, a job's batch halves down to this size and no further"),
     Variable("WORKBENCH_REPORT_NOTEBOOKS", "report_notebooks", _path, "the folder of the report notebooks"),
     Variable("WORKBENCH_REPORT_KEEP", "report_keep", _int, "reports kept per kind and parameters"),
     Variable("WORKBENCH_JOB_MODULES", "job_modules", _modules,

@@ -70,3 +70,7 @@ class ReportError(WorkbenchError):
 class ImageError(WorkbenchError):
     """An image handed over to classify cannot be used: unreadable, not an image, damaged, or
     claiming more pixels than the limit (a decompression bomb)."""
+
+
+class OutOfMemoryError(WorkbenchError):
+    """Out of memory even at the smallest batch allowed; the message says what to try."""

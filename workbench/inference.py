@@ -7,6 +7,7 @@ evaluate's chunks return logits that the fan-in turns into the metrics."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from workbench import usage
+from workbench.batches import job_halving
 from workbench.catalog import Catalog
 from workbench.catalog.models import Model, Prediction
 from workbench.catalog.retry import retrying
@@ -26,6 +28,7 @@ from workbench.jobs import metrics
 from workbench.jobs.fanout import Chunk, ChunkParams, FanIn, FanOut, Plan
 from workbench.jobs.kind import JobParams, job_kind
 from workbench.jobs.runner import JobContext
+from workbench.ml.memory import Halving
 from workbench.pool import batched
 from workbench.registry import export_folder, get_model
 from workbench.views import ImageRecord, View, ViewSpec
@@ -82,12 +85,13 @@ def predict_range(ctx: JobContext[ChunkParams], chunk: Chunk[PredictParams]) -> 
 
     params = chunk.params
     model = exported(ctx.catalog, params.model_id)
+    batch = job_halving(ctx, params.batch_size)  # on the row before the memory is used
     predictor = OnnxPredictor(export_folder(ctx.catalog, model), threads=params.threads)
     records = View.from_spec(ctx.catalog, params.view).between(chunk.part["after"], chunk.part["upto"])
     right = 0
     for start in range(0, len(records), WRITE_BLOCK):
         block = records[start : start + WRITE_BLOCK]
-        right += _predict_chunk(ctx.catalog, predictor, model.id, chunk.parent_id, block, params.batch_size)
+        right += _predict_chunk(ctx.catalog, predictor, model.id, chunk.parent_id, block, batch)
         ctx.progress((start + len(block)) / len(records), f"{start + len(block):,} images", milestone=True)
         ctx.check_abort()  # an abort keeps what was written: predictions are per image
     return {"predicted": len(records), "right": right}
@@ -111,40 +115,44 @@ def predict_job(ctx: JobContext[PredictParams]) -> dict[str, Any]:
 
     catalog, params = ctx.catalog, ctx.params
     model = exported(catalog, params.model_id)
+    batch = job_halving(ctx, params.batch_size)  # on the row before the memory is used
     predictor = OnnxPredictor(export_folder(catalog, model), threads=params.threads)
     view = View.from_spec(catalog, params.view)
     total = view.count()
-    batch_size = params.batch_size
     done = right = 0
     chunk: list[ImageRecord] = []
     for record in view:  # keyset pages: a thousand records in memory at most
         chunk.append(record)
         if len(chunk) == min(params.chunk, WRITE_BLOCK):  # a smaller chunk: finer steps
-            right += _predict_chunk(catalog, predictor, model.id, ctx.job_id, chunk, batch_size)
+            right += _predict_chunk(catalog, predictor, model.id, ctx.job_id, chunk, batch)
             done += len(chunk)
             chunk = []
             ctx.progress(done / total, f"{done:,} of {total:,} images", milestone=True)
             ctx.check_abort()  # an abort keeps what was written: predictions are per image
     if chunk:
-        right += _predict_chunk(catalog, predictor, model.id, ctx.job_id, chunk, batch_size)
+        right += _predict_chunk(catalog, predictor, model.id, ctx.job_id, chunk, batch)
         done += len(chunk)
     ctx.progress(1.0, f"{done:,} images predicted", milestone=True)
-    return {"model_id": model.id, "predicted": done, "agreement_with_labels": right / done if done else None}
+    return {"model_id": model.id, "predicted": done, "agreement_with_labels": right / done if done else None,
+            "batch_size": batch.batch}  # fmt: skip
 
 
 def _predict_chunk(
-    catalog: Catalog, predictor: Any, model_id: int, job_id: str, records: list[ImageRecord], batch_size: int
+    catalog: Catalog, predictor: Any, model_id: int, job_id: str, records: list[ImageRecord], batch: Halving
 ) -> int:
-    rows, right = [], 0
-    for start in range(0, len(records), batch_size):
-        batch = records[start : start + batch_size]
-        images = [Image.open(catalog.store.blob_path(r.sha256)) for r in batch]
+    """Predict and store ``records``, a batch at a time; out of memory, the batch halves."""
+
+    def probabilities(part: Sequence[ImageRecord]) -> tuple[Sequence[ImageRecord], np.ndarray]:
+        images = [Image.open(catalog.store.blob_path(r.sha256)) for r in part]
         try:
-            probabilities = predictor.probabilities(images)
+            return part, predictor.probabilities(images)
         finally:
             for image in images:
                 image.close()
-        for record, p in zip(batch, probabilities, strict=True):
+
+    rows, right = [], 0
+    for part, scores in batch.run(records, probabilities):
+        for record, p in zip(part, scores, strict=True):
             best = int(p.argmax())
             label = predictor.classes[best]
             right += label == record.label

@@ -23,9 +23,11 @@ import numpy as np
 from pydantic import Field
 from sqlalchemy import select
 
+from workbench.batches import job_halving
 from workbench.catalog import Catalog
 from workbench.catalog.models import Model
 from workbench.catalog.retry import retrying
+from workbench.config import Settings
 from workbench.errors import TrainingError
 from workbench.ingest.split import assign_splits
 from workbench.jobs import metrics as job_metrics
@@ -156,13 +158,19 @@ def train_with(ctx: JobContext[Any], params: TrainParams, run: str | None = None
     workdir, store = ctx.settings.data_dir / "models" / (run or ctx.job_id), ctx.catalog.store
     store.fetch(store.reference(workdir / "checkpoints"))  # an earlier run on another host: resume
     started = time.monotonic()
-    model, best, history = fit(
-        data.batches, len(data.classes), config, workdir / "checkpoints",
-        report=lambda f, m, metrics: ctx.progress(f, m, metrics), should_stop=ctx.should_abort,
-        on_epoch=_epoch_recorder(ctx, config.arch, len(data.train_ids())),
-        before_checkpoint=ctx.fence,  # a run that lost the job never overwrites the new run's files
-        after_checkpoint=store.publish,
-    )  # fmt: skip
+    batch = job_halving(ctx, config.batch_size, floor=exact_floor(config.batch_size, ctx.settings))
+
+    def fit_at(size: int) -> Any:  # out of memory, again from the last checkpoint at half the batch
+        data.batches.batch_size = size
+        return fit(
+            data.batches, len(data.classes), config, workdir / "checkpoints",
+            report=lambda f, m, metrics: ctx.progress(f, m, metrics), should_stop=ctx.should_abort,
+            on_epoch=_epoch_recorder(ctx, config.arch, len(data.train_ids())),
+            before_checkpoint=ctx.fence,  # a run that lost the job never overwrites the new run's files
+            after_checkpoint=store.publish, accumulate=config.batch_size // size,
+        )  # fmt: skip
+
+    model, best, history = batch.call(fit_at)
     if history.stopped:
         ctx.fence()  # JobLost when stopped because another worker has the job now
         raise JobAborted(f"aborted after epoch {len(history.epochs)}; checkpoints kept in {workdir}")
@@ -187,6 +195,15 @@ def train_with(ctx: JobContext[Any], params: TrainParams, run: str | None = None
         data.train_ids(), metrics, store.reference(best), export,
     )  # fmt: skip
     return {"model_id": model_id, "accuracy": metrics["accuracy"], "export_dir": export}
+
+
+def exact_floor(batch_size: int, settings: Settings) -> int:
+    """The smallest halving of ``batch_size`` that divides it, down to the floor: its gradients
+    accumulated make the same optimizer steps, so a run resumed at it keeps the schedule."""
+    size = batch_size
+    while size // 2 >= settings.jobs.min_batch_size and batch_size % (size // 2) == 0:
+        size //= 2
+    return size
 
 
 @dataclass

@@ -243,10 +243,10 @@ def test_workers_consume_their_queues(config: dict[str, Any]) -> None:
     assert _option(imagery, "--queues", "-Q") == "imagery"
     assert _option(imagery, "--pool", "-P") == "threads"  # its jobs fork their own process pool
     assert set(_option(torch, "--queues", "-Q").split(",")) == {"training", "inference"}
-    # One task at a time on the torch worker: one training job per device.
-    assert _option(torch, "--pool", "-P") in {"solo", "threads"}
-    if _option(torch, "--pool", "-P") == "threads":
-        assert _option(torch, "--concurrency", "-c") == "1"
+    # One task at a time on the torch worker (one training job per device), each in a child
+    # process replaced after it (decision #90).
+    assert _option(torch, "--pool", "-P") == "prefork"
+    assert _option(torch, "--concurrency", "-c") == "1"
 
 
 def test_beat_runs_the_report_schedule_as_the_notebooks_user(config: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from workbench.api import Workbench
 from workbench.cli.common import Commands, add_follow_arguments, command, follow, parse_json, print_json
 from workbench.errors import ParamsError
 from workbench.jobs import JobInfo
+from workbench.jobs.queues import worker_pool
 from workbench.jobs.records import FAILED, outcome
 from workbench.kinds import load_kinds
 
@@ -113,10 +114,8 @@ def _worker(workbench: Workbench, args: argparse.Namespace) -> int:
     # One name per process (exec keeps the pid): two workers on one host must not both sign
     # their jobs rows "imagery@host", nor share a name on the broker.
     name = f"{queues.split(',')[0]}-{os.getpid()}@%h"
-    # Threads, not prefork: a job then forks its own process pool (ingest) or owns the device
-    # (torch: no CUDA after fork), and the worker's main thread keeps answering the broker.
     command = [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", queues,
-               "-P", "threads", "-c", str(args.concurrency), "-n", name,
+               "-P", worker_pool(queues), "-c", str(args.concurrency), "-n", name,
                "--loglevel", args.loglevel]  # fmt: skip
     workbench.close()
     os.execvp(command[0], command)

@@ -14,7 +14,7 @@ from celery import Celery
 from kombu import Queue
 
 from workbench.config import Settings
-from workbench.jobs.kind import QUEUES, JobKind
+from workbench.jobs.kind import QUEUES, TORCH_QUEUES, JobKind
 
 # Celery beat's task: submits the report jobs of one schedule entry (workbench.schedule).
 SCHEDULED_REPORTS = ("workbench.scheduled_reports", "imagery")
@@ -43,9 +43,22 @@ def celery_config(settings: Settings, routes: Mapping[str, str] | None = None) -
         "broker_connection_retry_on_startup": True,
         "broker_heartbeat": 30,
         "worker_hijack_root_logger": False,
+        # A prefork worker (the torch queues) gives each job a fresh child: what a job leaves
+        # behind (torch, a model, a fragmented heap) goes with it. The threads pool ignores both.
+        "worker_max_tasks_per_child": settings.jobs.max_tasks_per_child or None,
+        "worker_max_memory_per_child": settings.jobs.max_memory_per_child_kib or None,
         "worker_send_task_events": True,  # flower shows tasks as they run
         "task_send_sent_event": True,
     }
+
+
+def worker_pool(queues: str) -> str:
+    """The Celery pool for a worker of ``queues`` (comma-separated); either way the worker's main
+    process keeps answering the broker. Threads for imagery: a job forks its own process pool
+    (ingest). Prefork for the torch queues alone: each job in a child replaced after it, so
+    memory goes back and an out-of-memory kill takes the child, not the worker (decision #90);
+    the parent never imports torch, so CUDA is first met in the child."""
+    return "prefork" if set(queues.split(",")) <= set(TORCH_QUEUES) else "threads"
 
 
 def send(settings: Settings, kind: JobKind[Any], job_id: str, *, retry: bool = True) -> None:

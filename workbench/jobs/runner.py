@@ -25,10 +25,11 @@ from workbench.catalog.models import Job as JobRow
 from workbench.catalog.retry import describe, retrying
 from workbench.config import Settings
 from workbench.disk import disk_full_error, hold_reserve, is_disk_full, release_reserve
-from workbench.errors import WorkbenchError
+from workbench.errors import OutOfMemoryError, WorkbenchError
 from workbench.jobs import chain, fanout, metrics
 from workbench.jobs.fence import FencedCatalog
 from workbench.jobs.kind import JobKind, JobParams
+from workbench.jobs.lost import lost_too_often
 from workbench.jobs.progress import ProgressChannel
 from workbench.jobs.records import ABORTED, FAILED, QUEUED, RUNNING, SUCCEEDED, JobAborted, JobLost, utcnow
 
@@ -88,12 +89,21 @@ class JobContext(Generic[P]):
                 self._row_at = now
                 self._write_row(progress=self._fraction, message=self._message, metrics=self._metrics)
 
+    def note(self, message: str, metrics: dict[str, Any]) -> None:
+        """Write a message and metrics on the row at once, the progress as it is (a halving)."""
+        self.progress(self._fraction, message, metrics, milestone=True)
+
     def record_point(self, series: str, point: dict[str, Any]) -> None:
         """Append a point to a curve kept in the job's metrics (e.g. loss per epoch): polling a
         bar misses intermediate values, the curve must not."""
         with self._lock:
             self._metrics.setdefault("curves", {}).setdefault(series, []).append(json_safe(point))
             self._write_row(metrics=self._metrics)
+
+    @property
+    def recorded(self) -> dict[str, Any]:
+        """The metrics on the job's row, an earlier run's included (how it was lost, its batch)."""
+        return dict(self._metrics)
 
     def should_abort(self) -> bool:
         return self._abort.is_set()
@@ -201,13 +211,9 @@ def _run_claimed(
     settings = catalog.settings
     if row.abort_requested:  # aborted while queued: a revoke sent then would have been lost
         return _finish(catalog, job_id, worker, ABORTED, message="aborted before it started")
-    if row.deliveries > settings.jobs.max_deliveries:
+    if row.deliveries > settings.jobs.max_deliveries:  # checked before it runs: never a loop
         metrics.job_failed(row.kind, "worker_lost")
-        return _finish(
-            catalog, job_id, worker, FAILED,
-            error=f"started {row.deliveries - 1} times without finishing: its worker was lost each "
-            "time (killed, or out of memory?). Not retried again; look at the worker's log.",
-        )  # fmt: skip
+        return _finish(catalog, job_id, worker, FAILED, error=lost_too_often(row.deliveries, row.metrics))
     kind = kinds.get(row.kind)
     if kind is None:
         return _finish(catalog, job_id, worker, FAILED, error=f"this worker cannot run {row.kind!r} jobs")
@@ -250,7 +256,7 @@ def _failure(settings: Settings, kind: str, error: Exception) -> str:
         release_reserve(settings)  # the failure must be recorded, on the same disk for SQLite
         return str(disk_full_error(settings, error))
     if isinstance(error, WorkbenchError):
-        metrics.job_failed(kind, "refused")
+        metrics.job_failed(kind, "out_of_memory" if isinstance(error, OutOfMemoryError) else "refused")
         return str(error)
     log.error("a %s job failed:\n%s", kind, "".join(traceback.format_exception(error)))
     if isinstance(error, SQLAlchemyError):  # not transient: those were tried again

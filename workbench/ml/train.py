@@ -163,13 +163,15 @@ def fit(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     before_checkpoint: Callable[[], None] | None = None,
     after_checkpoint: Callable[[Path], None] | None = None,
+    accumulate: int = 1,
 ) -> tuple[Classifier, Path, History]:
     """Train; returns the best model (by val accuracy), its checkpoint and the history.
     ``before_checkpoint`` is called before each checkpoint write; what it raises skips that write
-    and ends training with that exception. ``after_checkpoint`` gets each checkpoint written."""
+    and ends training with that exception. ``after_checkpoint`` gets each checkpoint written.
+    ``accumulate``: batches whose gradients make one step (a batch halved for memory)."""
     pl.seed_everything(config.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")
-    steps = len(data.train_dataloader())
+    steps = math.ceil(len(data.train_dataloader()) / accumulate)
     module = Classifier(
         config.arch,
         num_classes,
@@ -207,6 +209,7 @@ def fit(
         # Checkpoints are written by a thread while the next epoch trains; each write is still
         # atomic (a temporary file renamed), so a kill mid-write leaves the previous one whole.
         plugins=[writer],
+        accumulate_grad_batches=accumulate,
     )
     resume = checkpoints.prepare_resume(checkpoint_dir)
     trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
