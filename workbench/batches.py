@@ -1,6 +1,6 @@
 """The batch a job runs at: halved when memory runs out, recorded on the job's row before the
 heavy work starts, and started at half after a run that the kernel killed out of memory
-(docs/decisions.md #91). Training and inference share it."""
+(docs/decisions.md #83). Training and inference share it."""
 
 from __future__ import annotations
 

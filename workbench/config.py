@@ -51,7 +51,7 @@ class Limits:
 @dataclass(frozen=True)
 class JobTimings:
     """How jobs prove they are alive, when a silent one counts as lost, and how a job and its
-    worker live with a memory that runs out (docs/decisions.md #90-#92)."""
+    worker live with a memory that runs out (docs/decisions.md #82-#84)."""
 
     heartbeat_seconds: float = 5.0  # a running job touches its row this often
     stale_seconds: float = 60.0  # no heartbeat for this long: its worker is gone, run it again

@@ -1,5 +1,5 @@
 """Usage of models: every prediction served, from the dashboard, a batch job or the REST API,
-counted per model, person, channel and UTC day in ``model_usage`` (decision #96). Counts, not
+counted per model, person, channel and UTC day in ``model_usage`` (decision #74). Counts, not
 events: one upsert per request or batch chunk, one row per (model, person, channel, day)."""
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def catalog() -> Catalog:
 
 @worker_process_init.connect
 def _in_a_new_child(**_: object) -> None:
-    """A prefork child (the torch queues, decision #90): never use the parent's database
+    """A prefork child (the torch queues, decision #82): never use the parent's database
     connections (its reaper's), and may fork as a job in a threads pool may (the training
     cache's decoding pool): billiard marks its children daemons, which may have none."""
     global _catalog, _child
@@ -66,7 +66,7 @@ def _in_a_new_child(**_: object) -> None:
 class _JobRequest(Request):
     """A job task in the worker's main process. Under prefork, when the child running it dies,
     note on the job's row how (by SIGKILL while the OOM-kill count rose: out of memory), for the
-    next run to start at half the batch and the last to say why (docs/decisions.md #91)."""
+    next run to start at half the batch and the last to say why (docs/decisions.md #83)."""
 
     def on_accepted(self, pid: int, time_accepted: float) -> None:
         self.oom_kills_before = oom_kills()

@@ -244,7 +244,7 @@ def test_workers_consume_their_queues(config: dict[str, Any]) -> None:
     assert _option(imagery, "--pool", "-P") == "threads"  # its jobs fork their own process pool
     assert set(_option(torch, "--queues", "-Q").split(",")) == {"training", "inference"}
     # One task at a time on the torch worker (one training job per device), each in a child
-    # process replaced after it (decision #90).
+    # process replaced after it (decision #82).
     assert _option(torch, "--pool", "-P") == "prefork"
     assert _option(torch, "--concurrency", "-c") == "1"
 

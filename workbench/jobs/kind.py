@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from workbench.jobs.runner import JobContext
 
 QUEUES = ("imagery", "training", "inference")
-TORCH_QUEUES = ("training", "inference")  # a worker of these only runs prefork (decision #90)
+TORCH_QUEUES = ("training", "inference")  # a worker of these only runs prefork (decision #82)
 
 
 class JobParams(BaseModel):

@@ -6,7 +6,7 @@ by a signal (``WorkerLostError``, in ``workers.app``'s request class). SIGKILL a
 out of memory (a person's ``kill -9`` sends it too), so the parent also reads how many processes
 the kernel's OOM killer has killed in its memory cgroup (``oom_kill``; the host's count where no
 cgroup tells) when the child took the task and when it died: SIGKILL and a count that went up is
-an out-of-memory kill (docs/decisions.md #91). The reaper still queues the job again (its
+an out-of-memory kill (docs/decisions.md #83). The reaper still queues the job again (its
 heartbeat went silent), and each run counts a delivery.
 """
 

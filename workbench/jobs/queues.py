@@ -56,7 +56,7 @@ def worker_pool(queues: str) -> str:
     """The Celery pool for a worker of ``queues`` (comma-separated); either way the worker's main
     process keeps answering the broker. Threads for imagery: a job forks its own process pool
     (ingest). Prefork for the torch queues alone: each job in a child replaced after it, so
-    memory goes back and an out-of-memory kill takes the child, not the worker (decision #90);
+    memory goes back and an out-of-memory kill takes the child, not the worker (decision #82);
     the parent never imports torch, so CUDA is first met in the child."""
     return "prefork" if set(queues.split(",")) <= set(TORCH_QUEUES) else "threads"
 

@@ -5,7 +5,7 @@ An allocation that is refused raises, and each library says so its own way: nump
 memory") and on a GPU ``torch.OutOfMemoryError``, ONNX Runtime an exception of its own ("Failed
 to allocate memory"). A refusal comes from an address-space limit or a request larger than the
 machine; a memory cgroup's limit instead makes the kernel kill the process, which no code here
-sees (``workbench.jobs.lost`` records that from the worker's parent; docs/decisions.md #91).
+sees (``workbench.jobs.lost`` records that from the worker's parent; docs/decisions.md #83).
 """
 
 from __future__ import annotations
