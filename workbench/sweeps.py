@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from sqlalchemy import update
 
 from workbench.catalog import Catalog
@@ -22,7 +22,7 @@ from workbench.catalog.models import Model
 from workbench.catalog.retry import retrying
 from workbench.errors import TrainingError
 from workbench.jobs.fanout import Chunk, ChunkParams, FanIn, FanOut, Plan
-from workbench.jobs.kind import JobParams, job_kind
+from workbench.jobs.kind import JobParams, describe, job_kind
 from workbench.jobs.runner import JobContext
 from workbench.ml.models import ARCHITECTURES
 from workbench.training import TrainParams, train_with
@@ -74,7 +74,11 @@ class SweepParams(JobParams):
             )
         dataset = View.from_spec(catalog, self.view).dataset
         for configuration in configurations:  # each one as a training job would check it
-            self.training(configuration, dataset).check(catalog, job_id)
+            try:
+                training = self.training(configuration, dataset)
+            except ValidationError as exc:  # said in one line, as every kind's parameters are
+                raise ValueError(describe(exc, TrainParams)) from None
+            training.check(catalog, job_id)
 
 
 def _plan(ctx: JobContext[SweepParams]) -> Plan:

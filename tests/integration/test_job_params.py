@@ -67,6 +67,7 @@ def _calls(bench: Workbench) -> dict[str, tuple[object, str]]:
         "predict": (lambda: bench.predict(1, pets, batch_size="64"), "batch_size: input should be a valid"),
         "evaluate": (lambda: bench.evaluate(0, pets), "model_id: input should be greater than or equal to 1"),
         "report": (lambda: bench.report_job("nope"), "unknown report 'nope'; reports: model, dataset"),
+        "sweep": (lambda: bench.sweep(pets, lrs=[-1.0]), "lr: input should be greater than 0"),
     }
 
 
@@ -80,7 +81,7 @@ def test_each_kind_s_own_call_refuses_a_bad_value_in_the_same_shape(embedded: Wo
 
 def test_a_chunk_kind_is_never_submitted_on_its_own(embedded: Workbench) -> None:
     chunks = sorted(name for name, kind in load_kinds().items() if kind.part_of is not None)
-    assert chunks == ["augment_chunk", "evaluate_chunk", "ingest_chunk", "predict_chunk"]
+    assert chunks == ["augment_chunk", "evaluate_chunk", "ingest_chunk", "predict_chunk", "sweep_chunk"]
     with pytest.raises(JobError, match=r"^'ingest_chunk' jobs are parts of 'ingest' jobs: submit 'ingest'$"):
         embedded.submit("ingest_chunk", {"index": 0, "part": {}})
     assert embedded.jobs() == []
