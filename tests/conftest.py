@@ -91,7 +91,7 @@ def _empty_tables(url: str) -> None:
     with engine.begin() as connection:
         exists = connection.execute(text("SELECT to_regclass('public.images')")).scalar()
         if exists:
-            tables = "datasets, images, jobs, models, predictions, reports, shares"
+            tables = "datasets, images, jobs, models, predictions, reports, shares, api_tokens, model_usage"
             connection.execute(text(f"TRUNCATE {tables} CASCADE"))
     engine.dispose()
 
