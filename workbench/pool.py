@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -30,6 +30,20 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while batch := list(itertools.islice(iterator, size)):
         yield batch
+
+
+def even_parts(items: Sequence[T], most: int, multiple_of: int = 1) -> list[list[T]]:
+    """``items`` in order, cut into parts of at most ``most`` (and at least one part per
+    ``multiple_of`` while items last), their count a multiple of ``multiple_of`` and their sizes
+    within one of each other: ``multiple_of`` workers sharing them finish together instead of one
+    working alone on a remainder."""
+    count = -(-len(items) // max(1, most))
+    count = min(len(items), -(-max(count, 1) // multiple_of) * multiple_of)
+    if count <= 1:
+        return [list(items)] if items else []
+    size, extra = divmod(len(items), count)
+    bounds = [i * size + min(i, extra) for i in range(count + 1)]
+    return [list(items[lo:hi]) for lo, hi in itertools.pairwise(bounds)]
 
 
 def default_processes() -> int:

@@ -30,6 +30,17 @@ def _chunks(bench: Workbench, parent_id: str) -> list[JobRow]:
     return sorted(rows, key=lambda row: row.params["index"])
 
 
+def _ended_chunks(bench: Workbench, parent_id: str) -> list[JobRow]:
+    """The chunks once none is queued or running: the last one records its own end just after
+    the parent's (a waiter may read them in between)."""
+
+    def ended() -> bool:
+        return all(chunk.state not in ("queued", "running") for chunk in _chunks(bench, parent_id))
+
+    services.until(ended, 30, "every chunk ended")
+    return _chunks(bench, parent_id)
+
+
 def _row(bench: Workbench, job_id: str) -> JobRow:
     with bench.catalog.sessions() as session:
         row = session.get_one(JobRow, job_id)
@@ -67,7 +78,7 @@ def test_ingest_over_two_workers_gives_the_dataset_one_process_gives(
     assert _images(bench, "fanned") == _images(bench, "alone")  # same hashes, labels and splits
     assert len(_images(bench, "fanned")) == 1200
     assert info.result is not None and info.result["ingested"] == 1200
-    chunks = _chunks(bench, job.id)
+    chunks = _ended_chunks(bench, job.id)
     assert len(chunks) == 12 and {c.state for c in chunks} == {"succeeded"}
     assert {c.deliveries for c in chunks} == {1}
     workers = {c.worker for c in chunks}
@@ -92,7 +103,7 @@ def test_a_chunk_failing_for_good_fails_the_job_and_undoes_everything(
     info = job.wait(timeout=120)
     assert info.state == "failed"
     assert "a chunk failed" in (info.error or "") and "does not exist" in (info.error or ""), info.error
-    chunks = _chunks(bench, job.id)
+    chunks = _ended_chunks(bench, job.id)
     states = [c.state for c in chunks]
     assert "failed" in states and "queued" not in states and "running" not in states, states
     assert _count(bench, Image) == 0 and _count(bench, Dataset) == 0  # the rows of done chunks too
@@ -126,7 +137,7 @@ def test_an_abort_reaches_the_running_chunks_and_undoes_the_run(
 
     info = job.wait(timeout=120)
     assert info.state == "aborted", info
-    chunks = {c.id: c for c in _chunks(bench, job.id)}
+    chunks = {c.id: c for c in _ended_chunks(bench, job.id)}
     assert running and all(chunks[c].state in ("aborted", "succeeded") for c in running)
     assert {c.state for c in chunks.values()} <= {"aborted", "succeeded"}
     assert sum(c.state == "aborted" for c in chunks.values()) >= 1
@@ -173,10 +184,12 @@ def _frozen_mid_chunk(bench: Workbench, parent_id: str, worker: services.Worker)
 
 
 def _open_transactions(bench: Workbench) -> int:
-    """Connections to the test's database in the middle of a transaction (a paused worker's)."""
+    """Connections to the test's database in the middle of a transaction (a paused worker's).
+    Running a statement counts too: Postgres finishes it after the pause, and the transaction
+    then waits, holding its row locks, for a client that is frozen."""
     query = text(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+        "AND xact_start IS NOT NULL AND pid <> pg_backend_pid()"
     )
     with bench.catalog.engine.connect() as connection:
         return int(connection.execute(query).scalar_one())
@@ -194,7 +207,7 @@ def test_a_chunk_whose_worker_is_killed_runs_again_and_every_prediction_is_there
     info = job.wait(timeout=180)
     assert info.state == "succeeded", info.error
     assert info.result is not None and info.result["predicted"] == 1000
-    chunks = _chunks(bench, job.id)
+    chunks = _ended_chunks(bench, job.id)
     assert len(chunks) == 10 and {c.state for c in chunks} == {"succeeded"}
     assert {c.id: c.deliveries for c in chunks} == {c.id: 2 if c.id == victim else 1 for c in chunks}
     assert next(c for c in chunks if c.id == victim).worker.startswith(survivor.name.split("@")[0])
@@ -262,7 +275,7 @@ def test_augment_over_two_workers_makes_the_images_one_process_makes(
 
     assert _images(bench, "fanned") == _images(bench, "alone") and len(_images(bench, "alone")) == 600
     assert info.result is not None and (info.result["images"], info.result["added"]) == (600, 600)
-    chunks = _chunks(bench, job.id)
+    chunks = _ended_chunks(bench, job.id)
     assert info.chunks == len(chunks) == 6 and {c.state for c in chunks} == {"succeeded"}
     assert len({c.worker for c in chunks}) == 2
     with bench.catalog.sessions() as session:

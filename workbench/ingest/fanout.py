@@ -27,8 +27,10 @@ from workbench.ingest.sources import FileReader, open_source
 from workbench.ingest.split import parse_fractions
 from workbench.jobs import metrics
 from workbench.jobs.fanout import Chunk, ChunkParams, FanIn, FanOut, Plan
+from workbench.jobs.kind import kind_named
+from workbench.jobs.queues import consumers
 from workbench.ml.files import no_space
-from workbench.pool import batched
+from workbench.pool import even_parts
 
 if TYPE_CHECKING:
     from workbench.ingest.job import IngestParams
@@ -44,7 +46,7 @@ def plan(ctx: JobContext[IngestParams]) -> Plan | None:
         entries = list(source.entries(table))
     finally:
         source.close()
-    items = [asdict(entry) for entry in entries if isinstance(entry, Item)]
+    items = [entry for entry in entries if isinstance(entry, Item)]
     if len(items) <= p.chunk:
         return None
     start_id = _highest_image_id(catalog)  # read before the dataset can hold any row of ours
@@ -57,7 +59,24 @@ def plan(ctx: JobContext[IngestParams]) -> Plan | None:
         "skipped": [asdict(entry) for entry in entries if isinstance(entry, Skipped)],
         "csv_issues": table.issues if table else [],
     }  # fmt: skip
-    return Plan([{"items": part} for part in batched(items, p.chunk)], context)
+    # Cut evenly, a multiple of the workers there are: none of them works alone on a remainder.
+    workers = max(1, consumers(ctx.settings, kind_named(ctx.kind).queue))
+    return Plan([_share(part) for part in even_parts(items, p.chunk, workers)], context)
+
+
+def _share(items: list[Item]) -> dict[str, Any]:
+    """A chunk's files as columns, attributes only when there are any: a third of the JSON of
+    one object per file, which the plan writes and the chunk and the fan-in read."""
+    share: dict[str, Any] = {"names": [i.name for i in items], "labels": [i.label for i in items]}
+    if any(i.attributes for i in items):
+        share["attributes"] = [i.attributes for i in items]
+    return share
+
+
+def _items(share: dict[str, Any]) -> list[Item]:
+    names, labels = share["names"], share["labels"]
+    attributes = share.get("attributes") or [{}] * len(names)
+    return [Item(*item) for item in zip(names, labels, attributes, strict=True)]
 
 
 @retrying
@@ -69,7 +88,7 @@ def _highest_image_id(catalog: Catalog) -> int:
 def run_chunk(ctx: JobContext[ChunkParams], chunk: Chunk[IngestParams]) -> dict[str, Any]:
     """Read, check, store and insert this chunk's files; run again, it writes each image once."""
     limits = ctx.settings.limits
-    items = [Item(**item) for item in chunk.part["items"]]
+    items = _items(chunk.part)
     reader = FileReader(chunk.params.source(ctx.catalog), limits)
     new_blobs: list[str] = []
     try:
@@ -102,7 +121,7 @@ def finish(catalog: Catalog, p: IngestParams, fan_in: FanIn) -> tuple[dict[str, 
     report.skipped += unreadable
     # Counted in the dataset, not summed: two chunks racing to insert the same image cannot tell
     # which of them did (``insert_prepared``), the rows can.
-    report.ingested = len(_added(catalog, context))
+    report.ingested = _count_added(catalog, context)
     report.duplicates = context["items"] - len(unreadable) - report.ingested
     fractions = parse_fractions(p.split) if p.split else None
     finish_ingest(catalog, context["dataset_id"], fractions, p.seed, report)
@@ -116,13 +135,21 @@ def undo_run(catalog: Catalog, p: IngestParams, context: dict[str, Any]) -> None
     undo(catalog, context["dataset_id"], whole=context["created"], rows=added, new_blobs=added)
 
 
+def _ours(context: dict[str, Any]) -> Any:
+    return (Image.dataset_id == context["dataset_id"]) & (Image.id > context["start_id"])
+
+
 @retrying
 def _added(catalog: Catalog, context: dict[str, Any]) -> list[str]:
     """The sha256 of every image this run added to its dataset."""
-    ours = (Image.dataset_id == context["dataset_id"]) & (Image.id > context["start_id"])
-    query = select(Image.sha256).where(ours)
     with catalog.sessions() as session:
-        return list(session.scalars(query))
+        return list(session.scalars(select(Image.sha256).where(_ours(context))))
+
+
+@retrying
+def _count_added(catalog: Catalog, context: dict[str, Any]) -> int:
+    with catalog.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(Image).where(_ours(context))) or 0)
 
 
 INGEST_FANOUT: FanOut[IngestParams] = FanOut(plan, run_chunk, finish, undo_run)

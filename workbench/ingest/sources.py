@@ -149,7 +149,10 @@ def open_source(
 def _parts(name: str) -> list[str]:
     """The folders and file of a relative POSIX name (plain string work: a PurePosixPath per
     file cost more than reading a small image)."""
-    return [part for part in name.split("/") if part not in ("", ".")]
+    parts = name.split("/")
+    if "" in parts or "." in parts:  # rare: the common case skips a comprehension per file
+        parts = [part for part in parts if part not in ("", ".")]
+    return parts
 
 
 def _stem(file: str) -> str:
@@ -176,7 +179,10 @@ def _match_row(file: str, table: AttributeTable) -> str | None:
 
 def _is_junk(parts: list[str]) -> bool:
     """Archive and OS droppings (``__MACOSX``, ``.DS_Store``, dotfiles), never images."""
-    return any(part in _JUNK_PARTS or part.startswith(".") for part in parts)
+    for part in parts:  # a loop, not any(): this runs once per file and a generator costs twice
+        if part[0] == "." or part in _JUNK_PARTS:
+            return True
+    return False
 
 
 def _common_folder(files: list[str]) -> str:

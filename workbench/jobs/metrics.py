@@ -213,6 +213,8 @@ class QueueCollector:
         from kombu import Connection
         from prometheus_client.core import GaugeMetricFamily
 
+        from workbench.jobs.queues import queue_counts  # Celery loads only where metrics are served
+
         waiting = GaugeMetricFamily(
             "workbench_queue_messages", "messages waiting in a queue", labels=["queue"]
         )
@@ -222,13 +224,7 @@ class QueueCollector:
         try:
             with Connection(self.broker_url, connect_timeout=3) as connection:
                 for queue in self.queues:
-                    channel = connection.channel()
-                    try:
-                        _, count, consuming = channel.queue_declare(queue=queue, passive=True)
-                    except Exception:  # not declared yet: nobody ever consumed it
-                        count, consuming = 0, 0
-                    finally:
-                        channel.close()
+                    count, consuming = queue_counts(connection, queue)
                     waiting.add_metric([queue], count)
                     consumers.add_metric([queue], consuming)
         except OSError as exc:

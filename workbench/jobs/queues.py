@@ -6,16 +6,18 @@ Clients send tasks by name (``workbench.<kind>``, on the kind's queue; workbench
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
 from celery import Celery
-from kombu import Queue
+from kombu import Connection, Queue
 
 from workbench.config import Settings
 from workbench.jobs.kind import QUEUES, TORCH_QUEUES, JobKind
 
+log = logging.getLogger(__name__)
 # Celery beat's task: submits the report jobs of one schedule entry (workbench.schedule).
 SCHEDULED_REPORTS = ("workbench.scheduled_reports", "imagery")
 
@@ -68,6 +70,30 @@ def send(settings: Settings, kind: JobKind[Any], job_id: str, *, retry: bool = T
         kind.task_name, args=[job_id], task_id=job_id, queue=kind.queue,
         retry=retry, retry_policy={"max_retries": 1, "interval_start": 0.2},
     )  # fmt: skip
+
+
+def queue_counts(connection: Connection, queue: str) -> tuple[int, int]:
+    """A queue's waiting messages and consumers, by a passive declare (it changes nothing);
+    (0, 0) for a queue not declared yet: nobody ever consumed it."""
+    channel = connection.channel()
+    try:
+        _, waiting, consuming = channel.queue_declare(queue=queue, passive=True)
+        return waiting, consuming
+    except Exception:  # the broker closes the channel on an unknown queue
+        return 0, 0
+    finally:
+        channel.close()
+
+
+def consumers(settings: Settings, queue: str) -> int:
+    """The workers consuming ``queue`` now; 0 when the broker cannot say (a hint, never an
+    error: a fan-out then plans by its chunk size alone)."""
+    try:
+        with client_app(settings.broker_url).pool.acquire(block=True, timeout=5) as connection:
+            return queue_counts(connection, queue)[1]
+    except Exception as exc:
+        log.warning("could not ask the broker for the consumers of %s: %s", queue, exc)
+        return 0
 
 
 @cache
