@@ -61,10 +61,10 @@ def plan(ctx: JobContext[IngestParams]) -> Plan | None:
     }  # fmt: skip
     # Cut evenly, a multiple of the workers there are: none of them works alone on a remainder.
     workers = max(1, consumers(ctx.settings, kind_named(ctx.kind).queue))
-    return Plan([_share(part) for part in even_parts(items, p.chunk, workers)], context)
+    return Plan([chunk_share(part) for part in even_parts(items, p.chunk, workers)], context)
 
 
-def _share(items: list[Item]) -> dict[str, Any]:
+def chunk_share(items: list[Item]) -> dict[str, Any]:
     """A chunk's files as columns, attributes only when there are any: a third of the JSON of
     one object per file, which the plan writes and the chunk and the fan-in read."""
     share: dict[str, Any] = {"names": [i.name for i in items], "labels": [i.label for i in items]}
@@ -73,7 +73,7 @@ def _share(items: list[Item]) -> dict[str, Any]:
     return share
 
 
-def _items(share: dict[str, Any]) -> list[Item]:
+def share_items(share: dict[str, Any]) -> list[Item]:
     names, labels = share["names"], share["labels"]
     attributes = share.get("attributes") or [{}] * len(names)
     return [Item(*item) for item in zip(names, labels, attributes, strict=True)]
@@ -88,7 +88,7 @@ def _highest_image_id(catalog: Catalog) -> int:
 def run_chunk(ctx: JobContext[ChunkParams], chunk: Chunk[IngestParams]) -> dict[str, Any]:
     """Read, check, store and insert this chunk's files; run again, it writes each image once."""
     limits = ctx.settings.limits
-    items = _items(chunk.part)
+    items = share_items(chunk.part)
     reader = FileReader(chunk.params.source(ctx.catalog), limits)
     new_blobs: list[str] = []
     try:

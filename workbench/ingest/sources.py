@@ -179,7 +179,7 @@ def _match_row(file: str, table: AttributeTable) -> str | None:
 
 def _is_junk(parts: list[str]) -> bool:
     """Archive and OS droppings (``__MACOSX``, ``.DS_Store``, dotfiles), never images."""
-    for part in parts:  # a loop, not any(): this runs once per file and a generator costs twice
+    for part in parts:  # noqa: SIM110 - runs once per file, and any() over a generator costs twice
         if part[0] == "." or part in _JUNK_PARTS:
             return True
     return False
