@@ -48,6 +48,7 @@ from workbench.api import Workbench
 from workbench.catalog import db
 from workbench.config import JobTimings, Settings
 from workbench.derive import augment_view
+from workbench.ingest.job import CHUNK_FILES
 
 TARGET = 1.6
 
@@ -101,11 +102,11 @@ def ingest_one_process(settings: Settings, images: Path, n: int) -> float:
         return n / (time.perf_counter() - start)
 
 
-def ingest_on_workers(settings: Settings, images: Path, n: int, root: Path) -> float:
+def ingest_on_workers(settings: Settings, images: Path, n: int, root: Path, chunk: int) -> float:
     with two_workers(settings, root), Workbench(settings) as bench:
         warm_up(bench, root / "warm", on_workers=True)
         start = time.perf_counter()
-        info = bench.ingest_job(images, "pets").wait(timeout=1800, show_progress=False)
+        info = bench.ingest_job(images, "pets", chunk=chunk).wait(timeout=1800, show_progress=False)
         seconds = time.perf_counter() - start
     assert info.state == "succeeded" and (info.result or {}).get("ingested") == n, info
     return n / seconds
@@ -201,6 +202,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=40_000, help="images to ingest (augment: a fifth)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--chunk", type=int, default=CHUNK_FILES, help="most files a chunk of the workers")
     parser.add_argument("--pg", default="postgresql+psycopg2://postgres@127.0.0.1:5432")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -215,7 +217,7 @@ def main() -> None:
         halves = split_in_halves(root / "images", root)
         ingest_sides: dict[str, Callable[[Settings], float]] = {
             "one process": lambda s: ingest_one_process(s, root / "images", n),
-            "two workers": lambda s: ingest_on_workers(s, root / "images", n, root),
+            "two workers": lambda s: ingest_on_workers(s, root / "images", n, root, args.chunk),
             "two plain processes (the ceiling)": lambda s: ingest_two_plain_processes(s, halves, n),
         }
         compare("ingest", ingest_sides, n=n, **common)

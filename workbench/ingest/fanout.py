@@ -20,8 +20,8 @@ from workbench.catalog.datasets import undo
 from workbench.catalog.retry import retrying
 from workbench.disk import OutOfSpace
 from workbench.errors import DiskFullError
-from workbench.ingest import finish_ingest, open_dataset
-from workbench.ingest.chunk import ImagePreparer, insert_prepared, new_blobs_of
+from workbench.ingest import CHUNK_SIZE, finish_ingest, open_dataset
+from workbench.ingest.chunk import ImagePreparer, Prepared, insert_prepared, new_blobs_of
 from workbench.ingest.items import IngestReport, Item, Skipped
 from workbench.ingest.sources import FileReader, open_source
 from workbench.ingest.split import parse_fractions
@@ -30,15 +30,20 @@ from workbench.jobs.fanout import Chunk, ChunkParams, FanIn, FanOut, Plan
 from workbench.jobs.kind import kind_named
 from workbench.jobs.queues import consumers
 from workbench.ml.files import no_space
-from workbench.pool import even_parts
+from workbench.pool import batched, even_parts
 
 if TYPE_CHECKING:
     from workbench.ingest.job import IngestParams
     from workbench.jobs.runner import JobContext
 
 
+# Files beyond which an ingest is shared out, when there are workers to share it with: a few
+# seconds of one worker's time.
+SHARED_FROM = 2048
+
+
 def plan(ctx: JobContext[IngestParams]) -> Plan | None:
-    """A slice of the file list per chunk; None when the files fit one chunk."""
+    """A slice of the file list per chunk; None when the files are too few to share."""
     p, catalog = ctx.params, ctx.catalog
     path = p.source(catalog)
     source, table = open_source(path, catalog.settings.limits, p.labels(catalog), p.label_column, p.id_column)
@@ -47,7 +52,11 @@ def plan(ctx: JobContext[IngestParams]) -> Plan | None:
     finally:
         source.close()
     items = [entry for entry in entries if isinstance(entry, Item)]
-    if len(items) <= p.chunk:
+    if len(items) <= min(p.chunk, SHARED_FROM):
+        return None
+    # Cut evenly, a multiple of the workers there are: none of them works alone on a remainder.
+    parts = even_parts(items, p.chunk, max(1, consumers(ctx.settings, kind_named(ctx.kind).queue)))
+    if len(parts) == 1:  # one worker, one chunk's worth: a message and a row would gain nothing
         return None
     start_id = _highest_image_id(catalog)  # read before the dataset can hold any row of ours
     dataset_id, created = open_dataset(
@@ -59,9 +68,7 @@ def plan(ctx: JobContext[IngestParams]) -> Plan | None:
         "skipped": [asdict(entry) for entry in entries if isinstance(entry, Skipped)],
         "csv_issues": table.issues if table else [],
     }  # fmt: skip
-    # Cut evenly, a multiple of the workers there are: none of them works alone on a remainder.
-    workers = max(1, consumers(ctx.settings, kind_named(ctx.kind).queue))
-    return Plan([chunk_share(part) for part in even_parts(items, p.chunk, workers)], context)
+    return Plan([chunk_share(part) for part in parts], context)
 
 
 def chunk_share(items: list[Item]) -> dict[str, Any]:
@@ -90,14 +97,21 @@ def run_chunk(ctx: JobContext[ChunkParams], chunk: Chunk[IngestParams]) -> dict[
     limits = ctx.settings.limits
     items = share_items(chunk.part)
     reader = FileReader(chunk.params.source(ctx.catalog), limits)
+    preparer = ImagePreparer(reader, ctx.catalog.store, limits)
+    prepared: list[Prepared | Skipped | OutOfSpace] = []
     new_blobs: list[str] = []
     try:
-        prepared = ImagePreparer(reader, ctx.catalog.store, limits).run(items)
-        new_blobs = new_blobs_of(prepared)
-        full = [entry for entry in prepared if isinstance(entry, OutOfSpace)]
-        if full:
-            raise DiskFullError(f"{no_space(ctx.settings.data_dir)}: {full[0].reason}")
-        ctx.check_abort()
+        # A chunk is many seconds of work: it says how far it is and hears an abort every
+        # CHUNK_SIZE files, then inserts once (a re-run still writes each image once).
+        for files in batched(items, CHUNK_SIZE):
+            part = preparer.run(files)
+            prepared += part
+            new_blobs += new_blobs_of(part)  # known before an abort can come: the undo needs them
+            full = [entry for entry in part if isinstance(entry, OutOfSpace)]
+            if full:
+                raise DiskFullError(f"{no_space(ctx.settings.data_dir)}: {full[0].reason}")
+            ctx.check_abort()
+            ctx.progress(len(prepared) / len(items), f"{len(prepared):,} of {len(items):,} files")
         images = [entry for entry in prepared if not isinstance(entry, OutOfSpace)]
         result = insert_prepared(ctx.catalog, chunk.context["dataset_id"], images)
     except BaseException:
